@@ -1,0 +1,3 @@
+from onebyone.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""`onebyone models`: list the zoo with parameter counts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from onebyone.models.registry import get_model_entry, list_models
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "models",
+        help="list the model zoo with parameter counts",
+        description="List every registered model with its design input size and parameter count "
+        "(built on the meta device: no memory, no compute).",
+    )
+    parser.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    parser.set_defaults(func=run)
+
+
+def count_parameters(name: str) -> int:
+    """Parameters of the model `name` at its defaults, built on the meta device."""
+    with torch.device("meta"):
+        model = get_model_entry(name).builder()
+    return sum(p.numel() for p in model.parameters())
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = []
+    for name in list_models():
+        entry = get_model_entry(name)
+        rows.append(
+            {
+                "name": name,
+                "input_size": list(entry.input_size),
+                "parameters": count_parameters(name),
+                "description": entry.description,
+            }
+        )
+    if args.format == "json":
+        print(json.dumps({"schema_version": 1, "models": rows}, indent=2))
+        return 0
+    table = Table(title="onebyone model zoo")
+    table.add_column("model", style="bold")
+    table.add_column("input (C×H×W)")
+    table.add_column("parameters", justify="right")
+    table.add_column("description")
+    for row in rows:
+        table.add_row(row["name"], "×".join(map(str, row["input_size"])), f"{row['parameters']:,}",
+                      row["description"])
+    Console().print(table)
+    return 0

@@ -1,0 +1,87 @@
+"""Model registry: every zoo model is a named builder with typed keyword arguments.
+
+`create_model("resnet50", num_classes=10)` validates the overrides against the builder's
+signature, so a typo fails at once with the list of valid options instead of deep inside.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from onebyone.errors import OneByOneError
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: its builder and the input it was designed for."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    input_size: tuple[int, int, int]  # (C, H, W) of the original definition
+    description: str
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    name: str, *, input_size: tuple[int, int, int], description: str
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator that adds a builder to the zoo under `name`."""
+
+    def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise RuntimeError(f"model {name!r} registered twice")
+        _REGISTRY[name] = ModelEntry(name, builder, tuple(input_size), description)
+        return builder
+
+    return add
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    _load_zoo()
+    return sorted(_REGISTRY)
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """The registry entry for `name`; an unknown name raises with close matches."""
+    _load_zoo()
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise OneByOneError(f"unknown model {name!r}{hint} (see `onebyone models`)")
+    return _REGISTRY[name]
+
+
+def model_options(name: str) -> dict[str, inspect.Parameter]:
+    """The keyword options a model's builder accepts, with their defaults and annotations."""
+    builder = get_model_entry(name).builder
+    return {
+        p.name: p
+        for p in inspect.signature(builder).parameters.values()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
+
+
+def create_model(name: str, **overrides: object) -> nn.Module:
+    """Build the zoo model `name`, with keyword overrides checked against its builder."""
+    entry = get_model_entry(name)
+    options = model_options(name)
+    unknown = sorted(set(overrides) - set(options))
+    if unknown:
+        raise OneByOneError(
+            f"model {name!r} has no option {', '.join(map(repr, unknown))}; "
+            f"valid options: {', '.join(options) or 'none'}"
+        )
+    return entry.builder(**overrides)
+
+
+def _load_zoo() -> None:
+    # Importing the package registers every family module.
+    import onebyone.models  # noqa: F401
