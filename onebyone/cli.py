@@ -15,7 +15,7 @@ from onebyone import __version__
 from onebyone.errors import OneByOneError
 
 # Subcommand modules, in the order `onebyone --help` lists them.
-COMMAND_MODULES = ["models"]
+COMMAND_MODULES = ["models", "bench", "export"]
 
 
 class _Parser(argparse.ArgumentParser):

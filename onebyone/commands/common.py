@@ -11,11 +11,22 @@ from onebyone.models.loading import default_input_size, load_model, parse_input_
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL",
-                        help="zoo name (see `onebyone models`), path/to/file.py:factory or package.module:factory")
-    parser.add_argument("--input", metavar="CxHxW", help="input size, e.g. 3x224x224 (default: the model's own)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="model option, e.g. --set num_classes=10 --set naive=true (repeatable)")
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="zoo name (see `onebyone models`), path/to/file.py:factory or package.module:factory",
+    )
+    parser.add_argument(
+        "--input", metavar="CxHxW", help="input size, e.g. 3x224x224 (default: the model's own)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model option, e.g. --set num_classes=10 --set naive=true (repeatable)",
+    )
 
 
 def load_model_and_input(args: argparse.Namespace) -> tuple[nn.Module, tuple[int, int, int], str]:

@@ -1,0 +1,176 @@
+"""Inference benchmark: eager versus optimised latency, and each 1×1 conv against its matmul roofline.
+
+A 1×1 convolution over an (N, C_in, H, W) map is the product of an (N·H·W × C_in) matrix with a
+(C_in × C_out) one, so `torch.matmul` on those shapes, in the same precision, is the fastest that
+layer can run on this machine. A layer far below that is losing time to layout or dispatch.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from onebyone.deploy.optimize import optimize, parse_dtype
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class LatencyRow:
+    variant: str  # "eager fp32 NCHW" or "optimised"
+    batch: int
+    median_ms: float
+    images_per_s: float
+
+
+@dataclass
+class PointwiseRow:
+    layer: str
+    pixels: int  # N·H·W rows of the equivalent matrix product
+    in_channels: int
+    out_channels: int
+    conv_gflops: float
+    matmul_gflops: float
+
+    @property
+    def fraction(self) -> float:
+        return self.conv_gflops / self.matmul_gflops
+
+
+@dataclass
+class BenchResult:
+    model: str
+    input_shape: tuple[int, int, int]
+    dtype: str
+    channels_last: bool
+    threads: int
+    latency: list[LatencyRow] = field(default_factory=list)
+    pointwise: list[PointwiseRow] = field(default_factory=list)
+
+    def speedup(self, batch: int) -> float:
+        """Eager median time over optimised median time at `batch`."""
+        times = {row.variant: row.median_ms for row in self.latency if row.batch == batch}
+        return times["eager fp32 NCHW"] / times["optimised"]
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["schema_version"] = SCHEMA_VERSION
+        for row, raw in zip(self.pointwise, data["pointwise"], strict=True):
+            raw["fraction"] = row.fraction
+        data["speedup"] = {str(b): self.speedup(b) for b in sorted({r.batch for r in self.latency})}
+        return data
+
+
+def median_seconds(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 7) -> float:
+    """Median wall time of `fn()` over `repeats` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@torch.inference_mode()
+def bench(
+    model: nn.Module,
+    input_shape: tuple[int, int, int],
+    *,
+    name: str = "model",
+    batch_sizes: tuple[int, ...] = (1, 64),
+    dtype: str = "bfloat16",
+    channels_last: bool = True,
+    repeats: int = 7,
+    pointwise: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> BenchResult:
+    """Latency of eager fp32 NCHW vs `optimize(model, ...)` at each batch size, and 1×1 roofline rows."""
+    model = model.eval()
+    fast, _ = optimize(model, dtype=dtype, channels_last=channels_last)
+    result = BenchResult(name, tuple(input_shape), dtype, channels_last, torch.get_num_threads())
+    for batch in batch_sizes:
+        x = torch.randn(batch, *input_shape)
+        for variant, module in (("eager fp32 NCHW", model), ("optimised", fast)):
+            if progress:
+                progress(f"{variant}, batch {batch}")
+            seconds = median_seconds(lambda m=module, x=x: m(x), repeats=repeats)
+            result.latency.append(LatencyRow(variant, batch, seconds * 1e3, batch / seconds))
+    if pointwise:
+        if progress:
+            progress("1×1 convs against matmul")
+        result.pointwise = pointwise_roofline(
+            model,
+            input_shape,
+            batch=max(batch_sizes),
+            dtype=dtype,
+            channels_last=channels_last,
+            repeats=repeats,
+        )
+    return result
+
+
+def is_pointwise(module: nn.Module) -> bool:
+    """A plain 1×1 convolution: kernel 1, stride 1, no padding, no groups."""
+    return (
+        isinstance(module, nn.Conv2d)
+        and module.kernel_size == (1, 1)
+        and module.stride == (1, 1)
+        and module.padding in ((0, 0), "valid")
+        and module.groups == 1
+    )
+
+
+@torch.inference_mode()
+def pointwise_roofline(
+    model: nn.Module,
+    input_shape: tuple[int, int, int],
+    *,
+    batch: int,
+    dtype: str = "bfloat16",
+    channels_last: bool = True,
+    repeats: int = 7,
+) -> list[PointwiseRow]:
+    """Achieved GFLOP/s of every 1×1 conv next to torch.matmul on the same matrix shapes and dtype."""
+    torch_dtype = parse_dtype(dtype)
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(name: str) -> Callable:
+        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            shapes.setdefault(name, tuple(args[0].shape))
+
+        return hook
+
+    hooks = [
+        module.register_forward_hook(record(name))
+        for name, module in model.named_modules()
+        if is_pointwise(module)
+    ]
+    try:
+        model(torch.zeros(1, *input_shape))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    rows = []
+    for name, (_, c_in, height, width) in shapes.items():
+        conv = model.get_submodule(name)
+        layer = nn.Conv2d(c_in, conv.out_channels, 1, bias=conv.bias is not None)
+        layer = layer.to(dtype=torch_dtype, memory_format=layout).eval()
+        x = torch.randn(batch, c_in, height, width, dtype=torch_dtype).contiguous(memory_format=layout)
+        pixels = batch * height * width
+        a = torch.randn(pixels, c_in, dtype=torch_dtype)
+        b = torch.randn(c_in, conv.out_channels, dtype=torch_dtype)
+        flops = 2.0 * pixels * c_in * conv.out_channels
+        conv_s = median_seconds(lambda layer=layer, x=x: layer(x), repeats=repeats)
+        matmul_s = median_seconds(lambda a=a, b=b: torch.matmul(a, b), repeats=repeats)
+        rows.append(
+            PointwiseRow(name, pixels, c_in, conv.out_channels, flops / conv_s / 1e9, flops / matmul_s / 1e9)
+        )
+    return rows

@@ -1,0 +1,110 @@
+"""Fold eval-mode batch norm into the preceding convolution.
+
+y = γ·(conv(x) − μ)/√(σ²+ε) + β is again a convolution, with weights scaled per output channel
+and a new bias, so the BN can go. Pairs are found on a torch.fx trace (the BN's only input is
+the conv's output and nothing else reads that output); the fold is then done on a copy of the
+original module tree, which keeps the model's own class and methods. A model fx cannot trace
+falls back to adjacent (conv, BN) pairs inside nn.Sequential containers.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch import fx, nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+@dataclass
+class FoldReport:
+    """Which (layer, norm) pairs were folded, and which norms were left in place."""
+
+    folded: list[tuple[str, str]] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    method: str = "fx"
+
+
+def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, FoldReport]:
+    """A copy of `model` in eval mode with every foldable batch norm folded away.
+
+    Returns the copy and a report. The original model is not changed.
+    """
+    folded_model = copy.deepcopy(model).eval()
+    try:
+        pairs = _pairs_from_fx(folded_model)
+        method = "fx"
+    except Exception:  # fx cannot trace every model (data-dependent control flow, ...)
+        pairs = _pairs_from_sequentials(folded_model)
+        method = "sequential"
+    report = FoldReport(method=method)
+    for layer_name, norm_name in pairs:
+        layer = folded_model.get_submodule(layer_name)
+        norm = folded_model.get_submodule(norm_name)
+        if norm.running_mean is None or norm.running_var is None:
+            continue  # a BN without running statistics normalises by batch statistics: not foldable
+        _fold_into(layer, norm)
+        _set_submodule(folded_model, norm_name, nn.Identity())
+        report.folded.append((layer_name, norm_name))
+    done = {norm for _, norm in report.folded}
+    report.kept = [n for n, m in folded_model.named_modules() if isinstance(m, _NORMS) and n not in done]
+    return folded_model, report
+
+
+@torch.no_grad()
+def _fold_into(layer: nn.Module, norm: nn.Module) -> None:
+    weight, bias = fuse_conv_bn_weights(
+        layer.weight, layer.bias, norm.running_mean, norm.running_var, norm.eps, norm.weight, norm.bias
+    )
+    layer.weight = nn.Parameter(weight.detach(), requires_grad=layer.weight.requires_grad)
+    layer.bias = nn.Parameter(bias.detach(), requires_grad=layer.weight.requires_grad)
+
+
+def _pairs_from_fx(model: nn.Module) -> list[tuple[str, str]]:
+    graph = fx.symbolic_trace(model).graph
+    calls: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+    pairs = []
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(model.get_submodule(node.target), _NORMS):
+            continue
+        source = node.args[0] if node.args else None
+        if not isinstance(source, fx.Node) or source.op != "call_module" or len(source.users) != 1:
+            continue
+        layer = model.get_submodule(source.target)
+        if not _foldable_pair(layer, model.get_submodule(node.target)):
+            continue
+        # A module called twice would be folded for one call and wrong for the other.
+        if calls[source.target] == 1 and calls[node.target] == 1:
+            pairs.append((source.target, node.target))
+    return pairs
+
+
+def _pairs_from_sequentials(model: nn.Module) -> list[tuple[str, str]]:
+    pairs = []
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        children = list(module.named_children())
+        for (layer_name, layer), (norm_name, norm) in zip(children, children[1:], strict=False):
+            if isinstance(norm, _NORMS) and _foldable_pair(layer, norm):
+                prefix = f"{name}." if name else ""
+                pairs.append((prefix + layer_name, prefix + norm_name))
+    return pairs
+
+
+def _foldable_pair(layer: nn.Module, norm: nn.Module) -> bool:
+    # Linear + BatchNorm1d is left alone: on a (N, L, C) input the BN normalises another axis.
+    return isinstance(layer, _CONVS) and layer.out_channels == norm.num_features
+
+
+def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, child, module)

@@ -1,0 +1,169 @@
+"""ONNX round trip and the inference benchmark, through the library and the CLI."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from onebyone.cli import main
+from onebyone.deploy.bench import bench, is_pointwise
+from onebyone.deploy.export import export_onnx
+from onebyone.errors import OneByOneError
+
+pytest.importorskip("onnxruntime")
+
+
+def tiny_nin() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 5, padding=2),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 1),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        nn.Conv2d(16, 10, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
+
+
+class Unexportable(nn.Module):
+    """torch.histc has no ONNX symbolic at opset 17: the exporter must refuse it."""
+
+    def forward(self, x):
+        return torch.histc(x, bins=4)
+
+
+@pytest.fixture()
+def user_model_file(tmp_path):
+    path = tmp_path / "net.py"
+    path.write_text(
+        textwrap.dedent("""
+        from torch import nn
+        def build(width=16):
+            return nn.Sequential(
+                nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+                nn.Conv2d(width, width, 1), nn.ReLU(), nn.Conv2d(width, 10, 1),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        def not_a_model():
+            return 42
+    """)
+    )
+    return path
+
+
+def test_onnx_round_trip_matches_pytorch(tmp_path):
+    torch.manual_seed(0)
+    model = tiny_nin().eval()
+    result = export_onnx(model, tmp_path / "m.onnx", (2, 1, 28, 28))
+    assert result.output_shape == (2, 10)
+    assert result.max_abs_diff is not None and result.max_abs_diff < 1e-4
+    # The batch axis is dynamic: the file runs at another batch size too.
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(result.path, providers=["CPUExecutionProvider"])
+    x = torch.randn(5, 1, 28, 28)
+    (out,) = session.run(None, {"input": x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(out), model(x).detach(), rtol=1e-4, atol=1e-4)
+
+
+def test_unexportable_op_gives_clear_error(tmp_path):
+    with pytest.raises(OneByOneError, match="cannot export to ONNX: .*aten::histc"):
+        export_onnx(Unexportable(), tmp_path / "bad.onnx", (1, 1, 4, 4))
+    assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_export_missing_folder(tmp_path):
+    with pytest.raises(OneByOneError, match="does not exist"):
+        export_onnx(tiny_nin(), tmp_path / "nope" / "m.onnx", (1, 1, 28, 28))
+
+
+def test_bench_numbers_are_sensible():
+    result = bench(tiny_nin(), (1, 28, 28), batch_sizes=(1, 8), dtype="float32", repeats=3)
+    assert [(r.variant, r.batch) for r in result.latency] == [
+        ("eager fp32 NCHW", 1),
+        ("optimised", 1),
+        ("eager fp32 NCHW", 8),
+        ("optimised", 8),
+    ]
+    for row in result.latency:
+        assert row.median_ms > 0
+        assert row.images_per_s == pytest.approx(row.batch / (row.median_ms / 1e3))
+    assert [r.layer for r in result.pointwise] == ["3", "6"]
+    first = result.pointwise[0]
+    assert (first.pixels, first.in_channels, first.out_channels) == (8 * 28 * 28, 16, 16)
+    assert all(r.conv_gflops > 0 and r.matmul_gflops > 0 for r in result.pointwise)
+    data = result.to_dict()
+    assert data["schema_version"] == 1 and set(data["speedup"]) == {"1", "8"}
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        (nn.Conv2d(4, 4, 1), True),
+        (nn.Conv2d(4, 4, 1, stride=2), False),
+        (nn.Conv2d(4, 4, 1, groups=2), False),
+        (nn.Conv2d(4, 4, 3), False),
+        (nn.Linear(4, 4), False),
+    ],
+)
+def test_is_pointwise(module, expected):
+    assert is_pointwise(module) is expected
+
+
+def test_cli_export_and_bench_on_user_file(tmp_path, user_model_file, capsys):
+    out = tmp_path / "user.onnx"
+    spec = f"{user_model_file}:build"
+    assert main(["export", spec, "--input", "1x28x28", "--onnx", str(out), "--set", "width=8"]) == 0
+    assert out.exists() and "max |diff|" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "bench",
+                spec,
+                "--input",
+                "1x16x16",
+                "--batch",
+                "1",
+                "2",
+                "--repeats",
+                "2",
+                "--dtype",
+                "float32",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["input_shape"] == [1, 16, 16] and len(data["latency"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "{file}:build", "--onnx", "x.onnx"], "give the input size with --input"),
+        (["export", "{file}:not_a_model", "--input", "1x8x8", "--onnx", "x.onnx"], "not an nn.Module"),
+        (["export", "{file}:missing", "--input", "1x8x8", "--onnx", "x.onnx"], "has no callable 'missing'"),
+        (["export", "nowhere.py:build", "--input", "1x8x8", "--onnx", "x.onnx"], "not found"),
+        (["bench", "{file}:build", "--input", "1x8", "--batch", "1"], "bad input shape"),
+        (["bench", "{file}:build", "--input", "1x8x8", "--dtype", "int3"], "unknown dtype"),
+        (["bench", "{file}:build", "--input", "1x8x8", "--batch", "0"], "must be positive"),
+        (["bench", "{file}:build", "--input", "1x8x8", "--set", "width"], "bad override"),
+        (["bench", "{file}:build", "--input", "1x8x8", "--frobnicate"], "unrecognized arguments"),
+    ],
+)
+def test_cli_errors_are_one_line(user_model_file, tmp_path, argv, message):
+    argv = [a.replace("{file}", str(user_model_file)) for a in argv]
+    proc = subprocess.run(
+        [sys.executable, "-m", "onebyone", *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
