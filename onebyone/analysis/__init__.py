@@ -1,1 +1,11 @@
-"""TODO"""
+"""Measure any nn.Module without running it: per-layer cost, memory and receptive field.
+
+`profile(model, input_shape=(1, 3, 224, 224))` returns a `ProfileResult` (plain data, JSON via
+`to_dict()`); `onebyone.analysis.render` turns it into a table, Markdown, CSV or JSON.
+"""
+
+from onebyone.analysis.capture import ProfileError
+from onebyone.analysis.profiler import SCHEMA_VERSION, LayerRow, ProfileResult, profile
+from onebyone.analysis.receptive import AxisField, Field
+
+__all__ = ["SCHEMA_VERSION", "AxisField", "Field", "LayerRow", "ProfileError", "ProfileResult", "profile"]
