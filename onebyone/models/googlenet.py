@@ -12,6 +12,10 @@ returns the main logits.
 like torchvision's but with true 5×5 kernels. `naive=True` builds every Inception module
 without its 1×1 reductions and pool projection, so the pooled input passes through and the
 channel count grows from module to module.
+
+Parameters at 1000 classes (pinned in tests/models/test_googlenet.py): 6,998,552 for the Caffe
+layout, 7,005,832 with batch norm, 97,526,008 naive. torchvision's GoogLeNet has 6,624,904: it
+uses batch norm and 3×3 kernels in the "5×5" branch.
 """
 
 from __future__ import annotations
