@@ -74,8 +74,17 @@ def test_googlenet_caffe_layout():
     assert sum(isinstance(m, nn.LocalResponseNorm) for m in model.modules()) == 2
     assert model.inceptions.inception3a.branch5x5.conv.kernel_size == (5, 5)
     assert model.aux is None
-    # 22 layers with parameters on the longest path: 3 stem convs, 2 per module × 9, the FC.
-    assert 3 + 2 * 9 + 1 == 22
+
+
+@pytest.mark.parametrize("naive, depth", [(False, 22), (True, 13)])
+def test_googlenet_depth(naive, depth):
+    """Layers with parameters on the longest path: the paper's "22 layers deep" for the real net."""
+    with torch.device("meta"):
+        model = create_model("googlenet", naive=naive)
+    stem = sum(isinstance(m, nn.Conv2d) for m in model.stem.modules())
+    modules = [m for m in model.inceptions.children() if hasattr(m, "branch3x3_reduce")]
+    longest = sum(1 + (m.branch3x3_reduce is not None) for m in modules)
+    assert stem + longest + 1 == depth
 
 
 def test_googlenet_output_sizes_at_224():
