@@ -1,0 +1,56 @@
+"""`onebyone compare`: models or variants side by side, with deltas against the first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+
+from onebyone.analysis import profile
+from onebyone.analysis.cli_support import build, input_shape_for, split_variant
+from onebyone.analysis.render import comparison, comparison_csv, comparison_markdown, render_comparison
+from onebyone.errors import OneByOneError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="models or variants side by side with deltas",
+        description="Profile each model (a zoo name, file.py:factory or module:factory, optionally "
+        "quoted with its overrides: \"googlenet naive=true\") and put the totals side by side "
+        "with their difference and ratio against the first.",
+    )
+    parser.add_argument("models", nargs="+", metavar="MODEL", help='e.g. googlenet "googlenet naive=true"')
+    parser.add_argument(
+        "--input", metavar="CxHxW", help="input size for all models (default: each model's own)"
+    )
+    parser.add_argument("--input-shape", metavar="N,C,H,W", help="full input shape for all models")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="option applied to every model (repeatable)")
+    parser.add_argument("--format", choices=["table", "json", "csv", "markdown"], default="table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if len(args.models) < 2:
+        raise OneByOneError("compare needs at least two models or variants")
+    results, labels = [], []
+    for text in args.models:
+        spec, own = split_variant(text)
+        overrides = [*args.overrides, *own]
+        model = build(spec, overrides)
+        shape = input_shape_for(spec, model, args.input, args.input_shape)
+        label = " ".join([spec, *own])
+        results.append(profile(model, shape, name=label))
+        labels.append(label)
+    data = comparison(results, labels)
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    elif args.format == "csv":
+        print(comparison_csv(data), end="")
+    elif args.format == "markdown":
+        print(comparison_markdown(data), end="")
+    else:
+        render_comparison(data, Console())
+    return 0
