@@ -1,0 +1,199 @@
+"""Costs of a layer at given ranks, and the allocation of ranks across layers to meet a budget.
+
+Every factorisable layer gets a list of options (its original form, then ranks along a path of
+shrinking cost); each option has a cost (MACs, parameters or measured seconds) and an error
+proxy, −log(energy kept), where the relative squared error of the truncated weight is the energy
+dropped (for Tucker-2 the HOSVD bound: the sum dropped in both modes). The log makes a layer
+that keeps almost nothing very costly, so the budget is spread rather than one layer gutted. The options' lower convex hull is walked greedily across all
+layers, always taking the step that loses the least error per unit of cost saved, until the total
+is within budget (the classic greedy for a multiple-choice knapsack on convex curves).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from onebyone.errors import OneByOneError
+
+
+@dataclass(frozen=True)
+class LayerGeometry:
+    """What the cost of a Conv2d or Linear depends on, as run on one input (batch 1).
+
+    kind: "conv" (k×k, Tucker-2 ranks (r_in, r_out)), "pointwise" (1×1, SVD rank (r,)),
+    "linear" (SVD rank (r,)). `in_pixels`/`out_pixels` are H·W of the input and output maps
+    (for a linear layer both are the number of rows it is applied to).
+    """
+
+    name: str
+    kind: str
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, int]
+    in_pixels: int
+    out_pixels: int
+    bias: bool
+
+    @property
+    def taps(self) -> int:
+        return self.kernel_size[0] * self.kernel_size[1]
+
+    @property
+    def max_ranks(self) -> tuple[int, ...]:
+        """Ranks beyond which a factorisation can only add cost (the unfoldings' ranks)."""
+        if self.kind == "conv":
+            return (
+                min(self.in_channels, self.out_channels * self.taps),
+                min(self.out_channels, self.in_channels * self.taps),
+            )
+        return (min(self.in_channels, self.out_channels),)
+
+    def params(self, ranks: tuple[int, ...] | None = None) -> int:
+        bias = self.out_channels if self.bias else 0
+        if ranks is None:
+            return self.in_channels * self.out_channels * self.taps + bias
+        if self.kind == "conv":
+            r_in, r_out = ranks
+            return self.in_channels * r_in + r_in * r_out * self.taps + r_out * self.out_channels + bias
+        (rank,) = ranks
+        return rank * (self.in_channels + self.out_channels) + bias
+
+    def macs(self, ranks: tuple[int, ...] | None = None) -> int:
+        """Multiply-accumulates for one sample (bias additions not counted)."""
+        if ranks is None:
+            return self.out_pixels * self.in_channels * self.out_channels * self.taps
+        if self.kind == "conv":
+            r_in, r_out = ranks
+            return (
+                self.in_pixels * self.in_channels * r_in  # 1×1 reduce runs at the input resolution
+                + self.out_pixels * (r_in * r_out * self.taps + r_out * self.out_channels)
+            )
+        (rank,) = ranks
+        return self.out_pixels * rank * (self.in_channels + self.out_channels)
+
+    def cost(self, ranks: tuple[int, ...] | None, target: str) -> float:
+        return float(self.params(ranks) if target == "params" else self.macs(ranks))
+
+
+@dataclass(frozen=True)
+class Option:
+    """One way to run a layer: `ranks` None is the original layer."""
+
+    ranks: tuple[int, ...] | None
+    cost: float
+    error: float  # −log(1 − relative squared error) of the weight, a proxy
+
+
+def tail_energies(spectra: tuple[Tensor, ...]) -> tuple[list[float], ...]:
+    """For each spectrum, t[r] = energy beyond the r leading values / the weight's total energy."""
+    energies = [(s.double() ** 2).tolist() for s in spectra]
+    total = sum(energies[0])
+    tails = []
+    for values in energies:
+        tail = [0.0] * (len(values) + 1)
+        for r in range(len(values) - 1, -1, -1):
+            tail[r] = tail[r + 1] + values[r]
+        tails.append([t / total if total > 0 else 0.0 for t in tail])
+    return tuple(tails)
+
+
+def error_proxy(kind: str, tails: tuple[list[float], ...], ranks: tuple[int, ...]) -> float:
+    """−log of the energy kept by the truncation (Tucker-2: 1 − both modes' dropped energy)."""
+    if kind == "conv":  # tails = (mode-0, mode-1); ranks = (r_in, r_out)
+        out_tail, in_tail = tails
+        r_in, r_out = ranks
+        dropped = out_tail[min(r_out, len(out_tail) - 1)] + in_tail[min(r_in, len(in_tail) - 1)]
+    else:
+        (tail,) = tails
+        (rank,) = ranks
+        dropped = tail[min(rank, len(tail) - 1)]
+    return -math.log(max(1.0 - dropped, 1e-9))
+
+
+def rank_path(geometry: LayerGeometry, spectra: tuple[Tensor, ...], target: str) -> list[Option]:
+    """Options from the largest useful ranks down to rank 1, by decreasing cost.
+
+    For Tucker-2 each step lowers whichever of r_in, r_out loses the least error per cost saved.
+    """
+    tails = tail_energies(spectra)
+    ranks = geometry.max_ranks
+    path = [Option(ranks, geometry.cost(ranks, target), error_proxy(geometry.kind, tails, ranks))]
+    while any(r > 1 for r in ranks):
+        best = None
+        for axis in range(len(ranks)):
+            if ranks[axis] == 1:
+                continue
+            step = tuple(r - 1 if i == axis else r for i, r in enumerate(ranks))
+            option = Option(step, geometry.cost(step, target), error_proxy(geometry.kind, tails, step))
+            saved = max(path[-1].cost - option.cost, 1e-12)
+            score = (option.error - path[-1].error) / saved
+            if best is None or score < best[0]:
+                best = (score, option)
+        path.append(best[1])
+        ranks = best[1].ranks
+    return path
+
+
+def lower_hull(options: list[Option]) -> list[Option]:
+    """The options on the lower convex hull of (cost, error), ordered from the costliest down."""
+    points = sorted(options, key=lambda o: (o.cost, o.error))
+    hull: list[Option] = []
+    for point in points:
+        if hull and hull[-1].cost == point.cost:
+            continue  # same cost, larger error
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            cross = (b.cost - a.cost) * (point.error - a.error) - (b.error - a.error) * (point.cost - a.cost)
+            if cross > 0:
+                break
+            hull.pop()
+        hull.append(point)
+    # Keep only the part where a cheaper option costs more error (the curve may not rise to the right).
+    hull.reverse()
+    kept = [hull[0]]
+    for option in hull[1:]:
+        if option.error >= kept[-1].error:
+            kept.append(option)
+    return kept
+
+
+def allocate(options: dict[str, list[Option]], limit: float, what: str) -> dict[str, Option]:
+    """Pick one option per layer with total cost ≤ `limit`, greedily by error per cost saved.
+
+    `options[name]` starts with the original layer and lists cheaper options (any order).
+    Raises OneByOneError when even the cheapest option of every layer exceeds `limit`.
+    """
+    curves = {name: lower_hull(opts) for name, opts in options.items()}
+    for name, curve in curves.items():
+        if curve[0].ranks is not None:
+            raise ValueError(f"{name}: the original layer must be the costliest option")
+    cheapest = sum(curve[-1].cost for curve in curves.values())
+    original = sum(curve[0].cost for curve in curves.values())
+    if cheapest > limit * (1 + 1e-12):
+        raise OneByOneError(
+            f"budget too small: the smallest reachable {what} is {cheapest / original:.4f} of the original "
+            f"(every factorisable layer at rank 1), asked for {limit / original:.4f}"
+        )
+    position = {name: 0 for name in curves}
+    total = original
+    heap: list[tuple[float, str]] = []
+
+    def push(name: str) -> None:
+        curve, i = curves[name], position[name]
+        if i + 1 < len(curve):
+            saved = curve[i].cost - curve[i + 1].cost
+            heapq.heappush(heap, ((curve[i + 1].error - curve[i].error) / saved, name))
+
+    for name in curves:
+        push(name)
+    while total > limit and heap:
+        _, name = heapq.heappop(heap)
+        curve, i = curves[name], position[name]
+        total -= curve[i].cost - curve[i + 1].cost
+        position[name] = i + 1
+        push(name)
+    return {name: curves[name][position[name]] for name in curves}
