@@ -79,3 +79,28 @@ def test_batch_norm_variant_has_no_conv_bias():
 def test_rejects_non_positive_width():
     with pytest.raises(OneByOneError, match="positive"):
         Inception(192, InceptionConfig(64, 0, 128, 16, 32, 32))
+
+
+@pytest.mark.parametrize(
+    "config, expected_macs",
+    [
+        # Every conv keeps 28×28 (stride 1, same padding): MACs = kernel weights · 784.
+        (CONFIG_3A.naive(), 387_072 * 784),  # 303,464,448
+        (CONFIG_3A, 163_328 * 784),  # 128,049,152
+    ],
+)
+def test_c6_macs_at_28x28(config, expected_macs):
+    macs = 0
+
+    def count(module, inputs, output):
+        nonlocal macs
+        kh, kw = module.kernel_size
+        macs += output[0].numel() * module.in_channels * kh * kw
+
+    module = Inception(192, config)
+    for conv in module.modules():
+        if isinstance(conv, nn.Conv2d):
+            conv.register_forward_hook(count)
+    with torch.no_grad():
+        module(torch.randn(1, 192, 28, 28))
+    assert macs == expected_macs
