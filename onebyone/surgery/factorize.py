@@ -41,6 +41,7 @@ class LayerReport:
     ms_after: float | None = None
     error: float | None = None  # ‖W − Ŵ‖_F / ‖W‖_F
     reason: str | None = None  # why it was left alone
+    factorisable: bool = True  # a groups=1 Conv2d or Linear run by the model; only these count in totals
 
 
 @dataclass
@@ -53,7 +54,8 @@ class FactorizeReport:
     latency_batch: int | None = None
 
     def total(self, attribute: str) -> float:
-        return sum(getattr(layer, attribute) or 0 for layer in self.layers)
+        """Sum of `attribute` over the factorisable layers (the ones a budget is a fraction of)."""
+        return sum(getattr(layer, attribute) or 0 for layer in self.layers if layer.factorisable)
 
     @property
     def factorised(self) -> list[LayerReport]:
@@ -175,10 +177,12 @@ def _trace(
     for name, module in candidates.items():
         geometry, reason = _geometry(name, module, shapes.get(name))
         row = LayerReport(name, geometry.kind if geometry else type(module).__name__, _describe(module))
+        groups = getattr(module, "groups", 1)
         if geometry is not None:
-            row.params_before = geometry.params()
-            row.macs_before = geometry.macs()
+            row.params_before = row.params_after = sum(p.numel() for p in module.parameters(recurse=False))
+            row.macs_before = row.macs_after = geometry.macs() // groups
         row.reason = reason or ("excluded" if name in exclude else None)
+        row.factorisable = row.reason is None
         report.layers.append(row)
         if row.reason is None:
             geometries[name] = geometry
