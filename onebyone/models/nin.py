@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from torch import Tensor, nn
+from torch.fx import Proxy
 
 from onebyone.errors import OneByOneError
 from onebyone.layers import GlobalAvgPool, MLPConv
@@ -150,6 +151,14 @@ class NIN(nn.Module):
         return self.features(x)
 
     def forward_head(self, x: Tensor) -> Tensor:  # (N, C', H', W') -> (N, num_classes)
+        window = self.config.head_pool
+        if window is not None and not isinstance(x, Proxy) and tuple(x.shape[-2:]) != (window, window):
+            # Caffe's fixed pool4 turns only a window×window map into one score per class;
+            # anything else would be flattened into a wrong-sized vector.
+            raise OneByOneError(
+                f"the {window}×{window} average-pool head needs a {window}×{window} feature map, got "
+                f"{tuple(x.shape[-2:])}; use an input of the design size (224 or 227 for nin-imagenet)"
+            )
         return self.head(x)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -92,6 +92,14 @@ def test_nin_imagenet_parameters_and_macs(nin_imagenet_shapes):
     assert shapes["head"] == (1000,)
 
 
+@pytest.mark.parametrize("size", [192, 256])
+def test_nin_imagenet_rejects_inputs_that_miss_the_6x6_head(size):
+    with torch.device("meta"):
+        model = create_model("nin-imagenet")
+        with pytest.raises(OneByOneError, match="6×6 feature map"):
+            model(torch.empty(1, 3, size, size))
+
+
 def test_nin_cifar_parameters_macs_and_shape():
     model = create_model("nin-cifar").eval()
     assert n_params(model) == 966_986
