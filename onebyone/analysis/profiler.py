@@ -51,7 +51,7 @@ class LayerRow:
     activation_bytes: int = 0
     pointwise_macs: int = 0
     pointwise_params: int = 0
-    is_pointwise_conv: bool = False
+    is_pointwise_conv: bool = False  # every MAC of this row (or group) is in 1×1 convs
     uncounted: dict[str, int] = field(default_factory=dict)
     receptive_field: dict | None = None
     parent: int | None = None
@@ -145,7 +145,8 @@ def _add(group: LayerRow, row: LayerRow) -> None:
         setattr(group, name, getattr(group, name) + getattr(row, name))
     for op, n in row.uncounted.items():
         group.uncounted[op] = group.uncounted.get(op, 0) + n
-    group.is_pointwise_conv = False
+    # A group is tagged 1×1 when all of its MACs come from 1×1 convs (e.g. a conv-BN-ReLU block).
+    group.is_pointwise_conv = group.macs > 0 and group.pointwise_macs == group.macs
 
 
 def profile(

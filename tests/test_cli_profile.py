@@ -1,0 +1,135 @@
+"""`onebyone profile` and `onebyone compare`: every format, user models, and every error path
+(exit code 2, one line on stderr, no traceback)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from onebyone.cli import main
+
+USER_MODELS = textwrap.dedent(
+    """
+    from torch import nn
+
+    class Boom(nn.Module):
+        def forward(self, x):
+            raise ValueError("boom")
+
+    def good(width=4):
+        return nn.Sequential(nn.Conv2d(3, width, 3), nn.ReLU(), nn.Conv2d(width, 2, 1))
+
+    def bad():
+        return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sequential(nn.ReLU(), Boom()))
+
+    def not_a_module():
+        return 3
+    """
+)
+
+
+@pytest.fixture
+def user_file(tmp_path):
+    path = tmp_path / "user_nets.py"
+    path.write_text(USER_MODELS)
+    return str(path)
+
+
+def run(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_json_matches_library_and_spec(capsys):
+    code, out, _ = run(["profile", "resnet18", "--format", "json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["schema_version"] == 1
+    assert report["input_shapes"] == [[1, 3, 224, 224]]
+    assert round(report["totals"]["macs"] / 1e9, 3) == 1.814  # SPEC: ResNet-18 1.814 GMACs
+    assert report["totals"]["params"] == 11_689_512
+    assert sum(r["macs"] for r in report["rows"]) == report["totals"]["macs"]
+
+
+def test_csv_rows_sum_to_totals(capsys):
+    code, out, _ = run(["profile", "nin-cifar", "--format", "csv", "--depth", "1"], capsys)
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert sum(int(r["macs"]) for r in rows) == 222_486_528  # SPEC
+    assert sum(int(r["params"]) for r in rows) == 966_986
+    features = next(r for r in rows if r["path"] == "features")
+    assert (features["rf_size_h"], features["rf_stride_h"]) == ("27", "4")
+
+
+def test_markdown_and_table(capsys):
+    code, out, _ = run(["profile", "nin-imagenet", "--format", "markdown", "--depth", "3"], capsys)
+    assert code == 0
+    assert out.startswith("| layer |") and "| **total** |" in out and "[1×1]" in out
+    assert "195/32" in out  # conv4's field (SPEC)
+    code, out, _ = run(["profile", "resnet50", "--depth", "1"], capsys)
+    assert code == 0 and "total" in out and "4,089,184,256" in out and "uncounted ops: none" in out
+
+
+def test_input_shape_and_user_model(capsys, user_file):
+    argv = ["profile", f"{user_file}:good", "--set", "width=8", "--input-shape", "2,3,10,10"]
+    code, out, _ = run([*argv, "--format", "json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["input_shapes"] == [[2, 3, 10, 10]]
+    assert report["totals"]["macs"] == 2 * 64 * 8 * 27 + 2 * 64 * 2 * 8
+    assert report["totals"]["pointwise_params"] == 8 * 2 + 2
+
+
+def test_compare_variants(capsys):
+    code, out, _ = run(["compare", "googlenet", "googlenet naive=true", "--format", "json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["labels"] == ["googlenet", "googlenet naive=true"]
+    params = next(m for m in data["metrics"] if m["key"] == "params")
+    assert params["deltas"][0] == 0 and params["deltas"][1] == params["values"][1] - params["values"][0] > 0
+    code, out, _ = run(["compare", "nin-cifar", "nin-cifar --set head=fc"], capsys)
+    assert code == 0 and "Δ vs first" in out and "nin-cifar head=fc" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["profile", "resnet18", "--input", "1x64x64"], "expects 3 channels"),
+        (["profile", "nin-imagenet", "--input", "3x32x32"], "too small: at features."),
+        (["profile", "resnet5"], "unknown model 'resnet5'"),
+        (["profile", "USER:bad", "--input", "3x8x8"], "ValueError at 1.1 (Boom) with input 1×4×6×6: boom"),
+        (["profile", "USER:not_a_module", "--input", "3x8x8"], "not an nn.Module"),
+        (["profile", "USER:good", "--set", "width=-1", "--input", "3x8x8"], "building"),
+        (["profile", "USER:good"], "give the input size"),
+        (["profile", "resnet18", "--input", "3x224"], "bad input shape '3x224'"),
+        (["profile", "resnet18", "--input-shape", "1,a,3"], "bad input shape '1,a,3'"),
+        (["profile", "resnet18", "--input", "3x8x8", "--input-shape", "1,3,8,8"], "not both"),
+        (["profile", "resnet18", "--set", "nope=1"], "has no option 'nope'"),
+        (["profile", "resnet18", "--depth", "-1"], "--depth"),
+        (["compare", "resnet18"], "at least two"),
+        (["compare", "resnet18", "resnet18 oops"], "bad variant"),
+    ],
+)
+def test_errors_are_one_line_exit_2(argv, expected, capsys, user_file):
+    argv = [a.replace("USER", user_file) for a in argv]
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert expected in lines[0]
+
+
+def test_error_in_a_real_process_has_no_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "onebyone", "profile", "nin-imagenet", "--input", "3x20x20"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
