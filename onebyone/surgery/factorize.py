@@ -130,7 +130,7 @@ def factorize(
         option = chosen.get(name)
         if option is None or option.ranks is None:
             row.params_after, row.macs_after, row.ms_after = row.params_before, row.macs_before, row.ms_before
-            row.reason = row.reason or "kept: the budget was met by cuts that lose less per cost saved"
+            row.reason = row.reason or "kept: budget met by cheaper cuts elsewhere"
             continue
         module = new_model.get_submodule(name)
         replacement, row.error = _factorize_module(module, geometry, option.ranks, hooi_iters)

@@ -1,0 +1,118 @@
+"""`onebyone compress`: factorise a trained run to a budget and measure what it costs and gains."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from onebyone.errors import OneByOneError
+from onebyone.surgery.factorize import TARGETS
+from onebyone.surgery.runs import CompressResult, compress, save_compressed
+from onebyone.surgery.sources import resolve_source
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compress",
+        help="factorise a trained model into 1x1 bottlenecks to a MACs/params/latency budget",
+        description="Replace k×k convs by 1×1 → k×k → 1×1 (Tucker-2) and 1×1 convs and linear layers "
+        "by two thin layers (SVD), with ranks chosen to keep --budget of the original cost; then "
+        "measure parameters, MACs, latency (batch 1 and 64) and test accuracy before, after and after "
+        "fine-tuning, and write a new run.",
+    )
+    parser.add_argument("run", metavar="RUN", help="training run folder (or a zoo MODEL spec, untrained)")
+    parser.add_argument("--budget", type=float, required=True,
+                        help="fraction of the original cost to keep, in (0, 1], e.g. 0.5")
+    parser.add_argument("--target", default="macs", help=f"what the budget counts: {' | '.join(TARGETS)}")
+    parser.add_argument("--finetune-epochs", type=int, default=1, help="epochs of fine-tuning (0: none)")
+    parser.add_argument("--out", metavar="NEW_RUN", help="folder for the new run (default: RUN-compressed)")
+    parser.add_argument("--hooi-iters", type=int, default=0, help="HOOI refinement iterations for Tucker-2")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 64], help="latency batch sizes")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per latency (median)")
+    parser.add_argument("--input", metavar="CxHxW", help="input size for a MODEL spec (default: the zoo's)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="model option for a MODEL spec (repeatable)")
+    parser.add_argument("--format", choices=["table", "json"], default="table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 < args.budget <= 1:
+        raise OneByOneError(f"--budget must be in (0, 1], got {args.budget:g}")
+    if args.target not in TARGETS:
+        raise OneByOneError(f"unknown --target {args.target!r}; expected one of {', '.join(TARGETS)}")
+    if args.finetune_epochs < 0 or args.hooi_iters < 0:
+        raise OneByOneError("--finetune-epochs and --hooi-iters must be ≥ 0")
+    if args.repeats < 1 or any(b < 1 for b in args.batch):
+        raise OneByOneError("--batch and --repeats must be positive integers")
+    source = resolve_source(args.run, overrides=args.overrides, input_text=args.input)
+    out = Path(args.out) if args.out else Path(f"{args.run.rstrip('/')}-compressed")
+    if out.exists() and any(out.iterdir()):
+        raise OneByOneError(f"output folder {str(out)!r} exists and is not empty; choose --out")
+    console = Console(stderr=True)
+    with console.status("compressing") as status:
+        model, result = compress(
+            source.model, source.input_shape, args.budget, target=args.target, source=args.run,
+            batches=tuple(args.batch), repeats=args.repeats, hooi_iters=args.hooi_iters,
+            evaluate=source.evaluate, finetune=source.finetune, finetune_epochs=args.finetune_epochs,
+            accuracy_note=source.note, progress=lambda msg: status.update(f"compressing: {msg}"),
+        )
+    save_compressed(out, model, result, source.base)
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        render(result, Console())
+    return 0
+
+
+def _count(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return f"{n:.0f}"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def render(result: CompressResult, console: Console) -> None:
+    report = result.report
+    shape = "×".join(map(str, report.input_shape))
+    table = Table(title=f"{result.source}: budget {report.budget:g} of {report.target}, input {shape}")
+    for column in ("layer", "original", "ranks", "params", "MACs", "rel. error", "note"):
+        table.add_column(column, justify="left" if column in ("layer", "original", "note") else "right",
+                         no_wrap=column != "note")
+    for row in report.layers:
+        ranks = "×".join(map(str, row.ranks)) if row.ranks else "–"
+        params = f"{_count(row.params_before)} → {_count(row.params_after)}"
+        macs = f"{_count(row.macs_before)} → {_count(row.macs_after)}"
+        error = f"{row.error:.3f}" if row.error is not None else "–"
+        table.add_row(row.name, row.shape, f"{row.method or 'kept'} {ranks}", params, macs, error,
+                      row.reason or "")
+    console.print(table)
+    totals = Table(title=f"totals ({result.threads} threads; latency is fp32 eager, median)")
+    for column in ("measure", "before", "after", "ratio"):
+        totals.add_column(column, justify="left" if column == "measure" else "right")
+    totals.add_row("parameters (model)", f"{result.params_before:,}", f"{result.params_after:,}",
+                   f"{result.params_after / result.params_before:.3f}")
+    macs_before, macs_after = report.total("macs_before"), report.total("macs_after")
+    totals.add_row("MACs (factorisable layers)", _count(macs_before), _count(macs_after),
+                   f"{macs_after / macs_before:.3f}" if macs_before else "–")
+    totals.add_row("predicted speedup (MAC ratio)", "", "", f"{result.predicted_speedup:.2f}×")
+    for row in result.latency:
+        totals.add_row(f"latency batch {row.batch} (ms)", f"{row.before_ms:.2f}", f"{row.after_ms:.2f}",
+                       f"{row.speedup:.2f}× faster")
+    totals.add_row("test accuracy: before / after", _percent(result.accuracy_before),
+                   _percent(result.accuracy_after), "")
+    if result.finetune_epochs:
+        totals.add_row(f"… after {result.finetune_epochs} epoch(s) of fine-tuning", "",
+                       _percent(result.accuracy_finetuned), "")
+    console.print(totals)
+    if result.accuracy_note:
+        console.print(f"accuracy: {result.accuracy_note}")
+    console.print(f"wrote {result.out_dir}")

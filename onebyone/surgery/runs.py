@@ -1,0 +1,175 @@
+"""Compress a trained run: factorise, measure latency and accuracy, fine-tune, and save a new run.
+
+The run side (loading a run, evaluating on its test set, fine-tuning) goes through the training
+package; this module only orchestrates and records. A compressed run holds `model.safetensors`
+and `factorized.json`: where the base model came from and the factorised layout, enough to
+rebuild it with plain layers and load its weights without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from onebyone.deploy.bench import median_seconds
+from onebyone.errors import OneByOneError
+from onebyone.surgery.factorize import FactorizeReport, factorize, factorized_structure, rebuild_structure
+
+SCHEMA_VERSION = 1
+STRUCTURE_FILE = "factorized.json"
+REPORT_FILE = "compress.json"
+
+
+@dataclass
+class Latency:
+    batch: int
+    before_ms: float
+    after_ms: float
+
+    @property
+    def speedup(self) -> float:
+        return self.before_ms / self.after_ms
+
+
+@dataclass
+class CompressResult:
+    source: str
+    out_dir: str | None
+    threads: int
+    report: FactorizeReport
+    params_before: int  # whole model
+    params_after: int
+    latency: list[Latency] = field(default_factory=list)
+    accuracy_before: float | None = None  # test accuracy, fraction in [0, 1]
+    accuracy_after: float | None = None
+    accuracy_finetuned: float | None = None
+    finetune_epochs: int = 0
+    accuracy_note: str | None = None  # why accuracy is missing
+
+    @property
+    def predicted_speedup(self) -> float:
+        """Original MACs over factorised MACs of the factorisable layers."""
+        after = self.report.total("macs_after")
+        return self.report.total("macs_before") / after if after else float("inf")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["report"] = self.report.to_dict()
+        data["schema_version"] = SCHEMA_VERSION
+        data["predicted_speedup"] = self.predicted_speedup
+        for row, raw in zip(self.latency, data["latency"], strict=True):
+            raw["speedup"] = row.speedup
+        return data
+
+
+def measure_latency(
+    model: nn.Module, input_shape: tuple[int, ...], batch: int, repeats: int = 5
+) -> float:
+    """Median milliseconds of one eval-mode forward pass at `batch` (fp32, this machine's threads)."""
+    model = model.eval()
+    x = torch.randn(batch, *input_shape[-3:])
+    with torch.inference_mode():
+        return median_seconds(lambda: model(x), warmup=2, repeats=repeats) * 1e3
+
+
+def compress(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    budget: float,
+    *,
+    target: str = "macs",
+    source: str = "model",
+    batches: tuple[int, ...] = (1, 64),
+    repeats: int = 5,
+    hooi_iters: int = 0,
+    evaluate: Callable[[nn.Module], float] | None = None,
+    finetune: Callable[[nn.Module, int], nn.Module] | None = None,
+    finetune_epochs: int = 0,
+    accuracy_note: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[nn.Module, CompressResult]:
+    """Factorise `model` to `budget` and measure it before and after.
+
+    `evaluate(model) -> accuracy` and `finetune(model, epochs) -> model` come from the training
+    side; without them accuracy is left out and `accuracy_note` says why.
+    """
+    say = progress or (lambda message: None)
+    model = model.eval()
+    say("factorising")
+    new_model, report = factorize(model, budget, target=target, input_shape=input_shape,
+                                  hooi_iters=hooi_iters)
+    new_model.eval()
+    result = CompressResult(
+        source, None, torch.get_num_threads(), report,
+        sum(p.numel() for p in model.parameters()), sum(p.numel() for p in new_model.parameters()),
+        accuracy_note=accuracy_note,
+    )
+    for batch in batches:
+        say(f"latency at batch {batch}")
+        before = measure_latency(model, input_shape, batch, repeats)
+        after = measure_latency(new_model, input_shape, batch, repeats)
+        result.latency.append(Latency(batch, before, after))
+    if evaluate is not None:
+        say("accuracy before")
+        result.accuracy_before = evaluate(model)
+        say("accuracy after")
+        result.accuracy_after = evaluate(new_model)
+        if finetune is not None and finetune_epochs > 0:
+            say(f"fine-tuning {finetune_epochs} epoch(s)")
+            new_model = finetune(new_model, finetune_epochs).eval()
+            result.finetune_epochs = finetune_epochs
+            result.accuracy_finetuned = evaluate(new_model)
+    return new_model, result
+
+
+def save_compressed(
+    out_dir: str | Path, model: nn.Module, result: CompressResult, base: dict
+) -> Path:
+    """Write model.safetensors, factorized.json (base + layout) and compress.json to `out_dir`.
+
+    `base` says how to build the unfactorised model, e.g. {"run": "runs/nin"} or
+    {"model": "nin-fashion", "overrides": {}}.
+    """
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise OneByOneError(f"output folder {str(out)!r} exists and is not empty")
+    out.mkdir(parents=True, exist_ok=True)
+    result.out_dir = str(out)
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    _atomic(out / "model.safetensors", lambda path: save_file(state, str(path)))
+    description = {
+        "schema_version": SCHEMA_VERSION,
+        "base": base,
+        "input_shape": list(result.report.input_shape),
+        "structure": factorized_structure(model, result.report),
+    }
+    _atomic(out / STRUCTURE_FILE, lambda path: path.write_text(json.dumps(description, indent=2)))
+    _atomic(out / REPORT_FILE, lambda path: path.write_text(json.dumps(result.to_dict(), indent=2)))
+    return out
+
+
+def load_compressed(run_dir: str | Path, build_base: Callable[[dict], nn.Module]) -> nn.Module:
+    """Rebuild a compressed run: `build_base(base)` gives the unfactorised model, then the layout and weights."""
+    from safetensors.torch import load_file
+
+    run = Path(run_dir)
+    if not (run / STRUCTURE_FILE).is_file():
+        raise OneByOneError(f"{str(run)!r} is not a compressed run (no {STRUCTURE_FILE})")
+    description = json.loads((run / STRUCTURE_FILE).read_text())
+    model = rebuild_structure(build_base(description["base"]), description["structure"])
+    model.load_state_dict(load_file(str(run / "model.safetensors")))
+    return model.eval()
+
+
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
