@@ -46,7 +46,9 @@ def mode_spectra(weight: Tensor) -> tuple[Tensor, Tensor]:
     return out_values, in_values
 
 
-def tucker2(weight: Tensor, in_rank: int, out_rank: int, hooi_iters: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+def tucker2(
+    weight: Tensor, in_rank: int, out_rank: int, hooi_iters: int = 0
+) -> tuple[Tensor, Tensor, Tensor]:
     """Tucker-2 factors (U_in (C_in, r_in), core (r_out, r_in, kh, kw), U_out (C_out, r_out)), float64."""
     w = weight.detach().double()  # (C_out, C_in, kh, kw)
     c_out, c_in = w.shape[:2]

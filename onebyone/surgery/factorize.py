@@ -199,7 +199,9 @@ def _geometry(name: str, module: nn.Module, shapes) -> tuple[LayerGeometry | Non
     bias = module.bias is not None
     if isinstance(module, nn.Linear):
         rows = _product(in_shape[:-1])
-        geometry = LayerGeometry(name, "linear", module.in_features, module.out_features, (1, 1), rows, rows, bias)
+        geometry = LayerGeometry(
+            name, "linear", module.in_features, module.out_features, (1, 1), rows, rows, bias
+        )
         return geometry, None
     kind = "pointwise" if module.kernel_size == (1, 1) else "conv"
     geometry = LayerGeometry(
@@ -241,7 +243,7 @@ def _explicit_ranks(ranks: dict, geometries: dict[str, LayerGeometry]) -> dict[s
         value = (value,) if isinstance(value, int) else tuple(value)
         limits = (geometry.in_channels, geometry.out_channels) if geometry.kind == "conv" else (
             min(geometry.in_channels, geometry.out_channels),)
-        if len(value) != len(limits) or any(not 1 <= r <= m for r, m in zip(value, limits)):
+        if len(value) != len(limits) or any(not 1 <= r <= m for r, m in zip(value, limits, strict=True)):
             raise OneByOneError(f"{name}: ranks {value} out of range; expected {len(limits)} value(s) "
                                 f"in 1..{limits}")
         chosen[name] = Option(value, 0.0, 0.0)
@@ -281,10 +283,9 @@ def _allocate(model, geometries, in_shapes, budget, target, report, latency_batc
     if not options:
         return {}
     # Layers that cannot be made cheaper still count at their original cost toward the budget.
-    fixed = sum(
-        (r.ms_before / 1e3 if target == "latency" else (r.params_before if target == "params" else r.macs_before))
-        for r in report.layers if r.name in geometries and r.name not in options
-    )
+    original_cost = {"latency": lambda r: r.ms_before / 1e3, "params": lambda r: r.params_before,
+                     "macs": lambda r: r.macs_before}[target]
+    fixed = sum(original_cost(r) for r in report.layers if r.name in geometries and r.name not in options)
     limit = budget * (sum(opts[0].cost for opts in options.values()) + fixed) - fixed
     if limit <= 0:
         raise OneByOneError(f"budget {budget} cannot be met: layers that cannot shrink already use more")

@@ -4,9 +4,10 @@ Every factorisable layer gets a list of options (its original form, then ranks a
 shrinking cost); each option has a cost (MACs, parameters or measured seconds) and an error
 proxy, −log(energy kept), where the relative squared error of the truncated weight is the energy
 dropped (for Tucker-2 the HOSVD bound: the sum dropped in both modes). The log makes a layer
-that keeps almost nothing very costly, so the budget is spread rather than one layer gutted. The options' lower convex hull is walked greedily across all
-layers, always taking the step that loses the least error per unit of cost saved, until the total
-is within budget (the classic greedy for a multiple-choice knapsack on convex curves).
+that keeps almost nothing very costly, so the budget is spread rather than one layer gutted.
+The options' lower convex hull is walked greedily across all layers, always taking the step
+that loses the least error per unit of cost saved, until the total is within budget (the classic
+greedy for a multiple-choice knapsack on convex curves).
 """
 
 from __future__ import annotations

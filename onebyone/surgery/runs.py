@@ -157,7 +157,7 @@ def save_compressed(
 
 
 def load_compressed(run_dir: str | Path, build_base: Callable[[dict], nn.Module]) -> nn.Module:
-    """Rebuild a compressed run: `build_base(base)` gives the unfactorised model, then the layout and weights."""
+    """Rebuild a compressed run: `build_base(base)` gives the unfactorised model, then layout, weights."""
     from safetensors.torch import load_file
 
     run = Path(run_dir)
