@@ -80,24 +80,41 @@ def _copy_conv_geometry(conv: nn.Conv2d, in_channels: int, out_channels: int, bi
 
 
 def factorize_conv_tucker2(
-    conv: nn.Conv2d, in_rank: int, out_rank: int, hooi_iters: int = 0
+    conv: nn.Conv2d, in_rank: int, out_rank: int, hooi_iters: int = 0, *, fold: bool = True
 ) -> tuple[nn.Sequential, float]:
-    """`conv` as 1×1 → k×k → 1×1 at ranks (r_in, r_out), and the weight's relative error."""
+    """`conv` as 1×1 → k×k → 1×1 at ranks (r_in, r_out), and the weight's relative error.
+
+    A rank equal to its channel count keeps that side whole: its 1×1 would be a square
+    orthogonal matrix, so it is folded into the k×k core instead of run as a layer
+    (`fold=False` keeps all three layers).
+    """
     weight = conv.weight  # (C_out, C_in, kh, kw)
     u_in, core, u_out = tucker2(weight, in_rank, out_rank, hooi_iters)
-    reduce = nn.Conv2d(conv.in_channels, in_rank, 1, bias=False)
-    middle = _copy_conv_geometry(conv, in_rank, out_rank, bias=False)
-    expand = nn.Conv2d(out_rank, conv.out_channels, 1, bias=conv.bias is not None)
+    approximation = torch.einsum("rshw,or,is->oihw", core, u_out, u_in)
+    keep_in = fold and in_rank == conv.in_channels
+    keep_out = fold and out_rank == conv.out_channels
+    if keep_in:
+        core = torch.einsum("rshw,is->rihw", core, u_in)
+    if keep_out:
+        core = torch.einsum("rshw,or->oshw", core, u_out)
+    has_bias = conv.bias is not None
+    layers = []
     dtype = weight.dtype
     with torch.no_grad():
-        reduce.weight.copy_(u_in.T[:, :, None, None].to(dtype))
+        if not keep_in:
+            reduce = nn.Conv2d(conv.in_channels, in_rank, 1, bias=False)
+            reduce.weight.copy_(u_in.T[:, :, None, None].to(dtype))
+            layers.append(reduce)
+        middle = _copy_conv_geometry(conv, core.shape[1], core.shape[0], bias=has_bias and keep_out)
         middle.weight.copy_(core.to(dtype))
-        expand.weight.copy_(u_out[:, :, None, None].to(dtype))
-        if conv.bias is not None:
-            expand.bias.copy_(conv.bias)
-    approximation = torch.einsum("rshw,or,is->oihw", core, u_out, u_in)
-    layers = nn.Sequential(reduce, middle, expand).to(device=weight.device)
-    return layers, relative_error(weight, approximation)
+        layers.append(middle)
+        if not keep_out:
+            expand = nn.Conv2d(out_rank, conv.out_channels, 1, bias=has_bias)
+            expand.weight.copy_(u_out[:, :, None, None].to(dtype))
+            layers.append(expand)
+        if has_bias:
+            layers[-1].bias.copy_(conv.bias)
+    return nn.Sequential(*layers).to(device=weight.device), relative_error(weight, approximation)
 
 
 def _svd_halves(matrix: Tensor, rank: int) -> tuple[Tensor, Tensor, Tensor]:

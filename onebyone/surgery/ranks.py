@@ -53,31 +53,41 @@ class LayerGeometry:
             )
         return (min(self.in_channels, self.out_channels),)
 
-    def params(self, ranks: tuple[int, ...] | None = None) -> int:
+    def _outer(self, ranks: tuple[int, int], fold: bool) -> tuple[int, int]:
+        """Ranks of the 1×1 layers that exist: 0 where a full rank is folded into the core."""
+        r_in, r_out = ranks
+        if fold:
+            return (0 if r_in == self.in_channels else r_in, 0 if r_out == self.out_channels else r_out)
+        return r_in, r_out
+
+    def params(self, ranks: tuple[int, ...] | None = None, fold: bool = True) -> int:
         bias = self.out_channels if self.bias else 0
         if ranks is None:
             return self.in_channels * self.out_channels * self.taps + bias
         if self.kind == "conv":
             r_in, r_out = ranks
-            return self.in_channels * r_in + r_in * r_out * self.taps + r_out * self.out_channels + bias
+            outer_in, outer_out = self._outer(ranks, fold)
+            core = r_in * r_out * self.taps
+            return self.in_channels * outer_in + core + outer_out * self.out_channels + bias
         (rank,) = ranks
         return rank * (self.in_channels + self.out_channels) + bias
 
-    def macs(self, ranks: tuple[int, ...] | None = None) -> int:
+    def macs(self, ranks: tuple[int, ...] | None = None, fold: bool = True) -> int:
         """Multiply-accumulates for one sample (bias additions not counted)."""
         if ranks is None:
             return self.out_pixels * self.in_channels * self.out_channels * self.taps
         if self.kind == "conv":
             r_in, r_out = ranks
+            outer_in, outer_out = self._outer(ranks, fold)
             return (
-                self.in_pixels * self.in_channels * r_in  # 1×1 reduce runs at the input resolution
-                + self.out_pixels * (r_in * r_out * self.taps + r_out * self.out_channels)
+                self.in_pixels * self.in_channels * outer_in  # 1×1 reduce runs at the input resolution
+                + self.out_pixels * (r_in * r_out * self.taps + outer_out * self.out_channels)
             )
         (rank,) = ranks
         return self.out_pixels * rank * (self.in_channels + self.out_channels)
 
-    def cost(self, ranks: tuple[int, ...] | None, target: str) -> float:
-        return float(self.params(ranks) if target == "params" else self.macs(ranks))
+    def cost(self, ranks: tuple[int, ...] | None, target: str, fold: bool = True) -> float:
+        return float(self.params(ranks, fold) if target == "params" else self.macs(ranks, fold))
 
 
 @dataclass(frozen=True)
@@ -116,26 +126,37 @@ def error_proxy(kind: str, tails: tuple[list[float], ...], ranks: tuple[int, ...
 
 
 def rank_path(geometry: LayerGeometry, spectra: tuple[Tensor, ...], target: str) -> list[Option]:
-    """Options from the largest useful ranks down to rank 1, by decreasing cost.
+    """Options from the largest useful ranks down to rank 1.
 
-    For Tucker-2 each step lowers whichever of r_in, r_out loses the least error per cost saved.
+    For Tucker-2: a path where each step lowers whichever of r_in, r_out loses the least error
+    per cost saved (costed as three layers), plus the one-sided paths that keep all input or all
+    output channels (their 1×1 folds away, a Tucker-1).
     """
     tails = tail_energies(spectra)
+
+    def option(ranks: tuple[int, ...]) -> Option:
+        return Option(ranks, geometry.cost(ranks, target), error_proxy(geometry.kind, tails, ranks))
+
+    if geometry.kind != "conv":
+        return [option((rank,)) for rank in range(geometry.max_ranks[0], 0, -1)]
     ranks = geometry.max_ranks
-    path = [Option(ranks, geometry.cost(ranks, target), error_proxy(geometry.kind, tails, ranks))]
+    path = [option(ranks)]
     while any(r > 1 for r in ranks):
         best = None
         for axis in range(len(ranks)):
             if ranks[axis] == 1:
                 continue
             step = tuple(r - 1 if i == axis else r for i, r in enumerate(ranks))
-            option = Option(step, geometry.cost(step, target), error_proxy(geometry.kind, tails, step))
-            saved = max(path[-1].cost - option.cost, 1e-12)
-            score = (option.error - path[-1].error) / saved
+            saved = geometry.cost(ranks, target, fold=False) - geometry.cost(step, target, fold=False)
+            saved = max(saved, 1e-12)
+            score = (error_proxy("conv", tails, step) - error_proxy("conv", tails, ranks)) / saved
             if best is None or score < best[0]:
-                best = (score, option)
-        path.append(best[1])
-        ranks = best[1].ranks
+                best = (score, step)
+        ranks = best[1]
+        path.append(option(ranks))
+    c_in, c_out = geometry.in_channels, geometry.out_channels
+    path += [option((c_in, r)) for r in range(c_out - 1, 0, -1)]
+    path += [option((r, c_out)) for r in range(c_in - 1, 0, -1)]
     return path
 
 
