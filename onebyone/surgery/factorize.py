@@ -50,6 +50,7 @@ class FactorizeReport:
     budget: float | None
     input_shape: tuple[int, ...]
     hooi_iters: int
+    rank_multiple: int = 1
     layers: list[LayerReport] = field(default_factory=list)
     latency_batch: int | None = None
 
@@ -90,6 +91,7 @@ def factorize(
     hooi_iters: int = 0,
     latency_batch: int = 8,
     latency_points: int = 6,
+    rank_multiple: int = 8,
     exclude: tuple[str, ...] = (),
 ) -> tuple[nn.Module, FactorizeReport]:
     """A factorised deep copy of `model` and a report per layer.
@@ -104,6 +106,8 @@ def factorize(
             r for a 1×1 conv or linear layer. Layers not named are left alone.
         hooi_iters: HOOI refinement iterations after the HOSVD initialisation (Tucker-2 only).
         latency_points: ranks measured per layer for target "latency".
+        rank_multiple: budgeted ranks are multiples of this (or the full width): CPU conv kernels
+            run whole blocks of 8/16 channels, and odd widths can be several times slower.
         exclude: module names to leave alone.
     """
     if target not in TARGETS:
@@ -112,19 +116,19 @@ def factorize(
         raise OneByOneError("give either a budget or explicit ranks")
     if budget is not None and not 0 < budget <= 1:
         raise OneByOneError(f"budget must be in (0, 1], got {budget}")
-    if hooi_iters < 0 or latency_batch < 1 or latency_points < 1:
-        raise OneByOneError("hooi_iters must be ≥ 0, latency_batch and latency_points ≥ 1")
+    if hooi_iters < 0 or latency_batch < 1 or latency_points < 1 or rank_multiple < 1:
+        raise OneByOneError("hooi_iters must be ≥ 0; latency_batch, latency_points, rank_multiple ≥ 1")
     input_shape = tuple(input_shape)
     if len(input_shape) == 3:
         input_shape = (1, *input_shape)
     new_model = copy.deepcopy(model)
-    report = FactorizeReport(target, budget, input_shape[1:], hooi_iters)
+    report = FactorizeReport(target, budget, input_shape[1:], hooi_iters, rank_multiple)
     geometries, in_shapes = _trace(new_model, input_shape, report, set(exclude))
     if ranks is not None:
         chosen = _explicit_ranks(ranks, geometries)
     else:
         chosen = _allocate(new_model, geometries, in_shapes, budget, target, report, latency_batch,
-                           latency_points)
+                           latency_points, rank_multiple)
     for name, geometry in geometries.items():
         row = next(r for r in report.layers if r.name == name)
         option = chosen.get(name)
@@ -257,11 +261,13 @@ def _spectra(module: nn.Module, geometry: LayerGeometry) -> tuple[torch.Tensor, 
     return (decompose.singular_values(matrix),)
 
 
-def _allocate(model, geometries, in_shapes, budget, target, report, latency_batch, latency_points):
+def _allocate(model, geometries, in_shapes, budget, target, report, latency_batch, latency_points,
+              rank_multiple):
     options: dict[str, list[Option]] = {}
     cost_target = "params" if target == "params" else "macs"
     for name, geometry in geometries.items():
-        path = rank_path(geometry, _spectra(model.get_submodule(name), geometry), cost_target)
+        spectra = _spectra(model.get_submodule(name), geometry)
+        path = rank_path(geometry, spectra, cost_target, rank_multiple)
         original = Option(None, geometry.cost(None, cost_target), 0.0)
         cheaper = [option for option in path if option.cost < original.cost]
         if target == "latency":

@@ -125,8 +125,22 @@ def error_proxy(kind: str, tails: tuple[list[float], ...], ranks: tuple[int, ...
     return -math.log(max(1.0 - dropped, 1e-9))
 
 
-def rank_path(geometry: LayerGeometry, spectra: tuple[Tensor, ...], target: str) -> list[Option]:
-    """Options from the largest useful ranks down to rank 1.
+def allowed_ranks(limit: int, multiple: int) -> list[int]:
+    """Ranks to try, largest first: `limit`, then the multiples of `multiple` below it.
+
+    CPU conv kernels (oneDNN) work on blocks of 8 or 16 channels; a layer with, say, 18
+    channels can run several times slower than one with 16, so ranks are rounded to blocks.
+    A layer narrower than one block may take any rank from 1.
+    """
+    if limit <= multiple:
+        return list(range(limit, 0, -1))
+    return [limit, *(r for r in range((limit - 1) // multiple * multiple, 0, -multiple))]
+
+
+def rank_path(
+    geometry: LayerGeometry, spectra: tuple[Tensor, ...], target: str, multiple: int = 1
+) -> list[Option]:
+    """Options from the largest useful ranks down to the smallest allowed (1, or one block).
 
     For Tucker-2: a path where each step lowers whichever of r_in, r_out loses the least error
     per cost saved (costed as three layers), plus the one-sided paths that keep all input or all
@@ -138,25 +152,29 @@ def rank_path(geometry: LayerGeometry, spectra: tuple[Tensor, ...], target: str)
         return Option(ranks, geometry.cost(ranks, target), error_proxy(geometry.kind, tails, ranks))
 
     if geometry.kind != "conv":
-        return [option((rank,)) for rank in range(geometry.max_ranks[0], 0, -1)]
+        return [option((rank,)) for rank in allowed_ranks(geometry.max_ranks[0], multiple)]
+    steps = [allowed_ranks(limit, multiple) for limit in geometry.max_ranks]
+    position = [0, 0]
     ranks = geometry.max_ranks
     path = [option(ranks)]
-    while any(r > 1 for r in ranks):
+    while any(p + 1 < len(s) for p, s in zip(position, steps, strict=True)):
         best = None
-        for axis in range(len(ranks)):
-            if ranks[axis] == 1:
+        for axis in (0, 1):
+            if position[axis] + 1 == len(steps[axis]):
                 continue
-            step = tuple(r - 1 if i == axis else r for i, r in enumerate(ranks))
+            moved = list(position)
+            moved[axis] += 1
+            step = (steps[0][moved[0]], steps[1][moved[1]])
             saved = geometry.cost(ranks, target, fold=False) - geometry.cost(step, target, fold=False)
             saved = max(saved, 1e-12)
             score = (error_proxy("conv", tails, step) - error_proxy("conv", tails, ranks)) / saved
             if best is None or score < best[0]:
-                best = (score, step)
-        ranks = best[1]
+                best = (score, moved, step)
+        _, position, ranks = best
         path.append(option(ranks))
     c_in, c_out = geometry.in_channels, geometry.out_channels
-    path += [option((c_in, r)) for r in range(c_out - 1, 0, -1)]
-    path += [option((r, c_out)) for r in range(c_in - 1, 0, -1)]
+    path += [option((c_in, r)) for r in allowed_ranks(c_out, multiple)[1:]]
+    path += [option((r, c_out)) for r in allowed_ranks(c_in, multiple)[1:]]
     return path
 
 
@@ -198,7 +216,7 @@ def allocate(options: dict[str, list[Option]], limit: float, what: str) -> dict[
     if cheapest > limit * (1 + 1e-12):
         raise OneByOneError(
             f"budget too small: the smallest reachable {what} is {cheapest / original:.4f} of the original "
-            f"(every factorisable layer at rank 1), asked for {limit / original:.4f}"
+            f"(every factorisable layer at its smallest allowed rank), asked for {limit / original:.4f}"
         )
     position = {name: 0 for name in curves}
     total = original

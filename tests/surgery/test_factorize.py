@@ -170,19 +170,31 @@ def test_tiny_budget_gives_rank_one_never_zero():
     model = _net()
     shape = (3, 16, 16)
     with pytest.raises(OneByOneError, match="smallest reachable"):
-        factorize(model, 1e-4, input_shape=shape)
+        factorize(model, 1e-4, input_shape=shape, rank_multiple=1)
     # Find the smallest reachable fraction from the error and ask for exactly that.
     try:
-        factorize(model, 1e-4, input_shape=shape)
+        factorize(model, 1e-4, input_shape=shape, rank_multiple=1)
     except OneByOneError as exc:
         smallest = float(str(exc).split("reachable MACs is ")[1].split()[0])
-    new, report = factorize(model, smallest + 1e-4, input_shape=shape)
+    new, report = factorize(model, smallest + 1e-4, input_shape=shape, rank_multiple=1)
     ranks = [r for row in report.factorised for r in row.ranks]
     assert ranks and min(ranks) == 1
     for module in new.modules():
         if isinstance(module, nn.Conv2d):
             assert module.in_channels >= 1 and module.out_channels >= 1
     assert new(torch.randn(2, *shape)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("multiple", [4, 8])
+def test_ranks_are_whole_blocks(multiple):
+    _, report = factorize(_net(), 0.3, input_shape=(3, 16, 16), rank_multiple=multiple)
+    assert report.factorised
+    channels = {"0": (3, 32), "2": (32, 48), "6": (48, 64), "10": (64, 40), "12": (40, 10)}
+    for row in report.factorised:
+        c_in, c_out = channels[row.name]
+        limits = (c_in, c_out) if row.method == "tucker2" else (min(c_in, c_out),)
+        for rank, limit in zip(row.ranks, limits, strict=True):
+            assert rank >= 1 and (rank % multiple == 0 or rank == limit or limit <= multiple)
 
 
 def test_only_standard_layers_and_original_untouched():
