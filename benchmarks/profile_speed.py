@@ -4,7 +4,9 @@ Run:  .venv/bin/python benchmarks/profile_speed.py [--sizes 224 2048] [--tools .
 
 Each (tool, input size) runs in a fresh child process on ResNet-50 (batch 1), so peak memory is
 that process's own: **peak RSS delta** = ru_maxrss after the measured call minus the RSS just
-before it (after building the model and a 64×64 warm-up call), in MiB. Wall time is the best of
+before it (after building the model and a 64×64 warm-up call), in MiB; for the two meta-tensor
+tools, whose RSS barely moves, also the tracemalloc peak of Python allocations in one extra,
+untimed call. Wall time is the best of
 several calls for the meta-tensor tools (`onebyone`, `flop_counter`) and of fewer calls for the
 peers that run the real network (torchinfo, thop, ptflops, fvcore, torchscan: the optional `bench`
 extra; any that is not installed or fails is reported as skipped). Ratios are against
@@ -103,7 +105,7 @@ def _make_call(tool: str, size: int):
             report = crawl_module(model, (3, side, side))
             totals = report.get("totals")
             if totals and "macs" in totals:  # newer releases: a versioned report with totals
-                return totals["macs"]["value"]
+                return totals["macs"]["value"] or totals["macs"]["known_value"]
             return sum(layer["macs"] for layer in report["layers"])
 
         return call
@@ -122,7 +124,16 @@ def child(tool: str, size: int, repeats: int) -> dict:
         start = time.perf_counter()
         macs = call(size)
         best = min(best, time.perf_counter() - start)
-    return {"time_s": best, "peak_rss_delta_mib": max(0.0, _peak_rss_mib() - rss_before), "macs": macs}
+    result = {"time_s": best, "peak_rss_delta_mib": max(0.0, _peak_rss_mib() - rss_before), "macs": macs}
+    if tool in META_TOOLS:
+        # RSS moves in pages and the warm-up already grew the heap: also trace Python allocations.
+        import tracemalloc
+
+        tracemalloc.start()
+        call(size)
+        result["tracemalloc_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return result
 
 
 def measure(tool: str, size: int, repeats: int) -> dict | None:
@@ -157,19 +168,21 @@ def main() -> None:
     load = os.getloadavg()
     print(f"ResNet-50, batch 1, {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
           f"{load[2]:.2f} at the end; peak memory = peak RSS delta of a fresh process (MiB)\n")
-    print("| tool | input | time (s) | × flop_counter time | peak RSS Δ (MiB) | MACs reported |")
-    print("|---|---|---|---|---|---|")
+    print("| tool | input | time (s) | × flop_counter time | peak RSS Δ (MiB) | tracemalloc peak (MiB) "
+          "| MACs reported |")
+    print("|---|---|---|---|---|---|---|")
     for size in args.sizes:
         base = results["flop_counter", size]
         for tool in tools:
             r = results[tool, size]
             if "skipped" in r:
-                print(f"| {tool} | {size}² | skipped: {r['skipped']} | | | |")
+                print(f"| {tool} | {size}² | skipped: {r['skipped']} | | | | |")
                 continue
             ratio = r["time_s"] / base["time_s"] if "time_s" in base else float("nan")
             macs = f"{r['macs'] / 1e9:.3f} G" if r["macs"] else "?"
             memory = f"{r['peak_rss_delta_mib']:.1f}"
-            cells = [tool, f"{size}²", f"{r['time_s']:.4f}", f"{ratio:.2f}×", memory, macs]
+            traced = f"{r['tracemalloc_peak_mib']:.2f}" if "tracemalloc_peak_mib" in r else ""
+            cells = [tool, f"{size}²", f"{r['time_s']:.4f}", f"{ratio:.2f}×", memory, traced, macs]
             print("| " + " | ".join(cells) + " |")
     largest = max(args.sizes)
     ours = results.get(("onebyone", largest), {})
@@ -182,9 +195,9 @@ def main() -> None:
             speedup = info["time_s"] / ours["time_s"]
             print(f"; torchinfo / onebyone time = {speedup:.0f}× (target ≥ 30×)", end="")
         smallest = results.get(("onebyone", min(args.sizes)), {})
-        if "peak_rss_delta_mib" in smallest:
-            print(f"; onebyone peak RSS Δ {smallest['peak_rss_delta_mib']:.1f} MiB at {min(args.sizes)}² vs "
-                  f"{ours['peak_rss_delta_mib']:.1f} MiB at {largest}²", end="")
+        if "tracemalloc_peak_mib" in smallest:
+            print(f"; onebyone tracemalloc peak {smallest['tracemalloc_peak_mib']:.2f} MiB at "
+                  f"{min(args.sizes)}² vs {ours['tracemalloc_peak_mib']:.2f} MiB at {largest}²", end="")
         print()
 
 
