@@ -287,6 +287,11 @@ def _allocate(model, geometries, in_shapes, budget, target, report, latency_batc
             continue
         options[name] = [original, *cheaper]
     if not options:
+        if budget < 1:
+            measured = " as measured on this machine" if target == "latency" else ""
+            raise OneByOneError(
+                f"budget {budget:g} cannot be met: no layer gets cheaper factorised{measured}"
+            )
         return {}
     # Layers that cannot be made cheaper still count at their original cost toward the budget.
     original_cost = {"latency": lambda r: r.ms_before / 1e3, "params": lambda r: r.params_before,
@@ -302,7 +307,7 @@ def _allocate(model, geometries, in_shapes, budget, target, report, latency_batc
 def _measure_options(module, geometry, in_shape, original, cheaper, batch, points):
     """Re-cost the original layer and up to `points` ranks along its path in measured seconds."""
     x = torch.randn(batch, *in_shape[1:])
-    seconds = median_seconds(lambda: module(x), warmup=1, repeats=5)
+    seconds = _robust_seconds(lambda: module(x))
     measured_original = Option(None, seconds, 0.0)
     if not cheaper:
         return measured_original, []
@@ -311,10 +316,16 @@ def _measure_options(module, geometry, in_shape, original, cheaper, batch, point
     measured = []
     for option in dict.fromkeys(sample):  # keep order, drop the repeated last one
         layers = _shaped_like(geometry, module, option.ranks).eval()
-        seconds = median_seconds(lambda layers=layers: layers(x), warmup=1, repeats=5)
+        seconds = _robust_seconds(lambda layers=layers: layers(x))
         if seconds < measured_original.cost:
             measured.append(Option(option.ranks, seconds, option.error))
     return measured_original, measured
+
+
+def _robust_seconds(fn) -> float:
+    """The fastest of three medians of three: other processes on the machine only ever add time."""
+    median_seconds(fn, warmup=2, repeats=1)
+    return min(median_seconds(fn, warmup=0, repeats=3) for _ in range(3))
 
 
 def _shaped_like(geometry: LayerGeometry, module: nn.Module, ranks: tuple[int, ...]) -> nn.Sequential:
