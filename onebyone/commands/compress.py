@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
             evaluate=source.evaluate, finetune=source.finetune, finetune_epochs=args.finetune_epochs,
             accuracy_note=source.note, progress=lambda msg: status.update(f"compressing: {msg}"),
         )
-    save_compressed(out, model, result, source.base)
+    config = source.config.to_dict() if source.config is not None else None
+    save_compressed(out, model, result, source.base, config)
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -129,12 +129,17 @@ def compress(
 
 
 def save_compressed(
-    out_dir: str | Path, model: nn.Module, result: CompressResult, base: dict
+    out_dir: str | Path,
+    model: nn.Module,
+    result: CompressResult,
+    base: dict,
+    train_config: dict | None = None,
 ) -> Path:
     """Write model.safetensors, factorized.json (base + layout) and compress.json to `out_dir`.
 
-    `base` says how to build the unfactorised model, e.g. {"run": "runs/nin"} or
-    {"model": "nin-fashion", "overrides": {}}.
+    `base` says how to build the unfactorised model: {"model": "nin-fashion", "model_overrides": {...}}
+    (and, for the record, the "run" it came from). `train_config` is the source run's training
+    configuration, kept so the data and recipe of the compressed model are known.
     """
     from safetensors.torch import save_file
 
@@ -150,15 +155,22 @@ def save_compressed(
         "base": base,
         "input_shape": list(result.report.input_shape),
         "structure": factorized_structure(model, result.report),
+        "train_config": train_config,
     }
     _atomic(out / STRUCTURE_FILE, lambda path: path.write_text(json.dumps(description, indent=2)))
     _atomic(out / REPORT_FILE, lambda path: path.write_text(json.dumps(result.to_dict(), indent=2)))
     return out
 
 
-def load_compressed(run_dir: str | Path, build_base: Callable[[dict], nn.Module]) -> nn.Module:
-    """Rebuild a compressed run: `build_base(base)` gives the unfactorised model, then layout, weights."""
+def load_compressed(run_dir: str | Path, build_base: Callable[[dict], nn.Module] | None = None) -> nn.Module:
+    """Rebuild a compressed run: the unfactorised model (`build_base(base)`, by default from the zoo
+    spec and overrides in factorized.json), then the factorised layout, then the weights."""
     from safetensors.torch import load_file
+
+    from onebyone.models.loading import load_model
+
+    if build_base is None:
+        build_base = lambda base: load_model(base["model"], dict(base.get("model_overrides") or {}))  # noqa: E731
 
     run = Path(run_dir)
     if not (run / STRUCTURE_FILE).is_file():

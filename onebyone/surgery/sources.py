@@ -24,6 +24,7 @@ class Source:
     evaluate: Callable[[nn.Module], float] | None = None
     finetune: Callable[[nn.Module, int], nn.Module] | None = None
     note: str | None = None  # why accuracy cannot be measured
+    config: object | None = None  # the run's TrainConfig, copied into the compressed run
 
 
 def resolve_source(spec: str, *, overrides: list[str] | None = None, input_text: str | None = None) -> Source:
@@ -45,12 +46,27 @@ def resolve_source(spec: str, *, overrides: list[str] | None = None, input_text:
         if input_shape is None:
             raise OneByOneError(f"{spec}: give the input size with --input CxHxW")
     return Source(
-        model, tuple(input_shape), {"model": spec, "overrides": list(overrides or [])},
+        model, tuple(input_shape), {"model": spec, "model_overrides": parse_overrides(overrides)},
         note="a bare model spec has no data set: accuracy not measured (compress a training run)",
     )
 
 
 def _run_source(path: Path) -> Source:
-    raise OneByOneError(
-        f"{str(path)!r}: loading training runs needs onebyone.train.load_run, which this version lacks"
+    """A training run: its model and config via `onebyone.train.load_run`, its test set for accuracy."""
+    try:
+        from onebyone.train import accuracy, load_data, load_run
+    except ImportError as exc:
+        raise OneByOneError(f"{str(path)!r}: reading training runs needs onebyone.train ({exc})") from exc
+    from onebyone.surgery.finetune import finetune
+
+    model, config = load_run(path)
+    config.progress = False
+    data = load_data(config)
+    input_shape = tuple(data.test.input_shape)
+    base = {"model": config.model, "model_overrides": dict(config.model_overrides), "run": str(path)}
+    return Source(
+        model, input_shape, base,
+        evaluate=lambda m: accuracy(m, data.test, config),
+        finetune=lambda m, epochs: finetune(m, data, config, epochs),
+        config=config,
     )
