@@ -1,0 +1,116 @@
+"""Checkpoints that load without executing code, written atomically.
+
+A checkpoint is one safetensors file: the tensors (model, optimizer state, EMA, RNG states)
+plus a JSON string in the file's metadata for everything else (epoch, step, optimizer
+hyper-parameters, the config). Being one file, it is replaced in one `os.replace`, so a crash
+mid-write leaves the previous checkpoint whole. `checkpoint.json` beside it is the same JSON,
+for people to read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+from torch import Tensor
+
+from onebyone.errors import OneByOneError
+
+CHECKPOINT_FILE = "checkpoint.safetensors"
+CHECKPOINT_JSON = "checkpoint.json"
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _atomic_save_tensors(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def save_weights(path: Path, state_dict: dict[str, Tensor]) -> None:
+    """The model's weights alone (`model.safetensors`), atomically."""
+    _atomic_save_tensors(path, dict(state_dict), None)
+
+
+def load_weights(path: Path) -> dict[str, Tensor]:
+    if not path.is_file():
+        raise OneByOneError(f"{str(path)!r} not found")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise OneByOneError(f"{str(path)!r}: unreadable safetensors file ({exc})") from exc
+
+
+def optimizer_to_flat(state: dict) -> tuple[dict[str, Tensor], dict]:
+    """Split an optimizer state_dict into tensors and a JSON-able rest."""
+    tensors: dict[str, Tensor] = {}
+    rest: dict = {"param_groups": state["param_groups"], "scalars": {}}
+    for index, per_param in state["state"].items():
+        for key, value in per_param.items():
+            if isinstance(value, Tensor):
+                tensors[f"{index}.{key}"] = value
+            else:
+                rest["scalars"][f"{index}.{key}"] = value
+    return tensors, rest
+
+
+def optimizer_from_flat(tensors: dict[str, Tensor], rest: dict) -> dict:
+    state: dict[int, dict] = {}
+    for flat, value in list(tensors.items()) + list(rest["scalars"].items()):
+        index, key = flat.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": rest["param_groups"]}
+
+
+def save_checkpoint(run_dir: Path, groups: dict[str, dict[str, Tensor]], info: dict) -> Path:
+    """Write `groups` ({"model": state_dict, "optimizer": …}) and `info` as one checkpoint."""
+    tensors = {f"{group}/{name}": tensor for group, named in groups.items() for name, tensor in named.items()}
+    text = json.dumps(info, indent=2)
+    path = run_dir / CHECKPOINT_FILE
+    _atomic_save_tensors(path, tensors, {"onebyone": text})
+    atomic_write_text(run_dir / CHECKPOINT_JSON, text + "\n")
+    return path
+
+
+def load_checkpoint(run_dir: Path) -> tuple[dict[str, dict[str, Tensor]], dict]:
+    """The tensor groups and the info of the run's checkpoint (no pickle, no code run)."""
+    path = run_dir / CHECKPOINT_FILE
+    if not path.is_file():
+        raise OneByOneError(f"nothing to resume: {str(path)!r} not found")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(path))
+        info = json.loads(metadata["onebyone"])
+    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as exc:
+        raise OneByOneError(f"{str(path)!r}: unreadable checkpoint ({exc})") from exc
+    groups: dict[str, dict[str, Tensor]] = {}
+    for flat, tensor in tensors.items():
+        group, name = flat.split("/", 1)
+        groups.setdefault(group, {})[name] = tensor
+    return groups, info
+
+
+def rng_state_tensors() -> dict[str, Tensor]:
+    states = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state()
+    return states
+
+
+def restore_rng_state(states: dict[str, Tensor]) -> None:
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state(states["cuda"])
