@@ -193,7 +193,7 @@ ZERO_COST_OPS = frozenset(
         "index_select", "gather", "repeat", "expand_as", "view_as", "pixel_shuffle", "pixel_unshuffle",
         "channel_shuffle", "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d",
         "_unsafe_index", "index", "roll", "flip", "masked_fill", "scalar_tensor", "_local_scalar_dense",
-        "dropout", "feature_dropout", "movedim", "diagonal", "tril", "triu",
+        "dropout", "feature_dropout", "movedim", "diagonal", "tril", "triu", "embedding",
     }
 )
 

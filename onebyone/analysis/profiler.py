@@ -160,6 +160,12 @@ def profile(
 ) -> ProfileResult:
     """Measure `model` per module call: parameters, MACs, other FLOPs, memory, receptive field.
 
+    Nothing is computed: the forward runs once on meta tensors under a dispatch mode. Each row holds
+    the ops a module call issued itself (children have their own rows), so totals are row sums.
+    The peak live activation memory is measured from the lifetimes of the meta tensors in this
+    eager, no-grad run: bytes are added when an op allocates a storage and removed when weakref
+    finalizers report that the last tensor on it was freed (see `capture.py`).
+
     Args:
         model: any nn.Module; it is not modified (parameters are swapped for meta copies only for
             the duration of the call, and train/eval flags are restored).
