@@ -147,6 +147,7 @@ class Tracer(TorchDispatchMode):
             key = self._keys[func] = counters.op_name(func)
         if key in ("convolution", "_convolution"):
             self._check_conv(args)
+        args, kwargs = self._to_meta(args, kwargs)
         out = func(*args, **kwargs)
         record = self.calls[self.stack[-1]]
         outs = _tensors(out)
@@ -166,6 +167,20 @@ class Tracer(TorchDispatchMode):
         if outs:
             self._follow(key, args, outs, record)
         return out
+
+    @staticmethod
+    def _to_meta(args, kwargs):
+        """Keep everything on meta: tensors the forward creates on the CPU (torch.arange(n),
+        torch.tensor([...])) become meta tensors of the same shape; their values are never needed."""
+        device = kwargs.get("device")
+        if device is not None and torch.device(device).type != "meta":
+            kwargs = {**kwargs, "device": torch.device("meta")}
+        if any(isinstance(a, torch.Tensor) and a.device.type != "meta" and a.dim() > 0 for a in args):
+            args = tuple(
+                torch.empty_like(a, device="meta") if isinstance(a, torch.Tensor) and a.dim() > 0 else a
+                for a in args
+            )
+        return args, kwargs
 
     def _follow(self, key: str, args, outs: list[torch.Tensor], record: CallRecord) -> None:
         """Receptive field and memory bookkeeping for the outputs of one op."""

@@ -201,3 +201,15 @@ def test_json_round_trip():
     assert data["schema_version"] == 1
     assert data["totals"]["macs"] == result.totals["macs"]
     assert len(data["rows"]) == len(result.rows)
+
+
+def test_tensors_created_in_forward_stay_on_meta():
+    class Positional(nn.Module):
+        def forward(self, x):  # (N, C, L)
+            pos = torch.arange(x.shape[-1], dtype=x.dtype)
+            big = torch.zeros(1, 1, x.shape[-1])  # would be a real allocation without the rewrite
+            return (x + pos) * torch.tensor([1.0, 2.0, 3.0, 4.0]) + big.cpu()
+
+    result = profile(Positional(), (1, 2, 4))
+    assert result.totals["other_flops"] == 3 * 8
+    assert result.totals["output_shape"] == [1, 2, 4]
