@@ -27,6 +27,14 @@ from torch.utils.weak import WeakIdKeyDictionary
 from onebyone.analysis import counters, receptive
 from onebyone.errors import OneByOneError
 
+# Ops whose values do not depend on their tensor arguments (only on their shapes): no field.
+INPUT_FREE_OPS = frozenset(
+    {
+        "new_empty", "new_empty_strided", "new_zeros", "new_ones", "new_full", "empty_like", "zeros_like",
+        "ones_like", "full_like", "rand_like", "randn_like", "randint_like",
+    }
+)
+
 
 class ProfileError(OneByOneError):
     """The model could not run on the given input: names the module path and the shapes."""
@@ -192,7 +200,7 @@ class Tracer(TorchDispatchMode):
                 if first_shape is None:
                     first_shape = tuple(tensor.shape)
         new_field = None
-        if fields:
+        if fields and key not in INPUT_FREE_OPS:
             merged, warning = receptive.merge(fields)
             if warning:
                 self._warn(f"{_where(record)} ({key}): {warning}")

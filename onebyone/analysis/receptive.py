@@ -121,6 +121,8 @@ def merge(fields: list[Field]) -> tuple[Field, str | None]:
 
 
 def _pair(value, nd: int) -> tuple[int, ...]:
+    """Per-axis values for the `nd` trailing (spatial) axes; leading extra entries act on other dims
+    (e.g. the channel window of the avg_pool3d inside local response norm)."""
     if isinstance(value, int):
         return (value,) * nd
     value = tuple(value)
@@ -128,7 +130,7 @@ def _pair(value, nd: int) -> tuple[int, ...]:
         return ()
     if len(value) == 1:
         return value * nd
-    return value
+    return value[-nd:] if len(value) >= nd else value
 
 
 def _trailing(shape, nd: int) -> tuple[int, ...]:
@@ -172,6 +174,15 @@ def propagate(name: str, args: tuple, field: Field, in_shape, out_shape) -> tupl
             for a, k, s, p, d in zip(field.axes, kernel, stride, padding, dilation, strict=True)
         )
         return Field(axes), None
+    if name in ("constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d",
+                "replication_pad1d", "replication_pad2d", "replication_pad3d"):
+        # pad = (left, right) per dim, last dim first: position 0 moves `left` pixels outwards
+        pads = list(args[1])
+        lefts = [pads[2 * i] if 2 * i < len(pads) else 0 for i in range(nd)][::-1]
+        shifted = zip(field.axes, lefts, strict=True)
+        axes = tuple(AxisField(a.size, a.jump, a.start - left * a.jump) for a, left in shifted)
+        warning = None if name == "constant_pad_nd" or not any(lefts) else f"{name}: mirrored border pixels"
+        return Field(axes), warning
     if "adaptive" in name:
         axes, warning = [], None
         for a, n_in, n_out in zip(field.axes, _trailing(in_shape, nd), _trailing(out_shape, nd), strict=True):

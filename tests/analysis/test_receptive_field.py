@@ -155,6 +155,7 @@ def probe_extent(model: nn.Module, path: str, shape, position):
         ("nin-cifar", "features", (1, 3, 64, 64), None),
         ("resnet18", "layer2", (1, 3, 224, 224), None),
         ("resnet50", "layer1", (1, 3, 128, 128), None),
+        ("googlenet", "inceptions.inception3b", (1, 3, 224, 224), None),  # concat branches + LRN
     ],
 )
 def test_fields_agree_with_gradient_probe(name, path, shape, expected):
@@ -178,3 +179,21 @@ def test_fields_agree_with_gradient_probe(name, path, shape, expected):
         else:
             pytest.fail("every position's field is clipped; use a larger input")
     assert probe_extent(model, path, shape, tuple(position)) == tuple(want)
+
+
+def test_functional_pad_shifts_the_centre():
+    class Padded(nn.Module):
+        def forward(self, x):
+            weight = x.new_ones(1, 1, 3, 5)  # built from x's shape only: no field of its own
+            return nn.functional.conv2d(nn.functional.pad(x, (1, 1, 2, 2)), weight)
+
+    h, w = profile(Padded(), (1, 1, 8, 8)).totals["receptive_field"]["axes"]
+    assert (h["size"], h["start"]) == (3, -1)  # 2 rows of padding on top, kernel 3
+    assert (w["size"], w["start"]) == (5, 1)  # 1 column of padding on the left, kernel 5
+
+
+def test_local_response_norm_keeps_the_spatial_field():
+    # LRN pools over channels with avg_pool3d: the H, W field must pass through unchanged
+    result = profile(nn.Sequential(nn.Conv2d(3, 8, 3), nn.LocalResponseNorm(5)), (1, 3, 16, 16))
+    assert result.warnings == []
+    assert [a["size"] for a in result.totals["receptive_field"]["axes"]] == [3, 3]
