@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="NEW_RUN", help="folder for the new run (default: RUN-compressed)")
     parser.add_argument("--hooi-iters", type=int, default=0, help="HOOI refinement iterations for Tucker-2")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 64], help="latency batch sizes")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="measure latency (and the latency target) on channels-last tensors, the "
+                        "deployment layout, instead of NCHW")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per latency (median)")
     parser.add_argument("--input", metavar="CxHxW", help="input size for a MODEL spec (default: the zoo's)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -58,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         model, result = compress(
             source.model, source.input_shape, args.budget, target=args.target, source=args.run,
             batches=tuple(args.batch), repeats=args.repeats, hooi_iters=args.hooi_iters,
+            channels_last=args.channels_last,
             evaluate=source.evaluate, finetune=source.finetune, finetune_epochs=args.finetune_epochs,
             accuracy_note=source.note, progress=lambda msg: status.update(f"compressing: {msg}"),
         )
@@ -96,7 +100,8 @@ def render(result: CompressResult, console: Console) -> None:
         table.add_row(row.name, row.shape, f"{row.method or 'kept'} {ranks}", params, macs, error,
                       row.reason or "")
     console.print(table)
-    totals = Table(title=f"totals ({result.threads} threads; latency is fp32 eager, median)")
+    layout = "channels-last" if result.channels_last else "NCHW"
+    totals = Table(title=f"totals ({result.threads} threads; latency: fp32 eager {layout}, median)")
     for column in ("measure", "before", "after", "ratio"):
         totals.add_column(column, justify="left" if column == "measure" else "right")
     totals.add_row("parameters (model)", f"{result.params_before:,}", f"{result.params_after:,}",

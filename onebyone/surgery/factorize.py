@@ -92,6 +92,7 @@ def factorize(
     latency_batch: int = 8,
     latency_points: int = 6,
     rank_multiple: int = 8,
+    channels_last: bool = False,
     exclude: tuple[str, ...] = (),
 ) -> tuple[nn.Module, FactorizeReport]:
     """A factorised deep copy of `model` and a report per layer.
@@ -108,6 +109,8 @@ def factorize(
         latency_points: ranks measured per layer for target "latency".
         rank_multiple: budgeted ranks are multiples of this (or the full width): CPU conv kernels
             run whole blocks of 8/16 channels, and odd widths can be several times slower.
+        channels_last: for target "latency", time the layers on channels-last tensors (the
+            deployment layout; oneDNN picks different kernels for NCHW).
         exclude: module names to leave alone.
     """
     if target not in TARGETS:
@@ -128,7 +131,7 @@ def factorize(
         chosen = _explicit_ranks(ranks, geometries)
     else:
         chosen = _allocate(new_model, geometries, in_shapes, budget, target, report, latency_batch,
-                           latency_points, rank_multiple)
+                           latency_points, rank_multiple, channels_last)
     for name, geometry in geometries.items():
         row = next(r for r in report.layers if r.name == name)
         option = chosen.get(name)
@@ -262,7 +265,7 @@ def _spectra(module: nn.Module, geometry: LayerGeometry) -> tuple[torch.Tensor, 
 
 
 def _allocate(model, geometries, in_shapes, budget, target, report, latency_batch, latency_points,
-              rank_multiple):
+              rank_multiple, channels_last):
     options: dict[str, list[Option]] = {}
     cost_target = "params" if target == "params" else "macs"
     for name, geometry in geometries.items():
@@ -274,7 +277,7 @@ def _allocate(model, geometries, in_shapes, budget, target, report, latency_batc
             report.latency_batch = latency_batch
             original, cheaper = _measure_options(
                 model.get_submodule(name), geometry, in_shapes[name], original, cheaper, latency_batch,
-                latency_points,
+                latency_points, channels_last,
             )
             row = next(r for r in report.layers if r.name == name)
             row.ms_before = original.cost * 1e3
@@ -304,9 +307,11 @@ def _allocate(model, geometries, in_shapes, budget, target, report, latency_batc
 
 
 @torch.inference_mode()
-def _measure_options(module, geometry, in_shape, original, cheaper, batch, points):
+def _measure_options(module, geometry, in_shape, original, cheaper, batch, points, channels_last):
     """Re-cost the original layer and up to `points` ranks along its path in measured seconds."""
-    x = torch.randn(batch, *in_shape[1:])
+    layout = torch.channels_last if channels_last and len(in_shape) == 4 else torch.contiguous_format
+    x = torch.randn(batch, *in_shape[1:]).contiguous(memory_format=layout)
+    module = copy.deepcopy(module).to(memory_format=layout)
     seconds = _robust_seconds(lambda: module(x))
     measured_original = Option(None, seconds, 0.0)
     if not cheaper:
@@ -315,7 +320,7 @@ def _measure_options(module, geometry, in_shape, original, cheaper, batch, point
     sample = cheaper[::step][:points] + [cheaper[-1]]
     measured = []
     for option in dict.fromkeys(sample):  # keep order, drop the repeated last one
-        layers = _shaped_like(geometry, module, option.ranks).eval()
+        layers = _shaped_like(geometry, module, option.ranks).eval().to(memory_format=layout)
         seconds = _robust_seconds(lambda layers=layers: layers(x))
         if seconds < measured_original.cost:
             measured.append(Option(option.ranks, seconds, option.error))

@@ -8,6 +8,7 @@ rebuild it with plain layers and load its weights without unpickling anything.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Callable
@@ -51,6 +52,7 @@ class CompressResult:
     accuracy_finetuned: float | None = None
     finetune_epochs: int = 0
     accuracy_note: str | None = None  # why accuracy is missing
+    channels_last: bool = False  # the layout latency was measured in
 
     @property
     def predicted_speedup(self) -> float:
@@ -69,11 +71,12 @@ class CompressResult:
 
 
 def measure_latency(
-    model: nn.Module, input_shape: tuple[int, ...], batch: int, repeats: int = 5
+    model: nn.Module, input_shape: tuple[int, ...], batch: int, repeats: int = 5, channels_last: bool = False
 ) -> float:
     """Median milliseconds of one eval-mode forward pass at `batch` (fp32, this machine's threads)."""
-    model = model.eval()
-    x = torch.randn(batch, *input_shape[-3:])
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model = copy.deepcopy(model).eval().to(memory_format=layout)
+    x = torch.randn(batch, *input_shape[-3:]).contiguous(memory_format=layout)
     with torch.inference_mode():
         return median_seconds(lambda: model(x), warmup=2, repeats=repeats) * 1e3
 
@@ -88,6 +91,7 @@ def compress(
     batches: tuple[int, ...] = (1, 64),
     repeats: int = 5,
     hooi_iters: int = 0,
+    channels_last: bool = False,
     evaluate: Callable[[nn.Module], float] | None = None,
     finetune: Callable[[nn.Module, int], nn.Module] | None = None,
     finetune_epochs: int = 0,
@@ -103,17 +107,17 @@ def compress(
     model = model.eval()
     say("factorising")
     new_model, report = factorize(model, budget, target=target, input_shape=input_shape,
-                                  hooi_iters=hooi_iters)
+                                  hooi_iters=hooi_iters, channels_last=channels_last)
     new_model.eval()
     result = CompressResult(
         source, None, torch.get_num_threads(), report,
         sum(p.numel() for p in model.parameters()), sum(p.numel() for p in new_model.parameters()),
-        accuracy_note=accuracy_note,
+        accuracy_note=accuracy_note, channels_last=channels_last,
     )
     for batch in batches:
         say(f"latency at batch {batch}")
-        before = measure_latency(model, input_shape, batch, repeats)
-        after = measure_latency(new_model, input_shape, batch, repeats)
+        before = measure_latency(model, input_shape, batch, repeats, channels_last)
+        after = measure_latency(new_model, input_shape, batch, repeats, channels_last)
         result.latency.append(Latency(batch, before, after))
     if evaluate is not None:
         say("accuracy before")

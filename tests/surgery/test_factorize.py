@@ -218,7 +218,8 @@ def test_structure_rebuilds_without_pickles():
     torch.testing.assert_close(rebuilt(x), new(x))
 
 
-def test_latency_target_measures_and_keeps_budget():
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_latency_target_measures_and_keeps_budget(channels_last):
     # One wide 3×3 conv: at small ranks it is many times faster, so 0.9 is reachable despite noise.
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 8, 1))
@@ -226,7 +227,7 @@ def test_latency_target_measures_and_keeps_budget():
     torch.set_num_threads(1)  # two threads on a shared machine stall at every barrier: noisier
     try:
         new, report = factorize(model, 0.9, target="latency", input_shape=(64, 24, 24), latency_batch=4,
-                                latency_points=3)
+                                latency_points=3, channels_last=channels_last)
     finally:
         torch.set_num_threads(threads)
     assert report.latency_batch == 4
