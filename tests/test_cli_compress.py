@@ -51,3 +51,31 @@ def test_error_paths_are_one_line_exit_2(argv, message, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow  # trains a tiny run and evaluates on the 10,000 test images three times
+def test_compress_a_training_run_measures_accuracy_and_fine_tunes(tmp_path, capsys):
+    train_api = pytest.importorskip("onebyone.train")
+    if not hasattr(train_api, "load_run"):
+        pytest.skip("onebyone.train has no load_run yet")
+    run = tmp_path / "run"
+    config = train_api.TrainConfig(
+        model="nin-fashion", model_overrides={"width": 0.25}, epochs=1, subset=256, val_size=64,
+        batch_size=64, out=str(run), progress=False, precision="fp32",
+    )
+    train_api.train(config)
+    out = tmp_path / "run-small"
+    code = main(["compress", str(run), "--budget", "0.5", "--finetune-epochs", "1", "--out", str(out),
+                 "--batch", "1", "--repeats", "1", "--format", "json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("accuracy_before", "accuracy_after", "accuracy_finetuned"):
+        assert 0.0 <= result[key] <= 1.0
+    assert result["finetune_epochs"] == 1
+    model = load_compressed(out)
+    trained, _ = train_api.load_run(run)
+    assert sum(p.numel() for p in model.parameters()) == result["params_after"]
+    assert sum(p.numel() for p in trained.parameters()) == result["params_before"]
+    structure = json.loads((out / "factorized.json").read_text())
+    assert structure["train_config"]["model"] == "nin-fashion"
+    assert structure["base"]["model_overrides"]["width"] == 0.25
