@@ -15,7 +15,7 @@ from onebyone import __version__
 from onebyone.errors import OneByOneError
 
 # Subcommand modules, in the order `onebyone --help` lists them.
-COMMAND_MODULES = ["models", "profile", "compare", "bench", "export", "compress"]
+COMMAND_MODULES = ["models", "profile", "compare", "bench", "export", "compress", "train", "eval"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,98 @@
+"""`onebyone eval RUN_DIR`: test accuracy, per-class accuracy and the confusion matrix of a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from onebyone.train import load_data, load_run, predict
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate a training run on its test set",
+        description="Test accuracy, per-class accuracy and confusion matrix (table and PNG) of a run folder.",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by `onebyone train --out`")
+    parser.add_argument("--split", choices=["test", "val"], default="test", help="which split (default test)")
+    parser.add_argument("--data-dir", metavar="DIR", help="Fashion-MNIST folder, if not the run's own")
+    parser.add_argument("--png", metavar="PATH", help="confusion-matrix image (default RUN_DIR/confusion.png)")
+    parser.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    parser.set_defaults(func=run)
+
+
+def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(classes, classes) counts: row = true class, column = predicted class."""
+    flat = labels * num_classes + predictions
+    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def evaluate_run(run_dir: str, split: str = "test", data_dir: str | None = None) -> dict:
+    model, config = load_run(run_dir)
+    if data_dir is not None:
+        config.data_dir = data_dir
+    data = load_data(config)
+    dataset = data.test if split == "test" else data.val
+    config.device = "cpu"
+    predictions = predict(model, dataset, config)
+    matrix = confusion_matrix(dataset.labels, predictions, len(dataset.classes))
+    per_class = (matrix.diag().float() / matrix.sum(1).clamp(min=1).float()).tolist()
+    return {
+        "schema_version": 1, "run_dir": str(run_dir), "model": config.model, "data": config.data,
+        "split": split, "images": len(dataset), "accuracy": (predictions == dataset.labels).float().mean().item(),
+        "classes": list(dataset.classes), "per_class_accuracy": per_class, "confusion_matrix": matrix.tolist(),
+    }
+
+
+def save_confusion_png(report: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = report["confusion_matrix"]
+    classes = report["classes"]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(classes), 0.8 + 0.6 * len(classes)))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    peak = max(max(row) for row in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                    color="white" if count > peak / 2 else "black")
+    ax.set_title(f"{report['model']} on {report['data']} {report['split']}: {report['accuracy']:.2%}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    report = evaluate_run(args.run_dir, args.split, args.data_dir)
+    png = Path(args.png) if args.png else Path(args.run_dir) / "confusion.png"
+    report["png"] = str(save_confusion_png(report, png))
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+        return 0
+    console = Console()
+    console.print(f"[bold]{report['model']}[/] on {report['data']} {report['split']} "
+                  f"({report['images']:,} images): accuracy [bold]{report['accuracy']:.2%}[/]")
+    table = Table(title="confusion matrix (rows: true class, columns: predicted)")
+    table.add_column("class")
+    for index in range(len(report["classes"])):
+        table.add_column(str(index), justify="right")
+    table.add_column("accuracy", justify="right")
+    for index, (name, row) in enumerate(zip(report["classes"], report["confusion_matrix"], strict=True)):
+        table.add_row(f"{index} {name}", *(str(c) for c in row), f"{report['per_class_accuracy'][index]:.1%}")
+    console.print(table)
+    console.print(f"confusion matrix image: {report['png']}")
+    return 0
