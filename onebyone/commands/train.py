@@ -71,6 +71,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         given["channels_last"] = False
     if args.progress is False:
         given["progress"] = False
+    if args.resume and args.lr is not None:  # the saved recipe holds; a new peak lr is allowed
+        given["resume_lr"] = given.pop("lr")
     return TrainConfig(model=args.model, model_overrides=parse_overrides(args.overrides), **given)
 
 

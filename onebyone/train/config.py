@@ -51,6 +51,7 @@ class TrainConfig:
     deterministic: bool = False
     out: str | None = None  # run folder; None: nothing is written
     resume: bool = False
+    resume_lr: float | None = None  # on resume, a new peak lr (the usual answer to a divergence)
     stop_after_epoch: int | None = None  # end the process after this epoch (as if interrupted)
     progress: bool = True
 

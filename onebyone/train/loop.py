@@ -155,6 +155,8 @@ def train(config: TrainConfig) -> TrainResult:
         saved = read_config(run_dir / CONFIG_FILE)
         saved.resume, saved.stop_after_epoch, saved.progress = True, config.stop_after_epoch, config.progress
         saved.device = config.device
+        if config.resume_lr is not None:
+            saved.lr = config.resume_lr
         config = saved
     elif run_dir is not None and run_dir.exists() and any(run_dir.iterdir()):
         raise OneByOneError(f"run folder {str(run_dir)!r} exists and is not empty (use --resume or a new --out)")
