@@ -46,8 +46,8 @@ def share_text(row: LayerRow | dict) -> str:
     return f"{params:.0%} / {macs:.0%}"
 
 
-def _label(row: LayerRow) -> str:
-    name = row.path or "(model)"
+def _label(row: LayerRow, short: bool = False) -> str:
+    name = (row.path.rpartition(".")[2] if short else row.path) or "(model)"
     if row.call is None:
         return f"{name} (not called)"
     return f"{name} #{row.call}" if row.call else name
@@ -57,13 +57,14 @@ def _type(row: LayerRow) -> str:
     return f"{row.type} [1×1]" if row.is_pointwise_conv else row.type
 
 
-def text_rows(result: ProfileResult, depth: int) -> list[list[str]]:
-    """Formatted cells of the grouped rows, then the totals row."""
+def text_rows(result: ProfileResult, depth: int, short: bool = False) -> list[list[str]]:
+    """Formatted cells of the grouped rows, then the totals row; `short` names a row by the last
+    part of its path (the indentation shows the rest)."""
     cells = []
     for row in result.grouped(depth):
         cells.append(
             [
-                "  " * row.depth + _label(row),
+                "  " * row.depth + _label(row, short),
                 _type(row),
                 "×".join(map(str, row.output_shape)) if row.output_shape else "",
                 f"{row.params:,}",
@@ -115,7 +116,7 @@ def render_table(result: ProfileResult, depth: int, console: Console) -> None:
     table = Table(title=f"{result.model} at {shapes} ({result.dtype})")
     for column in COLUMNS:
         table.add_column(column, justify="left" if column in ("layer", "type", "output") else "right")
-    cells = text_rows(result, depth)
+    cells = text_rows(result, depth, short=True)
     for row in cells[:-1]:
         table.add_row(*row)
     table.add_row(*cells[-1], style="bold", end_section=True)
