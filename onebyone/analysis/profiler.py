@@ -61,7 +61,7 @@ class LayerRow:
         return self.call is not None
 
     def to_dict(self) -> dict:
-        data = {k: v for k, v in self.__dict__.items() if k != "parent"}
+        data = dict(self.__dict__)  # `parent`: index of the calling row in `rows` (None for the root)
         data["uncounted"] = dict(self.uncounted)
         return data
 
