@@ -133,3 +133,9 @@ def test_error_in_a_real_process_has_no_traceback():
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_package_module_factory(capsys):
+    code, out, _ = run(["profile", "torch.nn:ReLU", "--input", "3x8x8", "--format", "json"], capsys)
+    assert code == 0
+    assert json.loads(out)["totals"]["other_flops"] == 3 * 8 * 8
