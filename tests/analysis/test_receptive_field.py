@@ -82,7 +82,12 @@ def test_global_pool_and_linear_cover_everything():
     body = [nn.Conv2d(1, 2, 3, stride=2, padding=1)]  # 16×16 -> 8×8, field 3, stride 2, centre 0
     gap = profile(nn.Sequential(*body, nn.AdaptiveAvgPool2d(1)), (1, 1, 16, 16))
     fc = profile(nn.Sequential(*body, nn.Flatten(), nn.Linear(128, 3)), (1, 1, 16, 16))
-    for result in (gap, fc):
+    class SpatialMean(nn.Module):
+        def forward(self, x):
+            return x.mean(dim=(2, 3))
+
+    mean = profile(nn.Sequential(*body, SpatialMean()), (1, 1, 16, 16))
+    for result in (gap, fc, mean):
         field = result.totals["receptive_field"]
         assert not field["spatial"]
         # positions 0..7 at stride 2 with field 3: input pixels -1..15 (padding included)
