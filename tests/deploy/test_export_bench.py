@@ -194,3 +194,30 @@ def test_onnx_round_trip_on_zoo_models(tmp_path, name, input_shape):
     result = export_onnx(create_model(name), tmp_path / f"{name}.onnx", input_shape)
     assert result.output_shape == (input_shape[0], 10 if name != "resnet18" else 1000)
     assert result.max_abs_diff is not None and result.max_abs_diff < 1e-4
+
+
+def test_cli_export_and_bench_accept_a_training_run(tmp_path, capsys):
+    from onebyone.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    config = TrainConfig(
+        model="nin-fashion",
+        model_overrides={"width": 0.25},
+        data="digits",
+        epochs=1,
+        batch_size=64,
+        subset=256,
+        out=str(run),
+        progress=False,
+    )
+    train(config)
+    assert main(["export", str(run), "--onnx", str(tmp_path / "run.onnx")]) == 0
+    assert "max |diff|" in capsys.readouterr().out
+    assert (
+        main(["bench", str(run), "--batch", "2", "--repeats", "1", "--dtype", "float32", "--format", "json"])
+        == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["input_shape"] == [1, 8, 8]  # the digits data set's size, not the zoo model's 28×28
+    assert main(["bench", str(run), "--set", "width=1"]) == 2
+    assert "a training run's model is fixed" in capsys.readouterr().err
