@@ -221,6 +221,74 @@ def cnn_section(args, results: dict) -> None:
     results["cnn224"] = rows
 
 
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def summary(results: dict) -> str:
+    """The README tables, in markdown."""
+    lines = []
+    fashion = results.get("fashion")
+    if fashion:
+        lines += [
+            "| nin-fashion budget (MACs) | MACs kept | params | test acc before | after | after "
+            "fine-tune | predicted | "
+            + " | ".join(k for k in fashion["rows"][0]["latency"] if "tltorch" not in k)
+            + " |",
+        ]
+        keys = [k for k in fashion["rows"][0]["latency"] if "tltorch" not in k]
+        lines.append("|" + "---|" * (7 + len(keys)))
+        for row in fashion["rows"]:
+            cells = [
+                f"{row['budget']:g}",
+                f"{row['macs_fraction']:.3f}",
+                f"{row['params_before']:,} → {row['params_after']:,}",
+                _pct(row["accuracy_before"]),
+                _pct(row["accuracy_after"]),
+                _pct(row["accuracy_finetuned"]),
+                f"{row['predicted_speedup']:.2f}×",
+            ]
+            for key in keys:
+                ms = row["latency"][key]
+                cells.append(f"{ms['before']:.2f} → {ms['after']:.2f} ms ({ms['speedup']:.2f}×)")
+            lines.append("| " + " | ".join(cells) + " |")
+        if fashion.get("control"):
+            control = fashion["control"]
+            lines.append(
+                f"\ncontrol, unfactorised model fine-tuned the same way: "
+                f"{_pct(control['accuracy_before'])} → {_pct(control['accuracy_finetuned'])}"
+            )
+        lines.append(
+            "\n| tensorly-torch FactorizedConv (same ranks) | ours ms | tltorch ms |\n|---|---:|---:|"
+        )
+        for row in fashion["rows"]:
+            for key, value in row["latency"].items():
+                if "tltorch" in key:
+                    if isinstance(value, str):
+                        lines.append(f"| {key} | {value} | |")
+                    else:
+                        name = f"budget {row['budget']:g}, {key}"
+                        lines.append(f"| {name} | {value['ours']:.2f} | {value['tltorch']:.2f} |")
+    for row in results.get("cnn224", []):
+        if row is results["cnn224"][0]:
+            header = "| 224² model (random weights) | budget | MACs kept | predicted | eager b1 | eager b64 |"
+            lines.append("\n" + header)
+            lines.append("|---|---:|---:|---:|---:|---:|")
+        cells = [
+            row["model"],
+            f"{row['budget']:g}",
+            f"{row['macs_fraction']:.3f}",
+            f"{row['predicted_speedup']:.2f}×",
+        ]
+        for key in ("eager b1", "eager b64"):
+            ms = row["latency"].get(key)
+            cells.append(
+                "–" if ms is None else f"{ms['before']:.1f} → {ms['after']:.1f} ms ({ms['speedup']:.2f}×)"
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="trained nin-fashion run folder (default: train one here)")
@@ -248,6 +316,7 @@ def main() -> None:
         cnn_section(args, results)
     results["load_end"] = load()
     print(f"load at the end: {load()}")
+    print("\n" + summary(results))
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2, default=str)
