@@ -7,6 +7,7 @@ is an `ImageDataset`: images (N, C, H, W) uint8, labels (N,) int64, and the clas
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +81,19 @@ def load_fashion_mnist(split: str = "train", data_dir: str | Path | None = None)
     prefix = "train" if split == "train" else "t10k"
     image_path = _find(directory, f"{prefix}-images-idx3-ubyte")
     label_path = _find(directory, f"{prefix}-labels-idx1-ubyte")
+    stamp = tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in (image_path, label_path))
+    images, labels = _read_pair(image_path, label_path, stamp)
+    return ImageDataset(
+        torch.from_numpy(images).unsqueeze(1),  # (N, 1, 28, 28)
+        torch.from_numpy(labels.astype(np.int64)),
+        FASHION_MNIST_CLASSES,
+        name=f"fashion-mnist/{split}",
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _read_pair(image_path: Path, label_path: Path, stamp: tuple) -> tuple[np.ndarray, np.ndarray]:
+    # Cached on the files' mtime and size: a process that trains twice decompresses once.
     images = read_idx(image_path, expected_ndim=3)
     labels = read_idx(label_path, expected_ndim=1)
     if images.dtype != np.uint8 or labels.dtype != np.uint8:
@@ -90,12 +104,7 @@ def load_fashion_mnist(split: str = "train", data_dir: str | Path | None = None)
                             f"{label_path.name} has {labels.shape[0]} labels")
     if labels.max() >= len(FASHION_MNIST_CLASSES):
         raise OneByOneError(f"{str(label_path)!r}: label {int(labels.max())} outside 0..9")
-    return ImageDataset(
-        torch.from_numpy(images).unsqueeze(1),  # (N, 1, 28, 28)
-        torch.from_numpy(labels.astype(np.int64)),
-        FASHION_MNIST_CLASSES,
-        name=f"fashion-mnist/{split}",
-    )
+    return images, labels
 
 
 def load_digits(split: str = "train", *, test_fraction: float = 0.2, seed: int = 0) -> ImageDataset:

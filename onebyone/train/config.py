@@ -27,6 +27,7 @@ class TrainConfig:
     image_size: int | None = None  # folder data only: side to resize to (None: the model's)
     val_size: int | None = None  # held out from training; None: 5000 for Fashion-MNIST, else 10%
     subset: int | None = None  # use only the first N training images (after the split), for tests
+    test_size: int | None = None  # evaluate on the first N test images only (None: all), for tests
     # the recipe
     epochs: int = 15
     batch_size: int = 128
@@ -68,6 +69,8 @@ class TrainConfig:
                 raise OneByOneError(f"{name} must be > 0, got {value}")
         if self.subset is not None and self.subset < 1:
             raise OneByOneError(f"subset must be ≥ 1, got {self.subset}")
+        if self.test_size is not None and self.test_size < 1:
+            raise OneByOneError(f"test_size must be ≥ 1, got {self.test_size}")
         if self.val_size is not None and self.val_size < 0:
             raise OneByOneError(f"val_size must be ≥ 0, got {self.val_size}")
         for name in ("warmup_fraction", "final_lr_fraction", "label_smoothing", "ema_decay"):

@@ -253,6 +253,8 @@ def train(config: TrainConfig) -> TrainResult:
             epoch_seconds = time.perf_counter() - started
             train_seconds += epoch_seconds
             images_seen += seen * world_size
+            if world_size > 1:
+                _average_buffers(model, ema, world_size)
             if world_size > 1:  # the whole batch's loss and accuracy, not one rank's
                 totals = torch.tensor([loss_sum.item(), correct.item(), seen], dtype=torch.float64)
                 dist.all_reduce(totals)
@@ -293,6 +295,22 @@ def train(config: TrainConfig) -> TrainResult:
         images_seen / train_seconds if train_seconds else 0.0, history, stopped_early,
         str(run_dir) if run_dir else None, final,
     )
+
+
+@torch.no_grad()
+def _average_buffers(model: nn.Module, ema: EMA | None, world_size: int) -> None:
+    """Average BN running statistics (and the EMA) over ranks.
+
+    DDP keeps the parameters equal, but each rank's last forward passes update its own running
+    statistics; averaging them makes every rank hold the same model (parameters are equal, so
+    their average is exactly themselves).
+    """
+    tensors = [b for b in model.buffers() if b.dtype.is_floating_point]
+    if ema is not None:
+        tensors += list(ema.state.values())
+    for tensor in tensors:
+        dist.all_reduce(tensor)
+        tensor.div_(world_size)
 
 
 def _eval_model(model: nn.Module, ema: EMA | None) -> nn.Module:

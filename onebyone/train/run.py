@@ -66,6 +66,8 @@ def load_data(config: TrainConfig) -> RunData:
     train, val = split_train_val(train, val_size, seed=config.seed)
     if config.subset is not None:
         train = train.subset(torch.arange(min(config.subset, len(train))), f"{train.name}[:{config.subset}]")
+    if config.test_size is not None:
+        test = test.subset(torch.arange(min(config.test_size, len(test))), f"{test.name}[:{config.test_size}]")
     return RunData(train, val, test)
 
 
