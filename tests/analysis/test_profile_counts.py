@@ -213,3 +213,9 @@ def test_tensors_created_in_forward_stay_on_meta():
     result = profile(Positional(), (1, 2, 4))
     assert result.totals["other_flops"] == 3 * 8
     assert result.totals["output_shape"] == [1, 2, 4]
+
+
+def test_exported_from_the_package():
+    import onebyone
+
+    assert onebyone.profile is profile and "profile" in onebyone.__all__
