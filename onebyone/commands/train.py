@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 from rich.console import Console
 from rich.table import Table
@@ -43,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     options.add_argument("--no-augment", dest="augment", action="store_false", default=None)
     options.add_argument("--val-size", type=int, help="images held out from training for validation")
     options.add_argument("--subset", type=int, metavar="N", help="train on the first N training images only")
+    options.add_argument("--test-size", type=int, metavar="N", help="evaluate on the first N test images only")
     options.add_argument("--image-size", type=int, help="folder data: resize images to this side")
     running = parser.add_argument_group("how to run")
     running.add_argument("--device", choices=["cpu", "cuda", "auto"])
@@ -58,19 +60,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 FIELDS = ("data", "data_dir", "out", "resume", "epochs", "batch_size", "lr", "optimizer", "weight_decay",
-          "label_smoothing", "ema_decay", "augment", "val_size", "subset", "image_size", "device",
+          "label_smoothing", "ema_decay", "augment", "val_size", "subset", "test_size", "image_size", "device",
           "precision", "channels_last", "seed", "deterministic", "stop_after_epoch", "progress")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """A TrainConfig from the command line: flags given override the recipe's defaults."""
-    given = {name: getattr(args, name) for name in FIELDS if getattr(args, name) not in (None, False)}
-    if args.augment is False:
-        given["augment"] = False
-    if args.channels_last is False:
-        given["channels_last"] = False
-    if args.progress is False:
-        given["progress"] = False
+    given = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
     if args.resume and args.lr is not None:  # the saved recipe holds; a new peak lr is allowed
         given["resume_lr"] = given.pop("lr")
     return TrainConfig(model=args.model, model_overrides=parse_overrides(args.overrides), **given)
@@ -85,10 +81,14 @@ def run(args: argparse.Namespace) -> int:
         "val_accuracy": result.val_accuracy, "test_accuracy": result.test_accuracy,
         "train_seconds": round(result.seconds, 1), "images_per_second": round(result.images_per_second, 1),
         "stopped_early": result.stopped_early, "run_dir": result.run_dir,
+        "skipped_files": result.skipped,
     }
     if args.format == "json":
         print(json.dumps(summary, indent=2))
         return 0
+    for line in result.skipped:
+        print(f"onebyone: skipped unreadable image {line}", file=sys.stderr)
+    summary["skipped_files"] = len(result.skipped)
     table = Table(title=f"onebyone train {result.config.model} on {result.config.data}")
     table.add_column("")
     table.add_column("", justify="right")

@@ -60,6 +60,7 @@ class TrainResult:
     stopped_early: bool = False
     run_dir: str | None = None
     model: nn.Module | None = field(default=None, repr=False)  # the final (EMA if enabled) model
+    skipped: list[str] = field(default_factory=list)  # unreadable files of an image-folder data set
 
 
 def lr_at(step: int, total_steps: int, config: TrainConfig) -> float:
@@ -293,7 +294,7 @@ def train(config: TrainConfig) -> TrainResult:
     return TrainResult(
         config, len(history), val_accuracy, test_accuracy, parameters, train_seconds,
         images_seen / train_seconds if train_seconds else 0.0, history, stopped_early,
-        str(run_dir) if run_dir else None, final,
+        str(run_dir) if run_dir else None, final, data.skipped,
     )
 
 

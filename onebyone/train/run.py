@@ -6,7 +6,7 @@ from `config.json` and loads `model.safetensors` without unpickling anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -33,6 +33,7 @@ class RunData:
     train: ImageDataset
     val: ImageDataset
     test: ImageDataset
+    skipped: list[str] = field(default_factory=list)  # unreadable files of an image folder
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -59,7 +60,6 @@ def load_data(config: TrainConfig) -> RunData:
         )
         # A fixed 20% test split, the same for every seed, so seeds compare on one test set.
         train, test = split_train_val(everything, max(1, len(everything) // 5), seed=12345)
-        train.skipped = everything.skipped
     val_size = config.val_size
     if val_size is None:
         val_size = 5000 if config.data == "fashion-mnist" else max(1, len(train) // 10)
@@ -68,7 +68,8 @@ def load_data(config: TrainConfig) -> RunData:
         train = train.subset(torch.arange(min(config.subset, len(train))), f"{train.name}[:{config.subset}]")
     if config.test_size is not None:
         test = test.subset(torch.arange(min(config.test_size, len(test))), f"{test.name}[:{config.test_size}]")
-    return RunData(train, val, test)
+    skipped = everything.skipped if config.data.startswith("folder:") else []
+    return RunData(train, val, test, skipped)
 
 
 def resolve_overrides(config: TrainConfig, data: ImageDataset) -> dict:
