@@ -53,7 +53,7 @@ def plain_loop(config: TrainConfig, target: float, max_epochs: int, lr: float) -
         train_seconds += time.perf_counter() - started
         model.eval()
         with torch.no_grad():
-            predictions = torch.cat([model(val_x[i:i + 500]).argmax(1) for i in range(0, len(val_x), 500)])
+            predictions = torch.cat([model(val_x[i : i + 500]).argmax(1) for i in range(0, len(val_x), 500)])
         accuracy = (predictions == val_y).float().mean().item()
         history.append({"epoch": epoch + 1, "val_accuracy": accuracy, "train_seconds": train_seconds})
         if accuracy >= target:
@@ -73,7 +73,9 @@ def main() -> None:
     parser.add_argument("--model", default="nin-fashion")
     parser.add_argument("--target", type=float, default=0.90, help="validation accuracy to reach")
     parser.add_argument("--epochs", type=int, default=8, help="epochs of the onebyone recipe")
-    parser.add_argument("--plain-max-epochs", type=int, default=20, help="give the plain loop up to this many")
+    parser.add_argument(
+        "--plain-max-epochs", type=int, default=20, help="give the plain loop up to this many"
+    )
     parser.add_argument("--plain-lr", type=float, default=0.01)
     parser.add_argument("--subset", type=int, help="train on the first N training images only")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -82,22 +84,41 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()
-    config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, subset=args.subset,
-                         seed=args.seed, progress=False)
+    config = TrainConfig(
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        subset=args.subset,
+        seed=args.seed,
+        progress=False,
+    )
     recipe = train(config)  # fills config.mean/std, shared with the plain loop
     recipe_history, elapsed = [], 0.0
     for row in recipe.history:
         elapsed += row["epoch_seconds"]
-        recipe_history.append({"epoch": row["epoch"], "val_accuracy": row["val_accuracy"], "train_seconds": elapsed})
+        recipe_history.append(
+            {"epoch": row["epoch"], "val_accuracy": row["val_accuracy"], "train_seconds": elapsed}
+        )
     plain = plain_loop(config, args.target, args.plain_max_epochs, args.plain_lr)
     ours, theirs = time_to_target(recipe_history, args.target), time_to_target(plain["history"], args.target)
     result = {
-        "model": args.model, "target": args.target, "subset": args.subset, "threads": torch.get_num_threads(),
-        "load_average_before": load_before, "load_average_after": os.getloadavg(),
-        "onebyone": {"images_per_second": recipe.images_per_second, "seconds_to_target": ours,
-                     "history": recipe_history, "test_accuracy": recipe.test_accuracy},
-        "plain": {"images_per_second": plain["images_per_second"], "seconds_to_target": theirs,
-                  "history": plain["history"]},
+        "model": args.model,
+        "target": args.target,
+        "subset": args.subset,
+        "threads": torch.get_num_threads(),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "onebyone": {
+            "images_per_second": recipe.images_per_second,
+            "seconds_to_target": ours,
+            "history": recipe_history,
+            "test_accuracy": recipe.test_accuracy,
+        },
+        "plain": {
+            "images_per_second": plain["images_per_second"],
+            "seconds_to_target": theirs,
+            "history": plain["history"],
+        },
         "throughput_ratio": recipe.images_per_second / plain["images_per_second"],
         "time_to_target_ratio": (theirs / ours) if ours and theirs else None,
     }
@@ -105,11 +126,15 @@ def main() -> None:
     for name, key in (("onebyone", "onebyone"), ("plain", "plain")):
         best = max(row["val_accuracy"] for row in result[key]["history"])
         seconds = result[key]["seconds_to_target"]
-        print(f"{name:12} {result[key]['images_per_second']:10.0f} "
-              f"{(f'{seconds:.0f}' if seconds else 'not reached'):>16} {best:9.2%}")
+        print(
+            f"{name:12} {result[key]['images_per_second']:10.0f} "
+            f"{(f'{seconds:.0f}' if seconds else 'not reached'):>16} {best:9.2%}"
+        )
     ratio = result["time_to_target_ratio"]
-    print(f"throughput ×{result['throughput_ratio']:.2f}; time to target ×"
-          + (f"{ratio:.2f}" if ratio else "n/a (a loop did not reach the target)"))
+    print(
+        f"throughput ×{result['throughput_ratio']:.2f}; time to target ×"
+        + (f"{ratio:.2f}" if ratio else "n/a (a loop did not reach the target)")
+    )
     print(f"load average before {load_before}, after {result['load_average_after']}")
     if args.json:
         with open(args.json, "w") as handle:

@@ -14,8 +14,21 @@ from onebyone.data import FASHION_MNIST_DIR, load_digits
 pytestmark = pytest.mark.skipif(
     not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(), reason="Fashion-MNIST not installed"
 )
-SMALL = ["--subset", "128", "--val-size", "64", "--test-size", "200", "--epochs", "1", "--batch-size", "32",
-         "--set", "width=0.25", "--no-progress"]
+SMALL = [
+    "--subset",
+    "128",
+    "--val-size",
+    "64",
+    "--test-size",
+    "200",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "32",
+    "--set",
+    "width=0.25",
+    "--no-progress",
+]
 
 
 def one_error_line(capsys) -> str:
@@ -51,8 +64,24 @@ def test_resume_a_stopped_run_from_the_command_line(tmp_path, capsys):
 
 
 def test_digits_and_an_image_folder_with_a_broken_file(tmp_path, capsys):
-    assert main(["train", "nin-fashion", "--data", "digits", "--epochs", "1", "--set", "width=0.25",
-                 "--no-progress", "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "nin-fashion",
+                "--data",
+                "digits",
+                "--epochs",
+                "1",
+                "--set",
+                "width=0.25",
+                "--no-progress",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["test_accuracy"] is not None
     digits = load_digits("test")
     for index in range(40):
@@ -60,8 +89,26 @@ def test_digits_and_an_image_folder_with_a_broken_file(tmp_path, capsys):
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(digits.images[index, 0].numpy()).save(folder / f"{index}.png")
     (tmp_path / "images" / "class0" / "bad.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
-    assert main(["train", "nin-fashion", "--data", f"folder:{tmp_path / 'images'}", "--image-size", "16",
-                 "--epochs", "1", "--batch-size", "8", "--set", "width=0.25", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "nin-fashion",
+                "--data",
+                f"folder:{tmp_path / 'images'}",
+                "--image-size",
+                "16",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--set",
+                "width=0.25",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "bad.jpg" in captured.err and "skipped unreadable image" in captured.err
 
@@ -72,8 +119,12 @@ def test_bad_data_dir(tmp_path, capsys):
 
 
 def test_corrupt_file_in_data_dir(tmp_path, capsys):
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         raw = gzip.decompress((FASHION_MNIST_DIR / f"{name}.gz").read_bytes())
         (tmp_path / name).write_bytes(raw if "train-labels" not in name else b"\x00\x00\x08\x01" + raw[4:-7])
     assert main(["train", "nin-fashion", "--data-dir", str(tmp_path), *SMALL]) == 2
@@ -103,8 +154,15 @@ def test_eval_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert "is not a training run (no config.json)" in one_error_line(capsys)
 
 
-@pytest.mark.parametrize("argv", [["train", "nin-fashion", "--bogus"], ["train", "nin-fashion", "--epochs", "x"],
-                                  ["eval"], ["train", "nin-fashion", "--precision", "fp8"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "nin-fashion", "--bogus"],
+        ["train", "nin-fashion", "--epochs", "x"],
+        ["eval"],
+        ["train", "nin-fashion", "--precision", "fp8"],
+    ],
+)
 def test_bad_flags_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
@@ -113,7 +171,11 @@ def test_bad_flags_exit_2(argv, capsys):
 
 
 def test_real_process_reports_unknown_model_without_traceback():
-    done = subprocess.run([sys.executable, "-m", "onebyone", "train", "nin-fashon", "--no-progress"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "onebyone", "train", "nin-fashon", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "did you mean nin-fashion" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by `onebyone train --out`")
     parser.add_argument("--split", choices=["test", "val"], default="test", help="which split (default test)")
     parser.add_argument("--data-dir", metavar="DIR", help="Fashion-MNIST folder, if not the run's own")
-    parser.add_argument("--png", metavar="PATH", help="confusion-matrix image (default RUN_DIR/confusion.png)")
+    parser.add_argument(
+        "--png", metavar="PATH", help="confusion-matrix image (default RUN_DIR/confusion.png)"
+    )
     parser.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     parser.set_defaults(func=run)
 
@@ -44,9 +46,16 @@ def evaluate_run(run_dir: str, split: str = "test", data_dir: str | None = None)
     matrix = confusion_matrix(dataset.labels, predictions, len(dataset.classes))
     per_class = (matrix.diag().float() / matrix.sum(1).clamp(min=1).float()).tolist()
     return {
-        "schema_version": 1, "run_dir": str(run_dir), "model": config.model, "data": config.data,
-        "split": split, "images": len(dataset), "accuracy": (predictions == dataset.labels).float().mean().item(),
-        "classes": list(dataset.classes), "per_class_accuracy": per_class, "confusion_matrix": matrix.tolist(),
+        "schema_version": 1,
+        "run_dir": str(run_dir),
+        "model": config.model,
+        "data": config.data,
+        "split": split,
+        "images": len(dataset),
+        "accuracy": (predictions == dataset.labels).float().mean().item(),
+        "classes": list(dataset.classes),
+        "per_class_accuracy": per_class,
+        "confusion_matrix": matrix.tolist(),
     }
 
 
@@ -67,8 +76,15 @@ def save_confusion_png(report: dict, path: Path) -> Path:
     peak = max(max(row) for row in matrix) or 1
     for i, row in enumerate(matrix):
         for j, count in enumerate(row):
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
-                    color="white" if count > peak / 2 else "black")
+            ax.text(
+                j,
+                i,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if count > peak / 2 else "black",
+            )
     ax.set_title(f"{report['model']} on {report['data']} {report['split']}: {report['accuracy']:.2%}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -84,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     console = Console()
-    console.print(f"[bold]{report['model']}[/] on {report['data']} {report['split']} "
-                  f"({report['images']:,} images): accuracy [bold]{report['accuracy']:.2%}[/]")
+    console.print(
+        f"[bold]{report['model']}[/] on {report['data']} {report['split']} "
+        f"({report['images']:,} images): accuracy [bold]{report['accuracy']:.2%}[/]"
+    )
     table = Table(title="confusion matrix (rows: true class, columns: predicted)")
     table.add_column("class")
     for index in range(len(report["classes"])):

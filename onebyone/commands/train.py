@@ -26,13 +26,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "channels_last); writes config.json, metrics.jsonl, checkpoints and model.safetensors to --out.",
     )
     parser.add_argument("model", metavar="MODEL", help="zoo name, path/to/file.py:factory or module:factory")
-    parser.add_argument("--data", default="fashion-mnist", metavar="DATA",
-                        help="fashion-mnist (default), digits, or folder:PATH (one sub-folder per class)")
+    parser.add_argument(
+        "--data",
+        default="fashion-mnist",
+        metavar="DATA",
+        help="fashion-mnist (default), digits, or folder:PATH (one sub-folder per class)",
+    )
     parser.add_argument("--data-dir", metavar="DIR", help="folder with Fashion-MNIST's four IDX files")
     parser.add_argument("--out", metavar="RUN_DIR", help="run folder to write (default: write nothing)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="model option, e.g. --set width=0.5 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model option, e.g. --set width=0.5 (repeatable)",
+    )
     options = parser.add_argument_group("recipe (defaults: the measured nin-fashion recipe)")
     options.add_argument("--epochs", type=int)
     options.add_argument("--batch-size", type=int)
@@ -44,7 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     options.add_argument("--no-augment", dest="augment", action="store_false", default=None)
     options.add_argument("--val-size", type=int, help="images held out from training for validation")
     options.add_argument("--subset", type=int, metavar="N", help="train on the first N training images only")
-    options.add_argument("--test-size", type=int, metavar="N", help="evaluate on the first N test images only")
+    options.add_argument(
+        "--test-size", type=int, metavar="N", help="evaluate on the first N test images only"
+    )
     options.add_argument("--image-size", type=int, help="folder data: resize images to this side")
     running = parser.add_argument_group("how to run")
     running.add_argument("--device", choices=["cpu", "cuda", "auto"])
@@ -52,16 +64,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     running.add_argument("--no-channels-last", dest="channels_last", action="store_false", default=None)
     running.add_argument("--seed", type=int)
     running.add_argument("--deterministic", action="store_true", default=None)
-    running.add_argument("--stop-after-epoch", type=int, metavar="E",
-                         help="stop after epoch E as if interrupted (resume later with --resume)")
+    running.add_argument(
+        "--stop-after-epoch",
+        type=int,
+        metavar="E",
+        help="stop after epoch E as if interrupted (resume later with --resume)",
+    )
     running.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     running.add_argument("--format", choices=["table", "json"], default="table", help="summary format")
     parser.set_defaults(func=run)
 
 
-FIELDS = ("data", "data_dir", "out", "resume", "epochs", "batch_size", "lr", "optimizer", "weight_decay",
-          "label_smoothing", "ema_decay", "augment", "val_size", "subset", "test_size", "image_size", "device",
-          "precision", "channels_last", "seed", "deterministic", "stop_after_epoch", "progress")
+FIELDS = (
+    "data",
+    "data_dir",
+    "out",
+    "resume",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "weight_decay",
+    "label_smoothing",
+    "ema_decay",
+    "augment",
+    "val_size",
+    "subset",
+    "test_size",
+    "image_size",
+    "device",
+    "precision",
+    "channels_last",
+    "seed",
+    "deterministic",
+    "stop_after_epoch",
+    "progress",
+)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -77,10 +115,15 @@ def run(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     summary = {
-        "model": result.config.model, "parameters": result.parameters, "epochs": result.epochs_done,
-        "val_accuracy": result.val_accuracy, "test_accuracy": result.test_accuracy,
-        "train_seconds": round(result.seconds, 1), "images_per_second": round(result.images_per_second, 1),
-        "stopped_early": result.stopped_early, "run_dir": result.run_dir,
+        "model": result.config.model,
+        "parameters": result.parameters,
+        "epochs": result.epochs_done,
+        "val_accuracy": result.val_accuracy,
+        "test_accuracy": result.test_accuracy,
+        "train_seconds": round(result.seconds, 1),
+        "images_per_second": round(result.images_per_second, 1),
+        "stopped_early": result.stopped_early,
+        "run_dir": result.run_dir,
         "skipped_files": result.skipped,
     }
     if args.format == "json":
@@ -95,7 +138,13 @@ def run(args: argparse.Namespace) -> int:
     for key, value in summary.items():
         if isinstance(value, float) and "accuracy" in key:
             value = f"{value:.2%}"
-        table.add_row(key.replace("_", " "), "—" if value is None else f"{value:,}" if isinstance(value, int)
-                      and not isinstance(value, bool) else str(value))
+        table.add_row(
+            key.replace("_", " "),
+            "—"
+            if value is None
+            else f"{value:,}"
+            if isinstance(value, int) and not isinstance(value, bool)
+            else str(value),
+        )
     Console().print(table)
     return 0

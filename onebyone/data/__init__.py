@@ -14,7 +14,18 @@ from onebyone.data.datasets import (
 from onebyone.data.idx import parse_idx, read_idx, write_idx
 
 __all__ = [
-    "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIR", "BatchIterator", "ImageDataset", "load_digits",
-    "load_fashion_mnist", "load_image_folder", "parse_idx", "random_crop", "random_hflip", "read_idx",
-    "shard_indices", "split_train_val", "write_idx",
+    "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_DIR",
+    "BatchIterator",
+    "ImageDataset",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_image_folder",
+    "parse_idx",
+    "random_crop",
+    "random_hflip",
+    "read_idx",
+    "shard_indices",
+    "split_train_val",
+    "write_idx",
 ]

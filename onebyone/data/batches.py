@@ -104,9 +104,11 @@ class BatchIterator:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         order = self._indices()
         # The augmentation generator is per epoch and per rank, for exact resumes.
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + 7919 * self.epoch + 104_729 * self.rank)
+        generator = torch.Generator().manual_seed(
+            self.seed * 1_000_003 + 7919 * self.epoch + 104_729 * self.rank
+        )
         for start in range(0, len(order), self.batch_size):
-            index = order[start:start + self.batch_size]
+            index = order[start : start + self.batch_size]
             if self.drop_last and len(index) < self.batch_size:
                 break
             images = self.data.images[index]  # (B, C, H, W) uint8

@@ -20,7 +20,16 @@ from onebyone.errors import OneByOneError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -45,11 +54,14 @@ class ImageDataset:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise OneByOneError(f"{self.name}: images must be (N, C, H, W) uint8, got "
-                                f"{tuple(self.images.shape)} {self.images.dtype}")
+            raise OneByOneError(
+                f"{self.name}: images must be (N, C, H, W) uint8, got "
+                f"{tuple(self.images.shape)} {self.images.dtype}"
+            )
         if self.labels.shape != (self.images.shape[0],):
-            raise OneByOneError(f"{self.name}: {self.images.shape[0]} images but labels of shape "
-                                f"{tuple(self.labels.shape)}")
+            raise OneByOneError(
+                f"{self.name}: {self.images.shape[0]} images but labels of shape {tuple(self.labels.shape)}"
+            )
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -97,11 +109,15 @@ def _read_pair(image_path: Path, label_path: Path, stamp: tuple) -> tuple[np.nda
     images = read_idx(image_path, expected_ndim=3)
     labels = read_idx(label_path, expected_ndim=1)
     if images.dtype != np.uint8 or labels.dtype != np.uint8:
-        raise OneByOneError(f"{str(image_path)!r}/{label_path.name}: expected unsigned-byte IDX data, "
-                            f"got {images.dtype} and {labels.dtype}")
+        raise OneByOneError(
+            f"{str(image_path)!r}/{label_path.name}: expected unsigned-byte IDX data, "
+            f"got {images.dtype} and {labels.dtype}"
+        )
     if images.shape[0] != labels.shape[0]:
-        raise OneByOneError(f"{str(image_path)!r} has {images.shape[0]} images but "
-                            f"{label_path.name} has {labels.shape[0]} labels")
+        raise OneByOneError(
+            f"{str(image_path)!r} has {images.shape[0]} images but "
+            f"{label_path.name} has {labels.shape[0]} labels"
+        )
     if labels.max() >= len(FASHION_MNIST_CLASSES):
         raise OneByOneError(f"{str(label_path)!r}: label {int(labels.max())} outside 0..9")
     return images, labels
@@ -125,7 +141,9 @@ def load_digits(split: str = "train", *, test_fraction: float = 0.2, seed: int =
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     n_test = int(round(len(labels) * test_fraction))
     chosen = order[:n_test] if split == "test" else order[n_test:]
-    return ImageDataset(images[chosen], labels[chosen], tuple(str(d) for d in range(10)), name=f"digits/{split}")
+    return ImageDataset(
+        images[chosen], labels[chosen], tuple(str(d) for d in range(10)), name=f"digits/{split}"
+    )
 
 
 def load_image_folder(
@@ -165,11 +183,14 @@ def load_image_folder(
             arrays.append(array.reshape(height, width, channels))
             labels.append(label)
     if not arrays:
-        raise OneByOneError(f"image folder {str(root)!r} has no readable images "
-                            f"({len(skipped)} unreadable, suffixes {', '.join(IMAGE_SUFFIXES)})")
+        raise OneByOneError(
+            f"image folder {str(root)!r} has no readable images "
+            f"({len(skipped)} unreadable, suffixes {', '.join(IMAGE_SUFFIXES)})"
+        )
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W)
-    return ImageDataset(images, torch.tensor(labels, dtype=torch.long), tuple(classes),
-                        name=f"folder:{root}", skipped=skipped)
+    return ImageDataset(
+        images, torch.tensor(labels, dtype=torch.long), tuple(classes), name=f"folder:{root}", skipped=skipped
+    )
 
 
 def split_train_val(

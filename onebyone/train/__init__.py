@@ -7,6 +7,15 @@ from onebyone.train.loop import EMA, TrainingDiverged, TrainResult, accuracy, lr
 from onebyone.train.run import RunData, load_data, load_run
 
 __all__ = [
-    "EMA", "RunData", "TrainConfig", "TrainResult", "TrainingDiverged", "accuracy", "load_data", "load_run",
-    "lr_at", "predict", "train",
+    "EMA",
+    "RunData",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "accuracy",
+    "load_data",
+    "load_run",
+    "lr_at",
+    "predict",
+    "train",
 ]

@@ -58,11 +58,16 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check every field against what it may be; bad values raise OneByOneError."""
-        choices = {"optimizer": ("sgd", "adamw"), "precision": ("bf16", "fp32"),
-                   "device": ("cpu", "cuda", "auto")}
+        choices = {
+            "optimizer": ("sgd", "adamw"),
+            "precision": ("bf16", "fp32"),
+            "device": ("cpu", "cuda", "auto"),
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise OneByOneError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+                raise OneByOneError(
+                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr}
         for name, value in positive.items():
             if not value > 0:

@@ -78,8 +78,9 @@ class EMA:
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.decay = decay
-        self.state = {k: v.detach().clone().float() for k, v in model.state_dict().items()
-                      if v.dtype.is_floating_point}
+        self.state = {
+            k: v.detach().clone().float() for k, v in model.state_dict().items() if v.dtype.is_floating_point
+        }
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
@@ -107,8 +108,9 @@ def _device(config: TrainConfig) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if config.device == "cuda":
         if not torch.cuda.is_available():
-            raise OneByOneError("--device cuda: no CUDA device available (this torch: "
-                                f"{torch.__version__}); use --device cpu")
+            raise OneByOneError(
+                f"--device cuda: no CUDA device available (this torch: {torch.__version__}); use --device cpu"
+            )
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
@@ -121,8 +123,14 @@ def _autocast(config: TrainConfig, device: torch.device):
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data: ImageDataset, config: TrainConfig, *, batch_size: int = 500,
-            device: torch.device | None = None) -> Tensor:
+def predict(
+    model: nn.Module,
+    data: ImageDataset,
+    config: TrainConfig,
+    *,
+    batch_size: int = 500,
+    device: torch.device | None = None,
+) -> Tensor:
     """Predicted class of every image, (N,) int64, in eval mode."""
     device = device or next(model.parameters()).device
     model.eval()
@@ -160,7 +168,9 @@ def train(config: TrainConfig) -> TrainResult:
             saved.lr = config.resume_lr
         config = saved
     elif run_dir is not None and run_dir.exists() and any(run_dir.iterdir()):
-        raise OneByOneError(f"run folder {str(run_dir)!r} exists and is not empty (use --resume or a new --out)")
+        raise OneByOneError(
+            f"run folder {str(run_dir)!r} exists and is not empty (use --resume or a new --out)"
+        )
 
     device = _device(config)
     rank, world_size = _setup_distributed(config, device)
@@ -175,9 +185,18 @@ def train(config: TrainConfig) -> TrainResult:
     _measure_normalisation(config, data.train)
     config.model_overrides = resolve_overrides(config, data.train)
     batches = BatchIterator(
-        data.train, config.batch_size, shuffle=True, drop_last=len(data.train) >= 2 * config.batch_size,
-        augment=config.augment, crop_padding=config.crop_padding, hflip=config.hflip,
-        mean=config.mean, std=config.std, seed=config.seed, rank=rank, world_size=world_size,
+        data.train,
+        config.batch_size,
+        shuffle=True,
+        drop_last=len(data.train) >= 2 * config.batch_size,
+        augment=config.augment,
+        crop_padding=config.crop_padding,
+        hflip=config.hflip,
+        mean=config.mean,
+        std=config.std,
+        seed=config.seed,
+        rank=rank,
+        world_size=world_size,
     )
     steps_per_epoch = len(batches)
     total_steps = steps_per_epoch * config.epochs
@@ -190,9 +209,14 @@ def train(config: TrainConfig) -> TrainResult:
     # No weight decay on biases and norm scales (1-d tensors): it only fights BN.
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     if config.optimizer == "sgd":
-        optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0)
+        optimizer = torch.optim.SGD(
+            groups, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0
+        )
     else:
         optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(config.momentum, 0.999))
     ema = EMA(model, config.ema_decay) if config.ema_decay > 0 else None
@@ -213,7 +237,9 @@ def train(config: TrainConfig) -> TrainResult:
 
     net = model
     if world_size > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
 
     from onebyone.train.progress import make_progress  # rendering only, kept out of the loop's logic
 
@@ -250,7 +276,9 @@ def train(config: TrainConfig) -> TrainResult:
                 correct += (logits.argmax(1) == y).sum().cpu()
                 seen += len(y)
                 elapsed = time.perf_counter() - started
-                progress.advance(task, loss_sum.item() / seen, correct.item() / seen, seen * world_size / elapsed)
+                progress.advance(
+                    task, loss_sum.item() / seen, correct.item() / seen, seen * world_size / elapsed
+                )
             epoch_seconds = time.perf_counter() - started
             train_seconds += epoch_seconds
             images_seen += seen * world_size
@@ -265,9 +293,14 @@ def train(config: TrainConfig) -> TrainResult:
             evaluated = _eval_model(model, ema)
             val_accuracy = accuracy(evaluated, data.val, config) if len(data.val) else None
             row = {
-                "epoch": epoch + 1, "step": step, "lr": lr, "train_loss": float(loss_sum) / seen,
-                "train_accuracy": float(correct) / seen, "val_accuracy": val_accuracy,
-                "images_per_second": seen * world_size / epoch_seconds, "epoch_seconds": epoch_seconds,
+                "epoch": epoch + 1,
+                "step": step,
+                "lr": lr,
+                "train_loss": float(loss_sum) / seen,
+                "train_accuracy": float(correct) / seen,
+                "val_accuracy": val_accuracy,
+                "images_per_second": seen * world_size / epoch_seconds,
+                "epoch_seconds": epoch_seconds,
             }
             history.append(row)
             progress.end_epoch(task, row)
@@ -277,8 +310,11 @@ def train(config: TrainConfig) -> TrainResult:
                 _save(run_dir, config, model, optimizer, ema, epoch + 1, step, history)
             if world_size > 1:
                 dist.barrier()
-            if config.stop_after_epoch is not None and epoch + 1 >= config.stop_after_epoch \
-                    and epoch + 1 < config.epochs:
+            if (
+                config.stop_after_epoch is not None
+                and epoch + 1 >= config.stop_after_epoch
+                and epoch + 1 < config.epochs
+            ):
                 stopped_early = True
                 break
 
@@ -289,12 +325,23 @@ def train(config: TrainConfig) -> TrainResult:
         if run_dir is not None and rank == 0:
             save_weights(run_dir / MODEL_FILE, final.state_dict())
             with open(run_dir / METRICS_FILE, "a") as handle:
-                handle.write(json.dumps({"final": True, "test_accuracy": test_accuracy,
-                                         "parameters": parameters}) + "\n")
+                handle.write(
+                    json.dumps({"final": True, "test_accuracy": test_accuracy, "parameters": parameters})
+                    + "\n"
+                )
     return TrainResult(
-        config, len(history), val_accuracy, test_accuracy, parameters, train_seconds,
-        images_seen / train_seconds if train_seconds else 0.0, history, stopped_early,
-        str(run_dir) if run_dir else None, final, data.skipped,
+        config,
+        len(history),
+        val_accuracy,
+        test_accuracy,
+        parameters,
+        train_seconds,
+        images_seen / train_seconds if train_seconds else 0.0,
+        history,
+        stopped_early,
+        str(run_dir) if run_dir else None,
+        final,
+        data.skipped,
     )
 
 
@@ -325,24 +372,49 @@ def _eval_model(model: nn.Module, ema: EMA | None) -> nn.Module:
     return averaged
 
 
-def _save(run_dir: Path, config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
-          ema: EMA | None, epoch: int, step: int, history: list[dict]) -> None:
+def _save(
+    run_dir: Path,
+    config: TrainConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    ema: EMA | None,
+    epoch: int,
+    step: int,
+    history: list[dict],
+) -> None:
     optimizer_tensors, optimizer_rest = optimizer_to_flat(optimizer.state_dict())
     groups = {"model": model.state_dict(), "optimizer": optimizer_tensors, "rng": rng_state_tensors()}
     if ema is not None:
         groups["ema"] = ema.state
-    info = {"epoch": epoch, "step": step, "history": history, "optimizer": optimizer_rest,
-            "config": config.to_dict()}
+    info = {
+        "epoch": epoch,
+        "step": step,
+        "history": history,
+        "optimizer": optimizer_rest,
+        "config": config.to_dict(),
+    }
     save_checkpoint(run_dir, groups, info)
 
 
-def _diverged(config: TrainConfig, run_dir: Path | None, epoch: int, step: int, lr: float, loss: float,
-              history: list[dict]) -> TrainingDiverged:
-    kept = (f"last good checkpoint (epoch {history[-1]['epoch']}) kept in {str(run_dir / CHECKPOINT_FILE)!r}"
-            if history and run_dir is not None else "no checkpoint yet")
+def _diverged(
+    config: TrainConfig,
+    run_dir: Path | None,
+    epoch: int,
+    step: int,
+    lr: float,
+    loss: float,
+    history: list[dict],
+) -> TrainingDiverged:
+    kept = (
+        f"last good checkpoint (epoch {history[-1]['epoch']}) kept in {str(run_dir / CHECKPOINT_FILE)!r}"
+        if history and run_dir is not None
+        else "no checkpoint yet"
+    )
     if run_dir is not None and (run_dir / METRICS_FILE).exists():
         with open(run_dir / METRICS_FILE, "a") as handle:
-            handle.write(json.dumps({"diverged": True, "epoch": epoch + 1, "step": step, "loss": repr(loss)}) + "\n")
+            handle.write(
+                json.dumps({"diverged": True, "epoch": epoch + 1, "step": step, "loss": repr(loss)}) + "\n"
+            )
     return TrainingDiverged(
         f"training diverged: loss is {loss} at epoch {epoch + 1}, step {step} (lr {lr:.3g}); "
         f"try a lower --lr; {kept}"

@@ -29,9 +29,14 @@ class _Bar(_Quiet):
     def __init__(self) -> None:
         self.console = Console(file=sys.stderr)
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.2%}  {task.fields[ips]:,.0f} img/s"),
-            TimeRemainingColumn(), console=self.console,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(
+                "loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.2%}  {task.fields[ips]:,.0f} img/s"
+            ),
+            TimeRemainingColumn(),
+            console=self.console,
         )
 
     def __enter__(self):
@@ -49,7 +54,9 @@ class _Bar(_Quiet):
 
     def end_epoch(self, task, row: dict) -> None:
         val = row["val_accuracy"]
-        self.progress.update(task, description=f"epoch {row['epoch']}" + (f" val {val:.2%}" if val is not None else ""))
+        self.progress.update(
+            task, description=f"epoch {row['epoch']}" + (f" val {val:.2%}" if val is not None else "")
+        )
 
 
 def make_progress(enabled: bool):

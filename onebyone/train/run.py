@@ -55,7 +55,8 @@ def load_data(config: TrainConfig) -> RunData:
     else:
         channels, height, _ = _model_input_size(config)
         everything = load_image_folder(
-            config.data.removeprefix("folder:"), size=config.image_size or height,
+            config.data.removeprefix("folder:"),
+            size=config.image_size or height,
             channels=1 if channels == 1 else 3,
         )
         # A fixed 20% test split, the same for every seed, so seeds compare on one test set.
@@ -67,7 +68,9 @@ def load_data(config: TrainConfig) -> RunData:
     if config.subset is not None:
         train = train.subset(torch.arange(min(config.subset, len(train))), f"{train.name}[:{config.subset}]")
     if config.test_size is not None:
-        test = test.subset(torch.arange(min(config.test_size, len(test))), f"{test.name}[:{config.test_size}]")
+        test = test.subset(
+            torch.arange(min(config.test_size, len(test))), f"{test.name}[:{config.test_size}]"
+        )
     skipped = everything.skipped if config.data.startswith("folder:") else []
     return RunData(train, val, test, skipped)
 

@@ -25,15 +25,22 @@ def test_digits_are_8x8_with_disjoint_seeded_split():
     assert train.images.dtype == torch.uint8 and int(train.images.max()) == 255
     assert len(test) == round(1797 * 0.2)
     # no image index in both: compare as raw bytes
-    rows = {bytes(x.numpy().tobytes()) + bytes([int(y)]) for x, y in zip(train.images, train.labels, strict=True)}
-    overlap = sum(bytes(x.numpy().tobytes()) + bytes([int(y)]) in rows
-                  for x, y in zip(test.images, test.labels, strict=True))
+    rows = {
+        bytes(x.numpy().tobytes()) + bytes([int(y)]) for x, y in zip(train.images, train.labels, strict=True)
+    }
+    overlap = sum(
+        bytes(x.numpy().tobytes()) + bytes([int(y)]) in rows
+        for x, y in zip(test.images, test.labels, strict=True)
+    )
     assert overlap < 10  # digits holds a few exact duplicates; a leaking split would give ~359
 
 
 def test_split_is_seeded_and_disjoint():
-    data = ImageDataset(torch.arange(100, dtype=torch.uint8).reshape(100, 1, 1, 1),
-                        torch.arange(100) % 10, tuple("abcdefghij"))
+    data = ImageDataset(
+        torch.arange(100, dtype=torch.uint8).reshape(100, 1, 1, 1),
+        torch.arange(100) % 10,
+        tuple("abcdefghij"),
+    )
     train, val = split_train_val(data, 20, seed=3)
     again, _ = split_train_val(data, 20, seed=3)
     other, _ = split_train_val(data, 20, seed=4)
@@ -93,7 +100,7 @@ def test_random_crop_is_a_shifted_window_of_the_padded_image():
     assert crops.shape == images.shape
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
     for image, crop in zip(padded, crops, strict=True):
-        windows = [image[:, t:t + 5, s:s + 5] for t in range(5) for s in range(5)]
+        windows = [image[:, t : t + 5, s : s + 5] for t in range(5) for s in range(5)]
         assert any(torch.equal(crop, w) for w in windows)
     assert not all(torch.equal(c, i) for c, i in zip(crops, images, strict=True))  # some moved
 
@@ -108,8 +115,11 @@ def test_hflip_mirrors_about_half():
 
 
 def test_batches_cover_every_image_once_per_epoch_and_epochs_differ():
-    data = ImageDataset(torch.arange(50, dtype=torch.uint8).reshape(50, 1, 1, 1), torch.arange(50),
-                        tuple(str(i) for i in range(50)))
+    data = ImageDataset(
+        torch.arange(50, dtype=torch.uint8).reshape(50, 1, 1, 1),
+        torch.arange(50),
+        tuple(str(i) for i in range(50)),
+    )
     batches = BatchIterator(data, 16, seed=5)
     first = torch.cat([y for _, y in batches])
     assert len(batches) == 4 and sorted(first.tolist()) == list(range(50))

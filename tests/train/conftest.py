@@ -9,7 +9,15 @@ if not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
 
 def small_config(**changes) -> TrainConfig:
     """A few hundred real Fashion-MNIST images and a quarter-width nin-fashion: seconds per run."""
-    base = dict(subset=256, val_size=128, epochs=2, batch_size=32, model_overrides={"width": 0.25},
-                progress=False, seed=1, test_size=200)
+    base = dict(
+        subset=160,
+        val_size=64,
+        epochs=2,
+        batch_size=32,
+        model_overrides={"width": 0.25},
+        progress=False,
+        seed=1,
+        test_size=200,
+    )
     base.update(changes)
     return TrainConfig(**base)

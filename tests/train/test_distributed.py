@@ -1,4 +1,4 @@
-"""DistributedDataParallel on 2 CPU processes (gloo): each rank its own shard, identical weights at the end."""
+"""DistributedDataParallel on 2 CPU processes (gloo): own shards per rank, identical weights at the end."""
 
 import os
 
@@ -12,8 +12,13 @@ from onebyone.train.checkpoint import load_checkpoint, load_weights
 
 
 def _rank_main(rank: int, world_size: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     result = train(small_config(out=os.path.join(out, "run"), precision="fp32", epochs=2, batch_size=32))
     state = {k: v.contiguous() for k, v in result.model.state_dict().items()}
@@ -40,7 +45,9 @@ def test_two_ranks_end_with_identical_weights_and_one_checkpoint(tmp_path):
     saved = load_weights(tmp_path / "run" / "model.safetensors")
     assert all(torch.equal(saved[name], rank0[name]) for name in saved)
     _, info = load_checkpoint(tmp_path / "run")
-    # 256 images over 2 ranks of batch 32: 4 steps per epoch, not 8
-    assert info["epoch"] == 2 and info["step"] == 8
+    # 160 images over 2 ranks of batch 32: 2 full steps per epoch (drop_last), not 5
+    assert info["epoch"] == 2 and info["step"] == 4
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.suffix == ".safetensors") == [
-        "checkpoint.safetensors", "model.safetensors"]
+        "checkpoint.safetensors",
+        "model.safetensors",
+    ]

@@ -60,7 +60,13 @@ def test_absurd_lr_from_the_start_says_no_checkpoint_yet():
 def test_run_folder_layout_and_load_run(tmp_path):
     result = train(small_config(out=str(tmp_path / "run"), ema_decay=0.9))
     names = {p.name for p in (tmp_path / "run").iterdir()}
-    assert {"config.json", "metrics.jsonl", "checkpoint.safetensors", "checkpoint.json", "model.safetensors"} <= names
+    assert {
+        "config.json",
+        "metrics.jsonl",
+        "checkpoint.safetensors",
+        "checkpoint.json",
+        "model.safetensors",
+    } <= names
     model, config = load_run(tmp_path / "run")
     assert config.ema_decay == 0.9 and config.mean is not None and config.model_overrides["num_classes"] == 10
     # model.safetensors holds the EMA weights the final numbers were measured with
