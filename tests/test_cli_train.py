@@ -179,3 +179,9 @@ def test_real_process_reports_unknown_model_without_traceback():
     )
     assert done.returncode == 2 and "did you mean nin-fashion" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_cuda_is_one_clear_line(capsys):
+    assert main(["train", "nin-fashion", *SMALL, "--device", "cuda"]) == 2
+    assert "no CUDA device available" in one_error_line(capsys)

@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="model option, e.g. --set width=0.5 (repeatable)",
     )
-    options = parser.add_argument_group("recipe (defaults: the measured nin-fashion recipe)")
+    options = parser.add_argument_group("recipe (defaults: TrainConfig's)")
     options.add_argument("--epochs", type=int)
     options.add_argument("--batch-size", type=int)
     options.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule")
