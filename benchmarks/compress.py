@@ -307,7 +307,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--skip-224", action="store_true", help="only the Fashion-MNIST model")
     parser.add_argument("--json", help="write all results here")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's, this machine's cores)")
     args = parser.parse_args()
+    if args.threads:
+        # On a shared machine every 2-thread op can stall at its barrier for a scheduler slice;
+        # one thread is slower but its timings stay meaningful under load.
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "load_start": load()}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load {load()} (1/5/15 min)")
