@@ -29,10 +29,11 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.2f}")
-    print(f"optimised = BN folded + channels_last + {args.dtype}\n")
+    print(f"device {args.device}; optimised = BN folded + channels_last + {args.dtype}\n")
     print("| model | batch | eager fp32 NCHW ms | optimised ms | speedup |")
     print("|---|---:|---:|---:|---:|")
     roofline = {}
@@ -45,6 +46,7 @@ def main() -> None:
             batch_sizes=tuple(args.batch),
             dtype=args.dtype,
             repeats=args.repeats,
+            device=args.device,
         )
         for batch in args.batch:
             ms = {r.variant: r.median_ms for r in result.latency if r.batch == batch}

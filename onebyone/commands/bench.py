@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dtype", default="bfloat16", help="optimised precision: float32 | bfloat16")
     parser.add_argument("--no-channels-last", action="store_true", help="keep NCHW in the optimised model")
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per measurement (median)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.set_defaults(func=run)
 
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             channels_last=not args.no_channels_last,
             repeats=args.repeats,
+            device=args.device,
             progress=lambda msg: status.update(f"benchmarking: {msg}"),
         )
     if args.format == "json":

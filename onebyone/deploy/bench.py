@@ -7,6 +7,7 @@ layer can run on this machine. A layer far below that is losing time to layout o
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from onebyone.deploy.optimize import optimize, parse_dtype
+from onebyone.errors import OneByOneError
 
 SCHEMA_VERSION = 1
 
@@ -49,6 +51,7 @@ class BenchResult:
     dtype: str
     channels_last: bool
     threads: int
+    device: str
     latency: list[LatencyRow] = field(default_factory=list)
     pointwise: list[PointwiseRow] = field(default_factory=list)
 
@@ -67,15 +70,26 @@ class BenchResult:
 
 
 def median_seconds(
-    fn: Callable[[], object], *, warmup: int = 2, repeats: int = 7, statistic: Callable = statistics.median
+    fn: Callable[[], object],
+    *,
+    warmup: int = 2,
+    repeats: int = 7,
+    statistic: Callable = statistics.median,
+    sync: Callable[[], object] | None = None,
 ) -> float:
-    """Median (or `statistic`) wall time of `fn()` over `repeats` calls after `warmup` untimed ones."""
+    """Median (or `statistic`) wall time of `fn()` over `repeats` calls after `warmup` untimed ones.
+
+    `sync` waits for asynchronous work (e.g. torch.cuda.synchronize) before each clock reading.
+    """
+    sync = sync or (lambda: None)
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - start)
     return statistic(times)
 
@@ -91,18 +105,21 @@ def bench(
     channels_last: bool = True,
     repeats: int = 7,
     pointwise: bool = True,
+    device: str = "cpu",
     progress: Callable[[str], None] | None = None,
 ) -> BenchResult:
     """Latency of eager fp32 NCHW vs `optimize(model, ...)` at each batch size, and 1×1 roofline rows."""
-    model = model.eval()
+    target, sync = _device(device)
     fast, _ = optimize(model, dtype=dtype, channels_last=channels_last)
-    result = BenchResult(name, tuple(input_shape), dtype, channels_last, torch.get_num_threads())
+    fast = fast.to(target)
+    model = copy.deepcopy(model).eval().to(target)
+    result = BenchResult(name, tuple(input_shape), dtype, channels_last, torch.get_num_threads(), device)
     for batch in batch_sizes:
-        x = torch.randn(batch, *input_shape)
+        x = torch.randn(batch, *input_shape, device=target)
         for variant, module in (("eager fp32 NCHW", model), ("optimised", fast)):
             if progress:
                 progress(f"{variant}, batch {batch}")
-            seconds = median_seconds(lambda m=module, x=x: m(x), repeats=repeats)
+            seconds = median_seconds(lambda m=module, x=x: m(x), repeats=repeats, sync=sync)
             result.latency.append(LatencyRow(variant, batch, seconds * 1e3, batch / seconds))
     if pointwise:
         if progress:
@@ -114,8 +131,20 @@ def bench(
             dtype=dtype,
             channels_last=channels_last,
             repeats=repeats,
+            device=device,
         )
     return result
+
+
+def _device(name: str) -> tuple[torch.device, Callable[[], object] | None]:
+    """The torch device for `name` and how to wait for its queued work."""
+    if name == "cpu":
+        return torch.device("cpu"), None
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise OneByOneError("device cuda: no CUDA device is available here")
+        return torch.device("cuda"), torch.cuda.synchronize
+    raise OneByOneError(f"unknown device {name!r}; expected cpu or cuda")
 
 
 def is_pointwise(module: nn.Module) -> bool:
@@ -138,9 +167,12 @@ def pointwise_roofline(
     dtype: str = "bfloat16",
     channels_last: bool = True,
     repeats: int = 7,
+    device: str = "cpu",
 ) -> list[PointwiseRow]:
     """Achieved GFLOP/s of every 1×1 conv next to torch.matmul on the same matrix shapes and dtype."""
     torch_dtype = parse_dtype(dtype)
+    target, sync = _device(device)
+    model = copy.deepcopy(model).eval().to(target)
     shapes: dict[str, tuple[int, ...]] = {}
 
     def record(name: str) -> Callable:
@@ -155,7 +187,7 @@ def pointwise_roofline(
         if is_pointwise(module)
     ]
     try:
-        model(torch.zeros(1, *input_shape))
+        model(torch.zeros(1, *input_shape, device=target))
     finally:
         for hook in hooks:
             hook.remove()
@@ -164,15 +196,18 @@ def pointwise_roofline(
     for name, (_, c_in, height, width) in shapes.items():
         conv = model.get_submodule(name)
         layer = nn.Conv2d(c_in, conv.out_channels, 1, bias=conv.bias is not None)
-        layer = layer.to(dtype=torch_dtype, memory_format=layout).eval()
-        x = torch.randn(batch, c_in, height, width, dtype=torch_dtype).contiguous(memory_format=layout)
+        layer = layer.to(device=target, dtype=torch_dtype, memory_format=layout).eval()
+        x = torch.randn(batch, c_in, height, width, dtype=torch_dtype, device=target)
+        x = x.contiguous(memory_format=layout)
         pixels = batch * height * width
-        a = torch.randn(pixels, c_in, dtype=torch_dtype)
-        b = torch.randn(c_in, conv.out_channels, dtype=torch_dtype)
+        a = torch.randn(pixels, c_in, dtype=torch_dtype, device=target)
+        b = torch.randn(c_in, conv.out_channels, dtype=torch_dtype, device=target)
         flops = 2.0 * pixels * c_in * conv.out_channels
         # Best of the repeats: a speed limit is what the machine can do, and load only adds time.
-        conv_s = median_seconds(lambda layer=layer, x=x: layer(x), repeats=repeats, statistic=min)
-        matmul_s = median_seconds(lambda a=a, b=b: torch.matmul(a, b), repeats=repeats, statistic=min)
+        conv_s = median_seconds(lambda layer=layer, x=x: layer(x), repeats=repeats, statistic=min, sync=sync)
+        matmul_s = median_seconds(
+            lambda a=a, b=b: torch.matmul(a, b), repeats=repeats, statistic=min, sync=sync
+        )
         rows.append(
             PointwiseRow(name, pixels, c_in, conv.out_channels, flops / conv_s / 1e9, flops / matmul_s / 1e9)
         )

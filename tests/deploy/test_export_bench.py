@@ -156,6 +156,7 @@ def test_cli_export_and_bench_on_user_file(tmp_path, user_model_file, capsys):
         (["bench", "{file}:build", "--input", "1x8x8", "--batch", "0"], "must be positive"),
         (["bench", "{file}:build", "--input", "1x8x8", "--set", "width"], "bad override"),
         (["bench", "{file}:build", "--input", "1x8x8", "--frobnicate"], "unrecognized arguments"),
+        (["bench", "{file}:build", "--input", "1x8x8", "--device", "tpu"], "unknown device 'tpu'"),
     ],
 )
 def test_cli_errors_are_one_line(user_model_file, tmp_path, monkeypatch, capsys, argv, message):
@@ -221,3 +222,9 @@ def test_cli_export_and_bench_accept_a_training_run(tmp_path, capsys):
     assert data["input_shape"] == [1, 8, 8]  # the digits data set's size, not the zoo model's 28×28
     assert main(["bench", str(run), "--set", "width=1"]) == 2
     assert "a training run's model is fixed" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_bench_on_cuda_without_cuda_says_so():
+    with pytest.raises(OneByOneError, match="no CUDA device is available"):
+        bench(tiny_nin(), (1, 28, 28), batch_sizes=(1,), device="cuda")
