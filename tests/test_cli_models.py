@@ -50,3 +50,14 @@ def test_python_dash_m_runs_models_and_rejects_bad_option():
     bad = run_module("models", "--format", "xml")
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def test_output_piped_into_a_reader_that_stops_early_gives_no_traceback():
+    import subprocess
+    import sys
+
+    # The JSON profile of ResNet-50 is far more than a pipe holds, so the writer meets a closed pipe.
+    pipeline = f"{sys.executable} -m onebyone profile resnet50 --format json | head -1"
+    proc = subprocess.run(["bash", "-c", pipeline], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "{"
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
