@@ -8,7 +8,7 @@ import shlex
 from torch import nn
 
 from onebyone.errors import OneByOneError
-from onebyone.models.loading import default_input_size, load_model, parse_input_shape, parse_overrides
+from onebyone.models.loading import load_model, model_input_size, parse_input_shape, parse_overrides
 
 
 def parse_full_shape(text: str) -> tuple[int, ...]:
@@ -48,12 +48,9 @@ def input_shape_for(
     if input_text:
         dims = parse_input_shape(input_text)
         return dims if len(dims) == 4 else (1, *dims)
-    size = default_input_size(spec)
+    size = model_input_size(spec, model)
     if size is None:
         raise OneByOneError(f"{spec}: give the input size with --input CxHxW or --input-shape N,C,H,W")
-    channels = getattr(model, "in_channels", None)
-    if isinstance(channels, int):  # an in_channels override changes the input too
-        size = (channels, *size[1:])
     return (1, *size)
 
 

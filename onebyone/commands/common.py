@@ -8,7 +8,13 @@ from pathlib import Path
 from torch import nn
 
 from onebyone.errors import OneByOneError
-from onebyone.models.loading import default_input_size, load_model, parse_input_shape, parse_overrides
+from onebyone.models.loading import (
+    default_input_size,
+    load_model,
+    model_input_size,
+    parse_input_shape,
+    parse_overrides,
+)
 
 # The image side each built-in data set gives a run's model.
 _DATA_SIDES = {"fashion-mnist": 28, "digits": 8}
@@ -24,13 +30,15 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, runs: bool = True) -
     parser.add_argument(
         "--input", metavar="CxHxW", help="input size, e.g. 3x224x224 (default: the model's own)"
     )
+    add_overrides_argument(
+        parser, "model option, e.g. --set num_classes=10 --set naive=true (repeatable; not for runs)"
+    )
+
+
+def add_overrides_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """--set KEY=VALUE (repeatable) into args.overrides, read by models.loading.parse_overrides."""
     parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="model option, e.g. --set num_classes=10 --set naive=true (repeatable; not for runs)",
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help
     )
 
 
@@ -43,10 +51,7 @@ def load_model_and_input(args: argparse.Namespace) -> tuple[nn.Module, tuple[int
         model, input_size = _load_run(args)
     else:
         model = load_model(args.model, parse_overrides(args.overrides))
-        input_size = default_input_size(args.model)
-        channels = getattr(model, "in_channels", None)
-        if input_size is not None and isinstance(channels, int):  # an in_channels override changes the input
-            input_size = (channels, *input_size[1:])
+        input_size = model_input_size(args.model, model)
     if args.input:
         input_size = parse_input_shape(args.input)[-3:]
     if input_size is None:

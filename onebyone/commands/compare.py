@@ -10,6 +10,7 @@ from rich.console import Console
 from onebyone.analysis import profile
 from onebyone.analysis.cli_support import build, input_shape_for, split_variant
 from onebyone.analysis.render import comparison, comparison_csv, comparison_markdown, render_comparison
+from onebyone.commands.common import add_overrides_argument
 from onebyone.errors import OneByOneError
 
 
@@ -26,8 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--input", metavar="CxHxW", help="input size for all models (default: each model's own)"
     )
     parser.add_argument("--input-shape", metavar="N,C,H,W", help="full input shape for all models")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="option applied to every model (repeatable)")
+    add_overrides_argument(parser, "option applied to every model (repeatable)")
     parser.add_argument("--format", choices=["table", "json", "csv", "markdown"], default="table")
     parser.set_defaults(func=run)
 

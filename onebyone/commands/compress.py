@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from onebyone.commands.common import add_overrides_argument
 from onebyone.errors import OneByOneError
 from onebyone.surgery.factorize import TARGETS
 from onebyone.surgery.runs import CompressResult, compress, save_compressed
@@ -37,8 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "deployment layout, instead of NCHW")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per latency (median)")
     parser.add_argument("--input", metavar="CxHxW", help="input size for a MODEL spec (default: the zoo's)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="model option for a MODEL spec (repeatable)")
+    add_overrides_argument(parser, "model option for a MODEL spec (repeatable)")
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.set_defaults(func=run)
 

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "milliseconds) and report per module call: output shape, parameters, MACs of conv/linear/"
         "matmul, other FLOPs, activation bytes, receptive field, and the share of 1x1 convs.",
     )
-    add_model_arguments(parser)
+    add_model_arguments(parser, runs=False)  # profiles a model's definition, not a run's weights
     parser.add_argument("--input-shape", metavar="N,C,H,W", help="full input shape, e.g. 1,3,224,224")
     parser.add_argument("--depth", type=int, default=2, help="module depth of the table rows (default 2)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")

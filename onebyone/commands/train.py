@@ -14,6 +14,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from onebyone.commands.common import add_overrides_argument
 from onebyone.models.loading import parse_overrides
 from onebyone.train import TrainConfig, train
 
@@ -35,14 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", metavar="DIR", help="folder with Fashion-MNIST's four IDX files")
     parser.add_argument("--out", metavar="RUN_DIR", help="run folder to write (default: write nothing)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="model option, e.g. --set width=0.5 (repeatable)",
-    )
+    add_overrides_argument(parser, "model option, e.g. --set width=0.5 (repeatable)")
     options = parser.add_argument_group("recipe (defaults: TrainConfig's)")
     options.add_argument("--epochs", type=int)
     options.add_argument("--batch-size", type=int)

@@ -76,6 +76,16 @@ def default_input_size(spec: str) -> tuple[int, int, int] | None:
     return get_model_entry(spec).input_size
 
 
+def model_input_size(spec: str, model: nn.Module) -> tuple[int, int, int] | None:
+    """The (C, H, W) the built `model` of `spec` takes: the design size, with the channels of an
+    `in_channels` override; None for user code, which must say."""
+    size = default_input_size(spec)
+    channels = getattr(model, "in_channels", None)
+    if size is not None and isinstance(channels, int):
+        size = (channels, *size[1:])
+    return size
+
+
 def _load_factory(spec: str):
     target, _, attr = spec.rpartition(":")
     if not target or not attr:

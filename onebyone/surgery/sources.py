@@ -13,7 +13,7 @@ from pathlib import Path
 from torch import nn
 
 from onebyone.errors import OneByOneError
-from onebyone.models.loading import default_input_size, load_model, parse_input_shape, parse_overrides
+from onebyone.models.loading import load_model, model_input_size, parse_input_shape, parse_overrides
 
 
 @dataclass
@@ -42,7 +42,7 @@ def resolve_source(spec: str, *, overrides: list[str] | None = None, input_text:
     if input_text:
         input_shape = parse_input_shape(input_text)[-3:]
     else:
-        input_shape = default_input_size(spec)
+        input_shape = model_input_size(spec, model)
         if input_shape is None:
             raise OneByOneError(f"{spec}: give the input size with --input CxHxW")
     return Source(
