@@ -46,6 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     options.add_argument("--label-smoothing", type=float)
     options.add_argument("--ema", dest="ema_decay", type=float, metavar="DECAY", help="EMA decay (0: off)")
     options.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    options.add_argument("--erase", type=float, metavar="P", help="random-erasing probability per image")
+    options.add_argument(
+        "--tta-flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="evaluate on each image and its mirror image (averaged logits)",
+    )
     options.add_argument("--val-size", type=int, help="images held out from training for validation")
     options.add_argument("--subset", type=int, metavar="N", help="train on the first N training images only")
     options.add_argument(
@@ -82,6 +89,8 @@ FIELDS = (
     "label_smoothing",
     "ema_decay",
     "augment",
+    "erase",
+    "tta_flip",
     "val_size",
     "subset",
     "test_size",

@@ -1,7 +1,7 @@
 """Real data sets in memory: a strict IDX reader, Fashion-MNIST, scikit-learn's digits, image
 folders, a seeded validation split, and batch-wise augmentation without a DataLoader."""
 
-from onebyone.data.batches import BatchIterator, random_crop, random_hflip, shard_indices
+from onebyone.data.batches import BatchIterator, random_crop, random_erase, random_hflip, shard_indices
 from onebyone.data.datasets import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_DIR,
@@ -23,6 +23,7 @@ __all__ = [
     "load_image_folder",
     "parse_idx",
     "random_crop",
+    "random_erase",
     "random_hflip",
     "read_idx",
     "shard_indices",

@@ -39,6 +39,34 @@ def random_hflip(images: Tensor, generator: torch.Generator | None = None) -> Te
     return torch.where(flip[:, None, None, None], images.flip(3), images)
 
 
+def random_erase(
+    images: Tensor, probability: float, generator: torch.Generator | None = None, fill: float = 0.0
+) -> Tensor:
+    """Random erasing (Zhong et al., 2017): with `probability`, one rectangle per image set to `fill`.
+
+    images: (B, C, H, W) float, already normalised (fill 0 is the data set's mean). The
+    rectangle covers 2–33% of the image with an aspect ratio between 1/3 and 3, clipped to
+    the image. Masks are built for the whole batch at once.
+    """
+    if probability <= 0:
+        return images
+    batch, _, height, width = images.shape
+    area = torch.empty(batch).uniform_(0.02, 0.33, generator=generator) * height * width
+    log_ratio = torch.empty(batch).uniform_(-1.0986, 1.0986, generator=generator)  # ln 3
+    ratio = log_ratio.exp()
+    box_h = (area * ratio).sqrt().round().clamp(1, height).long()
+    box_w = (area / ratio).sqrt().round().clamp(1, width).long()
+    top = (torch.rand(batch, generator=generator) * (height - box_h + 1)).long()
+    left = (torch.rand(batch, generator=generator) * (width - box_w + 1)).long()
+    apply = torch.rand(batch, generator=generator) < probability
+    rows = torch.arange(height)[None, :]  # (1, H)
+    cols = torch.arange(width)[None, :]  # (1, W)
+    in_rows = (rows >= top[:, None]) & (rows < (top + box_h)[:, None])  # (B, H)
+    in_cols = (cols >= left[:, None]) & (cols < (left + box_w)[:, None])  # (B, W)
+    mask = in_rows[:, :, None] & in_cols[:, None, :] & apply[:, None, None]  # (B, H, W)
+    return images.masked_fill(mask[:, None], fill)
+
+
 def shard_indices(n: int, rank: int, world_size: int) -> Tensor:
     """Indices rank::world_size of range(n), padded by wrapping so every rank has as many."""
     per_rank = -(-n // world_size)
@@ -64,6 +92,7 @@ class BatchIterator:
         augment: bool = False,
         crop_padding: int = 2,
         hflip: bool = True,
+        erase: float = 0.0,
         mean: float = 0.0,
         std: float = 1.0,
         seed: int = 0,
@@ -77,6 +106,7 @@ class BatchIterator:
         self.augment = augment
         self.crop_padding = crop_padding
         self.hflip = hflip
+        self.erase = erase
         self.mean = mean
         self.std = std
         self.seed = seed
@@ -118,4 +148,6 @@ class BatchIterator:
                 if self.hflip:
                     images = random_hflip(images, generator)
             x = (images.float() / 255.0 - self.mean) / self.std
+            if self.augment and self.erase > 0:
+                x = random_erase(x, self.erase, generator)
             yield x, self.data.labels[index]

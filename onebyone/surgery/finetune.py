@@ -31,9 +31,17 @@ def finetune(model: nn.Module, data, config, epochs: int, *, lr: float = 0.01, s
 
     recipe = dataclasses.replace(config, epochs=epochs, lr=lr, warmup_fraction=0.1)
     batches = BatchIterator(
-        data.train, recipe.batch_size, shuffle=True, drop_last=len(data.train) >= 2 * recipe.batch_size,
-        augment=recipe.augment, crop_padding=recipe.crop_padding, hflip=recipe.hflip,
-        mean=recipe.mean, std=recipe.std, seed=seed,
+        data.train,
+        recipe.batch_size,
+        shuffle=True,
+        drop_last=len(data.train) >= 2 * recipe.batch_size,
+        augment=recipe.augment,
+        crop_padding=recipe.crop_padding,
+        hflip=recipe.hflip,
+        erase=recipe.erase,
+        mean=recipe.mean,
+        std=recipe.std,
+        seed=seed,
     )
     memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
@@ -41,7 +49,9 @@ def finetune(model: nn.Module, data, config, epochs: int, *, lr: float = 0.01, s
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
     optimizer = torch.optim.SGD(
         [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=lr, momentum=0.9, nesterov=True,
+        lr=lr,
+        momentum=0.9,
+        nesterov=True,
     )
     bf16 = recipe.precision == "bf16"
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else nullcontext

@@ -44,6 +44,8 @@ class TrainConfig:
     augment: bool = True  # random crop with padding + horizontal flip, on whole batches
     crop_padding: int = 2
     hflip: bool = True
+    erase: float = 0.0  # random-erasing probability per image (0: off)
+    tta_flip: bool = False  # evaluate on each image and its mirror image, averaging the logits
     mean: float | None = None  # input normalisation; None: measured on the training split
     std: float | None = None
     # how to run it
@@ -80,7 +82,7 @@ class TrainConfig:
             raise OneByOneError(f"test_size must be ≥ 1, got {self.test_size}")
         if self.val_size is not None and self.val_size < 0:
             raise OneByOneError(f"val_size must be ≥ 0, got {self.val_size}")
-        for name in ("warmup_fraction", "final_lr_fraction", "label_smoothing", "ema_decay"):
+        for name in ("warmup_fraction", "final_lr_fraction", "label_smoothing", "ema_decay", "erase"):
             if not 0 <= getattr(self, name) < 1:
                 raise OneByOneError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.weight_decay < 0 or self.momentum < 0:

@@ -131,7 +131,10 @@ def predict(
     batch_size: int = 500,
     device: torch.device | None = None,
 ) -> Tensor:
-    """Predicted class of every image, (N,) int64, in eval mode."""
+    """Predicted class of every image, (N,) int64, in eval mode.
+
+    With `config.tta_flip`, the logits of each image and of its left-right mirror are averaged.
+    """
     device = device or next(model.parameters()).device
     model.eval()
     batches = BatchIterator(data, batch_size, shuffle=False, mean=config.mean, std=config.std)
@@ -140,7 +143,10 @@ def predict(
     for x, _ in batches:
         x = x.to(device, memory_format=memory_format)
         with _autocast(config, device):
-            predictions.append(model(x).argmax(1).cpu())
+            logits = model(x).float()  # (B, classes)
+            if config.tta_flip:
+                logits = logits + model(x.flip(3)).float()
+        predictions.append(logits.argmax(1).cpu())
     return torch.cat(predictions)
 
 
@@ -192,6 +198,7 @@ def train(config: TrainConfig) -> TrainResult:
         augment=config.augment,
         crop_padding=config.crop_padding,
         hflip=config.hflip,
+        erase=config.erase,
         mean=config.mean,
         std=config.std,
         seed=config.seed,

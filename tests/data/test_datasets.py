@@ -12,6 +12,7 @@ from onebyone.data import (
     load_fashion_mnist,
     load_image_folder,
     random_crop,
+    random_erase,
     random_hflip,
     shard_indices,
     split_train_val,
@@ -112,6 +113,23 @@ def test_hflip_mirrors_about_half():
     kept = [torch.equal(f, i) for f, i in zip(flipped, images, strict=True)]
     assert all(m or k for m, k in zip(mirrored, kept, strict=True))
     assert 150 < sum(mirrored) < 250
+
+
+def test_random_erase_blanks_one_rectangle_in_about_p_of_the_images():
+    images = torch.ones(600, 2, 28, 28)
+    erased = random_erase(images, 0.5, torch.Generator().manual_seed(3))
+    zero = erased == 0  # (B, C, H, W)
+    assert torch.equal(zero[:, 0], zero[:, 1])  # every channel of a pixel together
+    touched = zero.flatten(1).any(1)
+    assert 240 < int(touched.sum()) < 360
+    for mask in zero[touched, 0][:50]:
+        rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+        # one solid rectangle: exactly the product of its row and column ranges
+        assert int(mask.sum()) == len(rows) * len(cols)
+        assert rows.max() - rows.min() + 1 == len(rows) and cols.max() - cols.min() + 1 == len(cols)
+        assert 0.01 <= mask.float().mean() <= 0.34
+    assert torch.equal(erased[~touched], images[~touched])
+    assert random_erase(images, 0.0) is images
 
 
 def test_batches_cover_every_image_once_per_epoch_and_epochs_differ():

@@ -99,3 +99,20 @@ def test_one_cycle_schedule_shape():
     assert max(lrs) == pytest.approx(0.2) and lrs[100] == pytest.approx(0.0, abs=1e-12)
     assert all(a <= b for a, b in zip(lrs[:25], lrs[1:26], strict=True))
     assert all(a >= b for a, b in zip(lrs[25:-1], lrs[26:], strict=True))
+
+
+def test_flip_tta_averages_the_logits_of_the_image_and_its_mirror():
+    from onebyone.train import load_data
+
+    data = load_data(small_config()).test  # 200 real test images
+    config = small_config(mean=0.0, std=1.0)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
+    plain = predict(model, data, config)
+    config.tta_flip = True
+    tta = predict(model, data, config)
+    x = data.images.float() / 255.0
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = (model(x).float() + model(x.flip(3)).float()).argmax(1)
+    assert torch.equal(tta, expected)
+    assert not torch.equal(tta, plain)  # a linear model is not mirror-symmetric: some answers change
