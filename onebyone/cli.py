@@ -16,7 +16,10 @@ from onebyone import __version__
 from onebyone.errors import OneByOneError
 
 # Subcommand modules, in the order `onebyone --help` lists them.
-COMMAND_MODULES = ["models", "profile", "compare", "bench", "export", "compress", "train", "eval"]
+COMMAND_MODULES = [
+    "report", "models", "profile", "compare", "bench", "export", "compress", "convert", "train", "eval",
+    "inspect",
+]
 
 
 class _Parser(argparse.ArgumentParser):
