@@ -332,7 +332,7 @@ def c10_reduction_speed(ctx: ReportContext) -> ClaimResult:
             )
         ],
         figures=[figure],
-        reproduce="onebyone bench ... ; see onebyone/report/claims_cost.py:c10_reduction_speed",
+        reproduce="onebyone report --only C10  # times both forms (onebyone/report/claims_cost.py)",
     )
 
 

@@ -44,7 +44,7 @@ def c1_cross_channel(ctx: ReportContext) -> ClaimResult:
         f"largest difference from the closed forms {worst:.1e} (float32 round-off ≤ {TOLERANCE:g})",
         findings=[f"1-channel 1×1 conv vs w·x+b: max |Δ| = {diff_single:.1e}"],
         tables=[Table("1×1 conv vs its closed form", ["channels", "closed form", "max |Δ|"], rows)],
-        reproduce="pytest tests/layers/test_pointwise.py -k c1",
+        reproduce="pytest tests/layers/test_pointwise.py -k c1_",
     )
 
 

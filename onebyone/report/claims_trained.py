@@ -113,6 +113,7 @@ def c3_with_ablation(ctx: ReportContext) -> ClaimResult:
             _stats_rows([with_, without]),
         )
     )
+    result.reproduce += "; onebyone train nin-fashion --set pointwise_layers=0 --out runs/no1x1"
     return result
 
 
@@ -384,6 +385,6 @@ def c9_fc_to_conv(ctx: ReportContext) -> ClaimResult:
                 "Left: the scene with true → predicted class per item; right: the class map's argmax.",
             )
         ],
-        reproduce=f"onebyone convert fc2conv {fc_model.run_dir} --out fc2conv.pt; "
+        reproduce=f"onebyone convert fc2conv {fc_model.run_dir} --out fc2conv; "
         f"onebyone inspect dense {fc_model.run_dir}",
     )
