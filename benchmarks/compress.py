@@ -7,7 +7,8 @@ In one run:
 1. Fashion-MNIST NIN (`nin-fashion`): the given training run, or a short run trained here with
    `onebyone.train.train` (its recipe and test accuracy are printed). Factorised to --budget of
    its MACs; test accuracy before, after, and after --finetune-epochs of fine-tuning; latency at
-   batch 1 and 64 before/after, eager fp32 NCHW and deploy layout (BN folded, channels-last fp32).
+   batch 1 and 64 before/after, eager fp32 NCHW, deploy layout (BN folded, channels-last fp32) and
+   frozen TorchScript (`freeze_for_cpu`: BN folded, conv + ReLU fused by oneDNN, channels-last).
 2. ResNet-18 and a VGG-style net at 224² (random weights: latency does not depend on values),
    factorised to --cnn-budget of MACs; latency before/after at batch 1 and 64.
 3. tensorly-torch's FactorizedConv (Tucker, both implementations) at the same ranks in place of
@@ -35,6 +36,7 @@ import torch
 from torch import nn
 
 from onebyone.deploy.bench import median_seconds
+from onebyone.deploy.freeze import freeze_for_cpu
 from onebyone.deploy.optimize import optimize
 from onebyone.models import create_model
 from onebyone.surgery import factorize
@@ -176,6 +178,8 @@ def fashion_section(args, results: dict) -> None:
         }
         variants = {"eager": (original, model), "deploy": (deploy(original), deploy(model))}
         for batch in args.batch:
+            shape = (batch, *source.input_shape[-3:])
+            variants["frozen"] = (freeze_for_cpu(original, shape), freeze_for_cpu(model, shape))
             for layout, (before, after) in variants.items():
                 ms = interleaved_ms(
                     {"before": before, "after": after}, source.input_shape, batch, args.repeats
@@ -214,8 +218,18 @@ def cnn_section(args, results: dict) -> None:
         }
         for batch in args.batch:
             repeats = args.repeats if batch == 1 else max(3, args.repeats // 2)
-            ms = interleaved_ms({"before": model, "after": new.eval()}, (3, 224, 224), batch, repeats)
-            row["latency"][f"eager b{batch}"] = {**ms, "speedup": ms["before"] / ms["after"], "load": load()}
+            shape = (batch, 3, 224, 224)
+            layouts = {
+                "eager": (model, new.eval()),
+                "frozen": (freeze_for_cpu(model, shape), freeze_for_cpu(new, shape)),
+            }
+            for layout, (before, after) in layouts.items():
+                ms = interleaved_ms({"before": before, "after": after}, (3, 224, 224), batch, repeats)
+                row["latency"][f"{layout} b{batch}"] = {
+                    **ms,
+                    "speedup": ms["before"] / ms["after"],
+                    "load": load(),
+                }
         rows.append(row)
         print(json.dumps(row, indent=1), flush=True)
     results["cnn224"] = rows
@@ -271,16 +285,17 @@ def summary(results: dict) -> str:
                         lines.append(f"| {name} | {value['ours']:.2f} | {value['tltorch']:.2f} |")
     for row in results.get("cnn224", []):
         if row is results["cnn224"][0]:
-            header = "| 224² model (random weights) | budget | MACs kept | predicted | eager b1 | eager b64 |"
-            lines.append("\n" + header)
-            lines.append("|---|---:|---:|---:|---:|---:|")
+            keys = list(row["latency"])
+            header = "| 224² model (random weights) | budget | MACs kept | predicted | "
+            lines.append("\n" + header + " | ".join(keys) + " |")
+            lines.append("|---|---:|---:|---:|" + "---:|" * len(keys))
         cells = [
             row["model"],
             f"{row['budget']:g}",
             f"{row['macs_fraction']:.3f}",
             f"{row['predicted_speedup']:.2f}×",
         ]
-        for key in ("eager b1", "eager b64"):
+        for key in keys:
             ms = row["latency"].get(key)
             cells.append(
                 "–" if ms is None else f"{ms['before']:.1f} → {ms['after']:.1f} ms ({ms['speedup']:.2f}×)"

@@ -30,6 +30,16 @@ def test_compress_model_spec_writes_a_rebuildable_run(tmp_path, capsys):
     assert model(torch.randn(1, 1, 28, 28)).shape == (1, 10)
 
 
+def test_frozen_latency_is_measured_and_labelled(tmp_path, capsys):
+    out = tmp_path / "frozen"
+    argv = ["compress", "nin-fashion", "--set", "width=0.25", "--budget", "0.5", "--out", str(out)]
+    assert main([*argv, "--batch", "3", "--repeats", "1", "--finetune-epochs", "0", "--frozen"]) == 0
+    printed = capsys.readouterr().out
+    assert "frozen TorchScript" in printed
+    result = json.loads((out / "compress.json").read_text())
+    assert result["frozen"] is True and result["latency"][0]["before_ms"] > 0
+
+
 @pytest.mark.parametrize(
     "argv,message",
     [

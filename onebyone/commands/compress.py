@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--channels-last", action="store_true",
                         help="measure latency (and the latency target) on channels-last tensors, the "
                         "deployment layout, instead of NCHW")
+    parser.add_argument("--frozen", action="store_true",
+                        help="measure latency on frozen TorchScript copies of both models (BN folded, conv + "
+                        "ReLU fused by oneDNN), where elementwise layers stop hiding the convolutions' cost")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per latency (median)")
     parser.add_argument("--input", metavar="CxHxW", help="input size for a MODEL spec (default: the zoo's)")
     add_overrides_argument(parser, "model option for a MODEL spec (repeatable)")
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         model, result = compress(
             source.model, source.input_shape, args.budget, target=args.target, source=args.run,
             batches=tuple(args.batch), repeats=args.repeats, hooi_iters=args.hooi_iters,
-            channels_last=args.channels_last,
+            channels_last=args.channels_last, frozen=args.frozen,
             evaluate=source.evaluate, finetune=source.finetune, finetune_epochs=args.finetune_epochs,
             accuracy_note=source.note, progress=lambda msg: status.update(f"compressing: {msg}"),
         )
@@ -101,7 +104,8 @@ def render(result: CompressResult, console: Console) -> None:
                       row.reason or "")
     console.print(table)
     layout = "channels-last" if result.channels_last else "NCHW"
-    totals = Table(title=f"totals ({result.threads} threads; latency: fp32 eager {layout}, median)")
+    runner = "frozen TorchScript" if result.frozen else "eager"
+    totals = Table(title=f"totals ({result.threads} threads; latency: fp32 {runner} {layout}, median)")
     for column in ("measure", "before", "after", "ratio"):
         totals.add_column(column, justify="left" if column == "measure" else "right")
     totals.add_row("parameters (model)", f"{result.params_before:,}", f"{result.params_after:,}",

@@ -53,6 +53,7 @@ class CompressResult:
     finetune_epochs: int = 0
     accuracy_note: str | None = None  # why accuracy is missing
     channels_last: bool = False  # the layout latency was measured in
+    frozen: bool = False  # latency measured on frozen TorchScript copies (BN folded, conv + ReLU fused)
 
     @property
     def predicted_speedup(self) -> float:
@@ -71,12 +72,25 @@ class CompressResult:
 
 
 def measure_latency(
-    model: nn.Module, input_shape: tuple[int, ...], batch: int, repeats: int = 5, channels_last: bool = False
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    batch: int,
+    repeats: int = 5,
+    channels_last: bool = False,
+    frozen: bool = False,
 ) -> float:
-    """Median milliseconds of one eval-mode forward pass at `batch` (fp32, this machine's threads)."""
+    """Median milliseconds of one eval-mode forward pass at `batch` (fp32, this machine's threads).
+
+    `frozen`: time a frozen TorchScript copy (`onebyone.deploy.freeze_for_cpu`) instead of eager.
+    """
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    model = copy.deepcopy(model).eval().to(memory_format=layout)
     x = torch.randn(batch, *input_shape[-3:]).contiguous(memory_format=layout)
+    if frozen:
+        from onebyone.deploy.freeze import freeze_for_cpu
+
+        model = freeze_for_cpu(model, tuple(x.shape), channels_last=channels_last)
+    else:
+        model = copy.deepcopy(model).eval().to(memory_format=layout)
     with torch.inference_mode():
         return median_seconds(lambda: model(x), warmup=2, repeats=repeats) * 1e3
 
@@ -92,6 +106,7 @@ def compress(
     repeats: int = 5,
     hooi_iters: int = 0,
     channels_last: bool = False,
+    frozen: bool = False,
     evaluate: Callable[[nn.Module], float] | None = None,
     finetune: Callable[[nn.Module, int], nn.Module] | None = None,
     finetune_epochs: int = 0,
@@ -112,12 +127,12 @@ def compress(
     result = CompressResult(
         source, None, torch.get_num_threads(), report,
         sum(p.numel() for p in model.parameters()), sum(p.numel() for p in new_model.parameters()),
-        accuracy_note=accuracy_note, channels_last=channels_last,
+        accuracy_note=accuracy_note, channels_last=channels_last, frozen=frozen,
     )
     for batch in batches:
         say(f"latency at batch {batch}")
-        before = measure_latency(model, input_shape, batch, repeats, channels_last)
-        after = measure_latency(new_model, input_shape, batch, repeats, channels_last)
+        before = measure_latency(model, input_shape, batch, repeats, channels_last, frozen)
+        after = measure_latency(new_model, input_shape, batch, repeats, channels_last, frozen)
         result.latency.append(Latency(batch, before, after))
     if evaluate is not None:
         say("accuracy before")
