@@ -42,8 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _source(args: argparse.Namespace) -> dict:
     """How load_fc2conv rebuilds the unconverted model: the zoo/user spec, or a run's spec."""
     if Path(args.model).is_dir():
+        from onebyone.surgery.runs import is_compressed_run
         from onebyone.train.config import read_config
 
+        if is_compressed_run(args.model):
+            raise OneByOneError(f"{args.model!r} is a compressed run; convert the run it came from")
         config = read_config(Path(args.model) / "config.json")
         return {"model": config.model, "model_overrides": dict(config.model_overrides), "run": args.model}
     return {"model": args.model, "model_overrides": parse_overrides(args.overrides)}
@@ -53,6 +56,7 @@ def run_fc2conv(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise OneByOneError(f"output folder {str(out)!r} exists and is not empty; choose another --out")
+    source = _source(args)
     model, input_size, name = load_model_and_input(args)
     model.eval()
     result = convert_fc_layers(model, (1, *input_size))
@@ -61,7 +65,7 @@ def run_fc2conv(args: argparse.Namespace) -> int:
     with torch.no_grad():
         larger_output = result.model.eval()(torch.randn(larger, generator=torch.Generator().manual_seed(0)))
     checks = {"larger_input_shape": list(larger), "larger_output_shape": list(larger_output.shape)}
-    save_fc2conv(out, result, _source(args), checks)
+    save_fc2conv(out, result, source, checks)
     report = {"model": name, "out": str(out), **result.to_dict(), **checks}
     if args.format == "json":
         print(json.dumps(report, indent=2))

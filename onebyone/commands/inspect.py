@@ -111,9 +111,9 @@ class Subject:
         model, input_size, name = load_model_and_input(args)
         config = None
         if Path(args.model).is_dir():
-            from onebyone.train.config import read_config
+            from onebyone.train.run import read_run_config
 
-            config = read_config(Path(args.model) / "config.json")
+            config = read_run_config(args.model)
         return cls(model.eval(), input_size, name, config)
 
     def preprocess(self, images: Tensor) -> Tensor:

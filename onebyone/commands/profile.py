@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
 from onebyone.analysis import profile
 from onebyone.analysis.cli_support import build, input_shape_for
 from onebyone.analysis.render import render_table, to_csv, to_json, to_markdown
-from onebyone.commands.common import add_model_arguments
+from onebyone.commands.common import add_model_arguments, load_model_and_input
 from onebyone.errors import OneByOneError
 
 FORMATS = ["table", "json", "csv", "markdown"]
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "milliseconds) and report per module call: output shape, parameters, MACs of conv/linear/"
         "matmul, other FLOPs, activation bytes, receptive field, and the share of 1x1 convs.",
     )
-    add_model_arguments(parser, runs=False)  # profiles a model's definition, not a run's weights
+    add_model_arguments(parser)
     parser.add_argument("--input-shape", metavar="N,C,H,W", help="full input shape, e.g. 1,3,224,224")
     parser.add_argument("--depth", type=int, default=2, help="module depth of the table rows (default 2)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
@@ -34,8 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.depth < 0:
         raise OneByOneError(f"--depth must be 0 or more, got {args.depth}")
-    model = build(args.model, args.overrides)
-    shape = input_shape_for(args.model, model, args.input, args.input_shape)
+    if Path(args.model).is_dir():  # a training or compressed run: its own (e.g. factorised) layout
+        model, input_size, _ = load_model_and_input(args)
+        run_input = args.input or (None if args.input_shape else "x".join(map(str, input_size)))
+        shape = input_shape_for(args.model, model, run_input, args.input_shape)
+    else:
+        model = build(args.model, args.overrides)
+        shape = input_shape_for(args.model, model, args.input, args.input_shape)
     label = " ".join([args.model, *args.overrides])
     result = profile(model, shape, train=args.train, name=label)
     if args.format == "json":

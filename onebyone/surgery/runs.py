@@ -184,6 +184,7 @@ def save_compressed(
 def load_compressed(run_dir: str | Path, build_base: Callable[[dict], nn.Module] | None = None) -> nn.Module:
     """Rebuild a compressed run: the unfactorised model (`build_base(base)`, by default from the zoo
     spec and overrides in factorized.json), then the factorised layout, then the weights."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from onebyone.models.loading import load_model
@@ -192,12 +193,55 @@ def load_compressed(run_dir: str | Path, build_base: Callable[[dict], nn.Module]
         build_base = lambda base: load_model(base["model"], dict(base.get("model_overrides") or {}))  # noqa: E731
 
     run = Path(run_dir)
+    description = _read_description(run)
+    model = rebuild_structure(build_base(description["base"]), description["structure"])
+    try:
+        state = load_file(str(run / "model.safetensors"))
+    except (SafetensorError, OSError) as exc:
+        weights = str(run / "model.safetensors")
+        raise OneByOneError(f"{weights!r}: unreadable safetensors file ({exc})") from exc
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise OneByOneError(f"{str(run)!r}: weights do not fit the factorised model ({exc})") from exc
+    return model.eval()
+
+
+def is_compressed_run(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / STRUCTURE_FILE).is_file()
+
+
+def load_compressed_run(run_dir: str | Path):
+    """A compressed run as `onebyone.train.load_run` returns a training run: `(model, TrainConfig)`,
+    the config being the source run's (its data, normalisation and recipe), so eval, bench, export
+    and inspect take a compressed run like any other."""
+    from onebyone.train.config import TrainConfig
+
+    run = Path(run_dir)
+    description = _read_description(run)
+    train_config = description.get("train_config")
+    if not train_config:
+        raise OneByOneError(
+            f"{str(run)!r} was compressed from a bare model spec, not a training run: it has no data set "
+            "(use onebyone.surgery.load_compressed for the model)"
+        )
+    return load_compressed(run), TrainConfig.from_dict(train_config)
+
+
+def _read_description(run: Path) -> dict:
+    if not run.is_dir():
+        raise OneByOneError(f"run folder {str(run)!r} not found")
     if not (run / STRUCTURE_FILE).is_file():
         raise OneByOneError(f"{str(run)!r} is not a compressed run (no {STRUCTURE_FILE})")
-    description = json.loads((run / STRUCTURE_FILE).read_text())
-    model = rebuild_structure(build_base(description["base"]), description["structure"])
-    model.load_state_dict(load_file(str(run / "model.safetensors")))
-    return model.eval()
+    try:
+        description = json.loads((run / STRUCTURE_FILE).read_text())
+        description["base"]["model"], description["structure"]  # noqa: B018 - required keys
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        path = str(run / STRUCTURE_FILE)
+        raise OneByOneError(f"{path!r}: unreadable compressed-run description ({exc})") from exc
+    if not (run / "model.safetensors").is_file():
+        raise OneByOneError(f"{str(run)!r} has no model.safetensors")
+    return description
 
 
 def _atomic(path: Path, write: Callable[[Path], object]) -> None:

@@ -58,7 +58,13 @@ def _run_source(path: Path) -> Source:
     except ImportError as exc:
         raise OneByOneError(f"{str(path)!r}: reading training runs needs onebyone.train ({exc})") from exc
     from onebyone.surgery.finetune import finetune
+    from onebyone.surgery.runs import is_compressed_run
 
+    if is_compressed_run(path):
+        raise OneByOneError(
+            f"{str(path)!r} is already a compressed run; "
+            "compress the run it came from with a smaller --budget"
+        )
     model, config = load_run(path)
     config.progress = False
     data = load_data(config)

@@ -92,11 +92,30 @@ def normalise(images: Tensor, config: TrainConfig) -> Tensor:
     return (images.float() / 255.0 - config.mean) / config.std
 
 
+def read_run_config(run_dir: str | Path) -> TrainConfig:
+    """The resolved config of a run folder; for a compressed run, the config of the run it came from."""
+    run = Path(run_dir)
+    if not (run / CONFIG_FILE).is_file():
+        from onebyone.surgery.runs import is_compressed_run, load_compressed_run
+
+        if is_compressed_run(run):
+            return load_compressed_run(run)[1]
+    return read_config(run / CONFIG_FILE)
+
+
 def load_run(run_dir: str | Path) -> tuple[nn.Module, TrainConfig]:
-    """The trained model (eval mode, on CPU) and the resolved config of a run folder."""
+    """The trained model (eval mode, on CPU) and the resolved config of a run folder.
+
+    A folder written by `onebyone compress` loads too: its factorised model, with the config of the
+    run it was compressed from."""
     run = Path(run_dir)
     if not run.is_dir():
         raise OneByOneError(f"run folder {str(run)!r} not found")
+    if not (run / CONFIG_FILE).is_file():
+        from onebyone.surgery.runs import is_compressed_run, load_compressed_run
+
+        if is_compressed_run(run):  # written by `onebyone compress`
+            return load_compressed_run(run)
     config = read_config(run / CONFIG_FILE)
     if not (run / MODEL_FILE).is_file():
         raise OneByOneError(f"{str(run)!r} has no {MODEL_FILE}: the run has not finished (resume it)")
