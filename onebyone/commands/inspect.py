@@ -149,8 +149,9 @@ class Subject:
         return self.test_set().classes if data is not None else ()
 
     def out_path(self, args: argparse.Namespace, name: str) -> Path:
-        if args.out:
-            return Path(args.out)
+        if args.out:  # matplotlib would add ".png" to a bare name behind our back: add it here
+            out = Path(args.out)
+            return out if out.suffix else out.with_name(out.name + ".png")
         return (
             Path(args.model) / f"inspect-{name}.png" if self.run_config is not None else Path(f"{name}.png")
         )
