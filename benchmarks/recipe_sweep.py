@@ -23,9 +23,9 @@ from onebyone.models.nin import NIN, NINConfig, StageConfig
 
 # name: three stages of (conv channels, kernel, 1×1 widths); max pools after stages 1 and 2.
 CANDIDATES = {
-    "base": ((96, 5, (80, 48)), (96, 5, (96, 96)), (96, 3, (96, 96))),  # the nin-fashion row
+    "base": ((96, 5, (80, 48)), (96, 5, (96, 96)), (96, 3, (96, 96))),  # nin-fashion until 2026-11-23
     "k3": ((96, 5, (80, 48)), (96, 3, (96, 96)), (96, 3, (96, 96))),
-    "k3wide": ((96, 3, (96, 64)), (128, 3, (128, 128)), (128, 3, (128, 128))),
+    "k3wide": ((96, 3, (96, 64)), (128, 3, (128, 128)), (128, 3, (128, 128))),  # nin-fashion now (dropout 0)
     "k3mid": ((64, 5, (64, 48)), (128, 3, (128, 128)), (144, 3, (144, 144))),
     "slim1": ((48, 5, (48, 32)), (128, 3, (128, 128)), (160, 3, (160, 160))),
 }

@@ -61,7 +61,7 @@ def test_feature_maps_of_a_user_image_and_one_layer(run, tmp_path, capsys):
     report = inspect_json(
         capsys, "feature-maps", str(run), "--image", str(photo), "--layer", "features.stage2"
     )
-    assert report["image"] == str(photo) and report["layers"][0]["shape"] == [24, 14, 14]
+    assert report["image"] == str(photo) and report["layers"][0]["shape"] == [32, 14, 14]
     main(
         [
             "inspect",
@@ -85,6 +85,12 @@ def test_sparsity_table_and_plot(run, capsys):
     assert is_png(report["png"])
     assert main(["inspect", "sparsity", str(run), "--images", "100"]) == 0
     assert "slope of the zero fraction" in capsys.readouterr().out
+
+
+def test_an_out_path_without_suffix_gets_png_and_the_printed_path_is_the_file(run, capsys, tmp_path):
+    report = inspect_json(capsys, "sparsity", str(run), "--images", "30", "--out", str(tmp_path / "bare"))
+    assert report["png"] == str(tmp_path / "bare.png") and is_png(tmp_path / "bare.png")
+    assert not (tmp_path / "bare").exists()
 
 
 def test_cam_scores_are_the_model_logits(run, capsys):
@@ -141,7 +147,7 @@ def test_convert_fc2conv_round_trip(tmp_path, capsys):
         == 0
     )
     report = json.loads(capsys.readouterr().out)
-    assert report["layers"][0]["after"] == "Conv2d(24 → 10, 7×7)"
+    assert report["layers"][0]["after"] == "Conv2d(32 → 10, 7×7)"
     assert report["max_abs_difference"] < 1e-5 and report["larger_output_shape"] == [1, 10, 8, 8]
     model = load_fc2conv(out)
     with torch.no_grad():

@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--tta-flip",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="evaluate on each image and its mirror image (averaged logits)",
+        help="test on each image and its mirror image, averaging the logits (default: on when "
+        "training flips, i.e. unless --no-augment)",
     )
     options.add_argument("--val-size", type=int, help="images held out from training for validation")
     options.add_argument("--subset", type=int, metavar="N", help="train on the first N training images only")

@@ -74,13 +74,14 @@ NIN_CONFIGS: dict[str, NINConfig] = {
             StageConfig(192, 3, (192, 192), padding=1, pool=None),
         ),
     ),
-    # Small default for 28×28×1 Fashion-MNIST: nin-cifar at half width with batch norm.
-    # Tune this row (widths, dropout) for accuracy/speed; 28 → 14 → 7 with ceil pooling.
+    # Small default for 28×28×1 Fashion-MNIST: nin-cifar's three stages with 3×3 kernels,
+    # batch norm and no dropout (measured better than the half-width 5×5 row with dropout 0.3
+    # at the same MACs; README, "nin-fashion on Fashion-MNIST"). 28 → 14 → 7 with ceil pooling.
     "nin-fashion": NINConfig(
         stages=(
-            StageConfig(96, 5, (80, 48), padding=2, dropout=0.3),
-            StageConfig(96, 5, (96, 96), padding=2, dropout=0.3),
-            StageConfig(96, 3, (96, 96), padding=1, pool=None),
+            StageConfig(96, 3, (96, 64), padding=1),
+            StageConfig(128, 3, (128, 128), padding=1),
+            StageConfig(128, 3, (128, 128), padding=1, pool=None),
         ),
         batch_norm=True,
         image_size=28,
@@ -203,7 +204,7 @@ def _small_nin(
                 conv_channels=_scaled(stage.conv_channels, width),
                 pointwise_channels=tuple(_scaled(c, width) for c in pointwise),
                 pool=second_pool if index == 1 and stage.pool else stage.pool,
-                dropout=stage.dropout if dropout is None or stage.dropout == 0 else dropout,
+                dropout=stage.dropout if dropout is None or stage.pool is None else dropout,
             )
         )
     config = dataclasses.replace(
@@ -245,7 +246,7 @@ def nin_cifar(
             outputs the classes).
         second_pool: "avg" (as in CLAIMS.md and the Caffe zoo port, the default) or "max"
             (the author's own cuda-convnet configuration); parameters are the same.
-        dropout: dropout after the first two stages (and before the FC head's Linear).
+        dropout: dropout after the pooled (first two) stages, and before the FC head's Linear.
     """
     return _small_nin(
         NIN_CONFIGS["nin-cifar"], in_channels=in_channels, num_classes=num_classes, width=width,
@@ -256,16 +257,16 @@ def nin_cifar(
 
 @register_model(
     "nin-fashion", input_size=(1, 28, 28),
-    description="Small NIN for 28×28×1 Fashion-MNIST (nin-cifar at half width, batch norm)",
+    description="Small NIN for 28×28×1 Fashion-MNIST (3×3 mlpconv stages, batch norm, GAP)",
 )
 def nin_fashion(
     *, num_classes: int = 10, in_channels: int = 1, width: float = 1.0, batch_norm: bool = True,
     head: str = "gap", image_size: int = 28, pointwise_layers: int = 2, second_pool: str = "max",
     dropout: float | None = None,
 ) -> NIN:
-    """The `nin-fashion` row of NIN_CONFIGS; options as for `nin_cifar` (dropout None: the row's).
+    """The `nin-fashion` row of NIN_CONFIGS; options as for `nin_cifar` (dropout None: the row's, none).
 
-    `width` multiplies the row's widths, which are already half of nin-cifar's.
+    `width` multiplies the row's widths.
     """
     return _small_nin(
         NIN_CONFIGS["nin-fashion"], in_channels=in_channels, num_classes=num_classes, width=width,

@@ -130,11 +130,14 @@ def predict(
     *,
     batch_size: int = 500,
     device: torch.device | None = None,
+    tta: bool | None = None,
 ) -> Tensor:
     """Predicted class of every image, (N,) int64, in eval mode.
 
-    With `config.tta_flip`, the logits of each image and of its left-right mirror are averaged.
+    With test-time augmentation (`tta`, default `config.test_time_flip`), the logits of each image and
+    of its left-right mirror are averaged.
     """
+    tta = config.test_time_flip if tta is None else tta
     device = device or next(model.parameters()).device
     model.eval()
     batches = BatchIterator(data, batch_size, shuffle=False, mean=config.mean, std=config.std)
@@ -144,14 +147,14 @@ def predict(
         x = x.to(device, memory_format=memory_format)
         with _autocast(config, device):
             logits = model(x).float()  # (B, classes)
-            if config.tta_flip:
+            if tta:
                 logits = logits + model(x.flip(3)).float()
         predictions.append(logits.argmax(1).cpu())
     return torch.cat(predictions)
 
 
-def accuracy(model: nn.Module, data: ImageDataset, config: TrainConfig) -> float:
-    return (predict(model, data, config) == data.labels).float().mean().item()
+def accuracy(model: nn.Module, data: ImageDataset, config: TrainConfig, *, tta: bool | None = None) -> float:
+    return (predict(model, data, config, tta=tta) == data.labels).float().mean().item()
 
 
 def _measure_normalisation(config: TrainConfig, train: ImageDataset) -> None:
@@ -298,7 +301,8 @@ def train(config: TrainConfig) -> TrainResult:
 
             # --- validate (EMA weights if enabled), log, checkpoint ---
             evaluated = _eval_model(model, ema)
-            val_accuracy = accuracy(evaluated, data.val, config) if len(data.val) else None
+            # Monitoring only: plain predictions (flip TTA would double this pass every epoch).
+            val_accuracy = accuracy(evaluated, data.val, config, tta=False) if len(data.val) else None
             row = {
                 "epoch": epoch + 1,
                 "step": step,

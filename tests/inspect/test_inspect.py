@@ -63,7 +63,7 @@ def test_cam_of_gap_plus_linear_is_the_linear_layer_at_every_position():
 
 
 def test_cam_refuses_an_fc_head_and_names_the_flatten():
-    with pytest.raises(OneByOneError, match="no global-average-pooling head.*flattens a 24×7×7 map"):
+    with pytest.raises(OneByOneError, match="no global-average-pooling head.*flattens a 32×7×7 map"):
         class_activation_maps(_nin(head="fc"), torch.randn(1, 1, 28, 28))
 
 

@@ -108,11 +108,18 @@ def test_flip_tta_averages_the_logits_of_the_image_and_its_mirror():
     config = small_config(mean=0.0, std=1.0)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
-    plain = predict(model, data, config)
-    config.tta_flip = True
-    tta = predict(model, data, config)
+    plain = predict(model, data, config, tta=False)
+    tta = predict(model, data, config)  # the default: on, since the training augmentation flips
     x = data.images.float() / 255.0
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         expected = (model(x).float() + model(x.flip(3)).float()).argmax(1)
     assert torch.equal(tta, expected)
     assert not torch.equal(tta, plain)  # a linear model is not mirror-symmetric: some answers change
+
+
+def test_flip_tta_defaults_to_on_only_when_training_flips():
+    assert small_config().validate().tta_flip is True
+    assert small_config(augment=False).validate().tta_flip is False
+    assert small_config(hflip=False).validate().tta_flip is False
+    assert small_config(augment=False, tta_flip=True).validate().tta_flip is True
+    assert small_config(tta_flip=False).validate().tta_flip is False
