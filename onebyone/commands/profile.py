@@ -35,13 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.depth < 0:
         raise OneByOneError(f"--depth must be 0 or more, got {args.depth}")
+    given_input = args.input
     if Path(args.model).is_dir():  # a training or compressed run: its own (e.g. factorised) layout
         model, input_size, _ = load_model_and_input(args)
-        run_input = args.input or (None if args.input_shape else "x".join(map(str, input_size)))
-        shape = input_shape_for(args.model, model, run_input, args.input_shape)
+        given_input = args.input or (None if args.input_shape else "x".join(map(str, input_size)))
     else:
         model = build(args.model, args.overrides)
-        shape = input_shape_for(args.model, model, args.input, args.input_shape)
+    shape = input_shape_for(args.model, model, given_input, args.input_shape)
     label = " ".join([args.model, *args.overrides])
     result = profile(model, shape, train=args.train, name=label)
     if args.format == "json":

@@ -215,17 +215,22 @@ def load_compressed_run(run_dir: str | Path):
     """A compressed run as `onebyone.train.load_run` returns a training run: `(model, TrainConfig)`,
     the config being the source run's (its data, normalisation and recipe), so eval, bench, export
     and inspect take a compressed run like any other."""
+    config = compressed_run_config(run_dir)
+    return load_compressed(run_dir), config
+
+
+def compressed_run_config(run_dir: str | Path):
+    """The TrainConfig of the run a compressed run came from (read from factorized.json, no weights)."""
     from onebyone.train.config import TrainConfig
 
     run = Path(run_dir)
-    description = _read_description(run)
-    train_config = description.get("train_config")
+    train_config = _read_description(run).get("train_config")
     if not train_config:
         raise OneByOneError(
             f"{str(run)!r} was compressed from a bare model spec, not a training run: it has no data set "
             "(use onebyone.surgery.load_compressed for the model)"
         )
-    return load_compressed(run), TrainConfig.from_dict(train_config)
+    return TrainConfig.from_dict(train_config)
 
 
 def _read_description(run: Path) -> dict:

@@ -96,10 +96,10 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
     """The resolved config of a run folder; for a compressed run, the config of the run it came from."""
     run = Path(run_dir)
     if not (run / CONFIG_FILE).is_file():
-        from onebyone.surgery.runs import is_compressed_run, load_compressed_run
+        from onebyone.surgery.runs import compressed_run_config, is_compressed_run
 
         if is_compressed_run(run):
-            return load_compressed_run(run)[1]
+            return compressed_run_config(run)
     return read_config(run / CONFIG_FILE)
 
 
