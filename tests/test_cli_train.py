@@ -53,6 +53,23 @@ def test_train_then_eval_json_and_png(tmp_path, capsys):
     assert "Ankle boot" in out and "confusion matrix" in out
 
 
+def test_eval_tta_flip_flag_overrides_the_runs_own_setting(tmp_path, capsys):
+    from onebyone.train import load_data, load_run, predict
+
+    run = tmp_path / "run"
+    assert main(["train", "nin-fashion", *SMALL, "--out", str(run)]) == 0
+    model, config = load_run(run)
+    val = load_data(config).val
+    capsys.readouterr()
+    for flag, tta in (("--tta-flip", True), ("--no-tta-flip", False)):
+        assert main(["eval", str(run), "--split", "val", flag, "--format", "json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        expected = (predict(model, val, config, tta=tta) == val.labels).float().mean().item()
+        assert report["tta_flip"] is tta and report["accuracy"] == pytest.approx(expected)
+    assert main(["eval", str(run), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tta_flip"] is True  # the run's default: training flipped
+
+
 def test_resume_a_stopped_run_from_the_command_line(tmp_path, capsys):
     run = str(tmp_path / "run")
     base = ["train", "nin-fashion", *SMALL, "--epochs", "2", "--out", run, "--format", "json"]

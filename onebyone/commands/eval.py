@@ -25,6 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--png", metavar="PATH", help="confusion-matrix image (default RUN_DIR/confusion.png)"
     )
+    parser.add_argument(
+        "--tta-flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average each image with its mirror image (default: as the run was tested)",
+    )
     parser.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     parser.set_defaults(func=run)
 
@@ -35,14 +41,17 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def evaluate_run(run_dir: str, split: str = "test", data_dir: str | None = None) -> dict:
+def evaluate_run(
+    run_dir: str, split: str = "test", data_dir: str | None = None, tta: bool | None = None
+) -> dict:
     model, config = load_run(run_dir)
     if data_dir is not None:
         config.data_dir = data_dir
     data = load_data(config)
     dataset = data.test if split == "test" else data.val
     config.device = "cpu"
-    predictions = predict(model, dataset, config)
+    tta = config.test_time_flip if tta is None else tta
+    predictions = predict(model, dataset, config, tta=tta)
     matrix = confusion_matrix(dataset.labels, predictions, len(dataset.classes))
     per_class = (matrix.diag().float() / matrix.sum(1).clamp(min=1).float()).tolist()
     return {
@@ -51,6 +60,7 @@ def evaluate_run(run_dir: str, split: str = "test", data_dir: str | None = None)
         "model": config.model,
         "data": config.data,
         "split": split,
+        "tta_flip": tta,
         "images": len(dataset),
         "accuracy": (predictions == dataset.labels).float().mean().item(),
         "classes": list(dataset.classes),
@@ -93,7 +103,7 @@ def save_confusion_png(report: dict, path: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = evaluate_run(args.run_dir, args.split, args.data_dir)
+    report = evaluate_run(args.run_dir, args.split, args.data_dir, args.tta_flip)
     png = Path(args.png) if args.png else Path(args.run_dir) / "confusion.png"
     report["png"] = str(save_confusion_png(report, png))
     if args.format == "json":
