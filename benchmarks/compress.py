@@ -35,7 +35,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from onebyone.deploy.bench import median_seconds
+from onebyone.analysis.timing import median_seconds
 from onebyone.deploy.freeze import freeze_for_cpu
 from onebyone.deploy.optimize import optimize
 from onebyone.models import create_model

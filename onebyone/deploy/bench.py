@@ -8,14 +8,13 @@ layer can run on this machine. A layer far below that is losing time to layout o
 from __future__ import annotations
 
 import copy
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
+from onebyone.analysis.timing import median_seconds
 from onebyone.deploy.optimize import optimize, parse_dtype
 from onebyone.errors import OneByOneError
 
@@ -67,31 +66,6 @@ class BenchResult:
             raw["fraction"] = row.fraction
         data["speedup"] = {str(b): self.speedup(b) for b in sorted({r.batch for r in self.latency})}
         return data
-
-
-def median_seconds(
-    fn: Callable[[], object],
-    *,
-    warmup: int = 2,
-    repeats: int = 7,
-    statistic: Callable = statistics.median,
-    sync: Callable[[], object] | None = None,
-) -> float:
-    """Median (or `statistic`) wall time of `fn()` over `repeats` calls after `warmup` untimed ones.
-
-    `sync` waits for asynchronous work (e.g. torch.cuda.synchronize) before each clock reading.
-    """
-    sync = sync or (lambda: None)
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistic(times)
 
 
 @torch.inference_mode()

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from onebyone.errors import OneByOneError
+from onebyone.files import atomic_write
 
 
 @dataclass
@@ -60,9 +61,7 @@ def export_onnx(
     except Exception as exc:  # the exporter raises many types; all mean "this model cannot go out"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise OneByOneError(f"cannot export to ONNX: {reason}") from exc
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)  # atomic: a half-written .onnx never appears under the final name
+    atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))  # never a half-written .onnx
     with torch.no_grad():
         expected = model(example)
     diff = _onnxruntime_diff(path, example, expected) if check else None

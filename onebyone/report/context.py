@@ -65,7 +65,7 @@ class ReportContext:
 
     def latency(self, module: nn.Module, x: Tensor) -> float:
         """Median seconds of one eager forward pass on this machine (inference mode)."""
-        from onebyone.deploy.bench import median_seconds
+        from onebyone.analysis.timing import median_seconds
 
         module.eval()
         with torch.inference_mode():

@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+from onebyone.files import atomic_write
 from onebyone.report.results import APPROXIMATELY, DOES_NOT_HOLD, HOLDS, Report, Table
 
 _BADGE = {HOLDS: "holds", APPROXIMATELY: "approx", DOES_NOT_HOLD: "fails"}
@@ -165,10 +166,7 @@ def markdown_page(report: Report, relative_to: Path) -> str:
 
 def _atomic_write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
-    return path
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_html(report: Report, path: str | Path) -> Path:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from onebyone.deploy.bench import median_seconds
+from onebyone.analysis.timing import median_seconds
 from onebyone.errors import OneByOneError
 from onebyone.surgery import decompose
 from onebyone.surgery.ranks import LayerGeometry, Option, allocate, rank_path

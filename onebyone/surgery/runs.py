@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,8 +17,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from onebyone.deploy.bench import median_seconds
+from onebyone.analysis.timing import median_seconds
 from onebyone.errors import OneByOneError
+from onebyone.files import atomic_write
 from onebyone.surgery.factorize import FactorizeReport, factorize, factorized_structure, rebuild_structure
 
 SCHEMA_VERSION = 1
@@ -168,7 +168,7 @@ def save_compressed(
     out.mkdir(parents=True, exist_ok=True)
     result.out_dir = str(out)
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    _atomic(out / "model.safetensors", lambda path: save_file(state, str(path)))
+    atomic_write(out / "model.safetensors", lambda path: save_file(state, str(path)))
     description = {
         "schema_version": SCHEMA_VERSION,
         "base": base,
@@ -176,8 +176,8 @@ def save_compressed(
         "structure": factorized_structure(model, result.report),
         "train_config": train_config,
     }
-    _atomic(out / STRUCTURE_FILE, lambda path: path.write_text(json.dumps(description, indent=2)))
-    _atomic(out / REPORT_FILE, lambda path: path.write_text(json.dumps(result.to_dict(), indent=2)))
+    atomic_write(out / STRUCTURE_FILE, lambda path: path.write_text(json.dumps(description, indent=2)))
+    atomic_write(out / REPORT_FILE, lambda path: path.write_text(json.dumps(result.to_dict(), indent=2)))
     return out
 
 
@@ -247,9 +247,3 @@ def _read_description(run: Path) -> dict:
     if not (run / "model.safetensors").is_file():
         raise OneByOneError(f"{str(run)!r} has no model.safetensors")
     return description
-
-
-def _atomic(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from onebyone.errors import OneByOneError
+from onebyone.files import atomic_write_text
 
 CONFIG_SCHEMA_VERSION = 1
 
@@ -116,8 +117,6 @@ class TrainConfig:
 
 
 def write_config(path: Path, config: TrainConfig) -> None:
-    from onebyone.train.checkpoint import atomic_write_text
-
     payload = {"schema_version": CONFIG_SCHEMA_VERSION, "config": config.to_dict()}
     atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
