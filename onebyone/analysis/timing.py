@@ -6,6 +6,8 @@ import statistics
 import time
 from collections.abc import Callable
 
+from onebyone.errors import OneByOneError
+
 
 def median_seconds(
     fn: Callable[[], object],
@@ -30,3 +32,41 @@ def median_seconds(
         sync()
         times.append(time.perf_counter() - start)
     return statistic(times)
+
+
+def interleaved_seconds(
+    fns: dict[str, Callable[[], object]],
+    *,
+    rounds: int = 7,
+    warmup: int = 2,
+    repeats: int = 3,
+    sync: Callable[[], object] | None = None,
+) -> dict[str, list[float]]:
+    """Per-round median wall time of each callable, the callables taking turns call by call.
+
+    A round makes `repeats` passes; each pass calls every callable once, in an order that rotates
+    from pass to pass, so a change in machine load hits all of them alike. Ratios taken round by
+    round (`times["a"][i] / times["b"][i]`) then carry the spread that the load causes.
+    """
+    if rounds < 1 or repeats < 1:
+        raise OneByOneError(f"rounds and repeats must be ≥ 1, got {rounds} and {repeats}")
+    sync = sync or (lambda: None)
+    names = list(fns)
+    for name in names:
+        for _ in range(warmup):
+            fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    turn = 0
+    for _ in range(rounds):
+        calls: dict[str, list[float]] = {name: [] for name in names}
+        for _ in range(repeats):
+            shift, turn = turn % len(names), turn + 1
+            for name in names[shift:] + names[:shift]:
+                sync()
+                start = time.perf_counter()
+                fns[name]()
+                sync()
+                calls[name].append(time.perf_counter() - start)
+        for name in names:
+            times[name].append(statistics.median(calls[name]))
+    return times

@@ -1,54 +1,43 @@
-"""Shared state of one report run: settings, figure folder, timing, and the trained-model cache.
+"""Shared state of one report run: settings, device, figure folder, data, timing, trained models.
 
-Trained models live in `<out>/models/<variant>-seed<k>/` as ordinary training runs (so
-`onebyone eval` and `onebyone inspect` work on them too). A run whose recorded settings equal
-the ones asked for is loaded instead of trained again: a second report in the same folder skips
-the training.
+Every use of the training package goes through `ReportContext` (`_train_config`, `_load_run`,
+`_train`, `_run_data`), so a new run loader is switched in here only.
 """
 
 from __future__ import annotations
 
-import shutil
+import copy
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from onebyone.errors import OneByOneError
+from onebyone.report.ablations import VARIANTS, TrainedModel, scores
+from onebyone.report.cache import cached_run, train_into_cache
 from onebyone.report.config import ReportConfig
 
-# The trained ablations: nin-fashion's builder options for each variant.
-VARIANTS: dict[str, dict] = {
-    "gap": {},  # mlpconv stages, global-average-pooling head (the NIN design)
-    "fc": {"head": "fc"},  # same body, flatten → dropout → Linear head
-    "no1x1": {"pointwise_layers": 0},  # plain conv stages: no 1×1 layers, the last conv gives the classes
-}
-VARIANT_NAMES = {
-    "gap": "NIN, GAP head",
-    "fc": "NIN, FC head",
-    "no1x1": "no 1×1 layers, GAP head",
-}
-TRAIN_ACCURACY_IMAGES = 5000  # training images re-evaluated (eval mode, no augmentation) for the gap
-_CACHE_KEYS = ("model", "model_overrides", "epochs", "subset", "seed", "data", "batch_size", "lr")
+# TrainConfig fields that do not change the trained model: left out of the cache key.
+_NOT_IN_CACHE_KEY = ("out", "progress", "device")
 
 
-@dataclass
-class TrainedModel:
-    variant: str
-    seed: int
-    model: nn.Module  # eval mode, CPU
-    config: object  # the run's TrainConfig (mean/std resolved)
-    parameters: int
-    train_accuracy: float  # on up to TRAIN_ACCURACY_IMAGES training images, eval mode
-    test_accuracy: float
-    train_seconds: float | None  # None when loaded from the cache
-    run_dir: Path
+def resolve_device(name: str) -> torch.device:
+    """cpu, cuda (refused without one), or auto: the GPU when one is present."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise OneByOneError(
+            f"--device cuda: no CUDA device available (torch {torch.__version__}); use --device cpu"
+        )
+    return torch.device(name)
 
 
 class ReportContext:
     def __init__(self, config: ReportConfig, status: Callable[[str], None] | None = None) -> None:
         self.config = config
+        self.device = resolve_device(config.device)
         self.out = Path(config.out)
         self.figures = self.out / "figures"
         self.figures.mkdir(parents=True, exist_ok=True)
@@ -58,38 +47,38 @@ class ReportContext:
         self._trained: dict[tuple[str, int], TrainedModel] = {}
         self._data: dict = {}
 
-    # --- figures and timing ---
-
     def figure_path(self, name: str) -> Path:
         return self.figures / f"{name}.png"
 
-    def latency(self, module: nn.Module, x: Tensor) -> float:
-        """Median seconds of one eager forward pass on this machine (inference mode)."""
-        from onebyone.analysis.timing import median_seconds
+    def sync(self) -> None:
+        """Wait for queued GPU work, so that clock readings cover it."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
-        module.eval()
-        with torch.inference_mode():
-            return median_seconds(lambda: module(x), warmup=2, repeats=self.config.latency_repeats)
+    # --- the training package, in one place ---
 
-    # --- data and trained models ---
-
-    def train_config(self, variant: str, seed: int):
+    def _train_config(self, variant: str, seed: int):
         from onebyone.train import TrainConfig
 
-        settings = self.config
+        c, v = self.config, VARIANTS[variant]
         return TrainConfig(
             model="nin-fashion",
-            model_overrides={"width": settings.width, **VARIANTS[variant]},
-            data_dir=settings.data_dir,
-            epochs=settings.epochs,
-            subset=settings.train_subset,
-            test_size=settings.test_size,
+            model_overrides={"width": c.width, **v.overrides},
+            data_dir=c.data_dir,
+            val_size=0,  # no per-epoch validation: the report measures on the test set after training
+            subset=c.train_subset,
+            test_size=c.test_size,
+            epochs=c.epochs,
+            augment=c.augment,
+            label_smoothing=0.0,  # plain cross-entropy, so that train and test losses compare
+            lr=v.lr or TrainConfig.lr,
+            tta_flip=False,
             seed=seed,
+            device=self.device.type,
             progress=False,
         )
 
-    def data(self, config):
-        """The run's splits, loaded once per (seed, subset, test size)."""
+    def _run_data(self, config):
         from onebyone.train import load_data
 
         key = (config.seed, config.subset, config.test_size, config.data_dir)
@@ -97,51 +86,68 @@ class ReportContext:
             self._data[key] = load_data(config)
         return self._data[key]
 
-    def trained(self, variant: str, seed: int = 0) -> TrainedModel:
+    def _load_run(self, folder: Path):
+        from onebyone.train import load_run
+
+        return load_run(folder)
+
+    def _train(self, config, folder: Path):
+        from onebyone.train import train
+
+        config.out = str(folder)
+        return train(config)
+
+    # --- data and trained models ---
+
+    def test_split(self, config=None):
+        """The test images (the first `test_size`), as the trained models see them."""
+        return self._run_data(config or self._train_config("gap", self.config.seeds[0])).test
+
+    def test_images(self, config, count: int) -> tuple[Tensor, Tensor]:
+        """The first `count` test images, normalised as the model was trained (CPU), and their labels."""
+        test = self.test_split(config)
+        count = min(count, len(test))
+        return (test.images[:count].float() / 255.0 - config.mean) / config.std, test.labels[:count]
+
+    def trained(self, variant: str, seed: int) -> TrainedModel:
         """The nin-fashion `variant` trained with `seed`: from the cache folder, or trained now."""
         if (variant, seed) in self._trained:
             return self._trained[(variant, seed)]
-        from onebyone.train import accuracy, load_run, train
-        from onebyone.train.config import read_config
-
-        wanted = self.train_config(variant, seed)
-        run_dir = self.out / "models" / f"{variant}-seed{seed}"
-        model, config, seconds = None, None, None
-        if (run_dir / "model.safetensors").is_file():
-            saved = read_config(run_dir / "config.json")
-            resolved = dict(saved.model_overrides)
-            same = all(getattr(saved, k) == getattr(wanted, k) for k in _CACHE_KEYS if k != "model_overrides")
-            if same and all(resolved.get(k) == v for k, v in wanted.model_overrides.items()):
-                model, config = load_run(run_dir)
-                config.test_size, config.data_dir = wanted.test_size, wanted.data_dir
-                self.notes.append(f"{variant} seed {seed}: loaded from {run_dir}")
-        if model is None:
-            if run_dir.exists():  # an unfinished or different run of ours: start again
-                shutil.rmtree(run_dir)
-            self.status(f"training nin-fashion ({VARIANT_NAMES[variant]}), seed {seed}")
-            wanted.out = str(run_dir)
-            result = train(wanted)
-            model, config, seconds = result.model.eval(), result.config, result.seconds
-        data = self.data(config)
-        head = data.train.subset(torch.arange(min(TRAIN_ACCURACY_IMAGES, len(data.train))), "train-head")
+        wanted = self._train_config(variant, seed)
+        settings = {k: v for k, v in dataclasses.asdict(wanted).items() if k not in _NOT_IN_CACHE_KEY}
+        name = f"{variant}-seed{seed}"
+        folder, seconds = cached_run(self.out / "models", name, settings), None
+        if folder is not None:
+            model, config = self._load_run(folder)
+            self.notes.append(f"{name}: loaded from {folder}")
+        else:
+            self.status(f"training nin-fashion ({VARIANTS[variant].name}), seed {seed}")
+            result = {}
+            folder = train_into_cache(
+                self.out / "models", name, settings, lambda path: result.update(run=self._train(wanted, path))
+            )
+            model, config, seconds = result["run"].model, result["run"].config, result["run"].seconds
+        model = model.float().to(self.device, memory_format=torch.contiguous_format).eval()
+        data = self._run_data(config)
         trained = TrainedModel(
-            variant=variant,
+            variant=VARIANTS[variant],
             seed=seed,
-            model=model.float().to(memory_format=torch.contiguous_format),
+            model=model,
             config=config,
             parameters=sum(p.numel() for p in model.parameters()),
-            train_accuracy=accuracy(model, head, config),
-            test_accuracy=accuracy(model, data.test, config),
+            train=scores(model, data.train.images, data.train.labels, config.mean, config.std),
+            test=scores(model, data.test.images, data.test.labels, config.mean, config.std),
             train_seconds=seconds,
-            run_dir=run_dir,
+            run_dir=folder,
         )
         self._trained[(variant, seed)] = trained
         return trained
 
-    def test_images(self, config, count: int) -> tuple[Tensor, Tensor, object]:
-        """The first `count` test images, normalised as the model was trained, their labels, classes."""
-        from onebyone.train.run import normalise
+    def runs(self, variant: str) -> list[TrainedModel]:
+        """`variant` trained once per configured seed."""
+        return [self.trained(variant, seed) for seed in self.config.seeds]
 
-        test = self.data(config).test
-        count = min(count, len(test))
-        return normalise(test.images[:count], config), test.labels[:count], test
+    def cpu_model(self, variant: str, seed: int) -> nn.Module:
+        """The trained model on the CPU (for the inspect tools, which run there)."""
+        model = self.trained(variant, seed).model
+        return model if self.device.type == "cpu" else copy.deepcopy(model).to("cpu")

@@ -1,14 +1,11 @@
-"""What a report is made of: plain data that the renderers turn into HTML and Markdown."""
+"""What a report is made of: plain data that the renderers turn into HTML, Markdown and JSON."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HOLDS = "holds"
-APPROXIMATELY = "holds approximately"
-DOES_NOT_HOLD = "does not hold"
-VERDICTS = (HOLDS, APPROXIMATELY, DOES_NOT_HOLD)
+from onebyone.report.verdicts import Verdict, combine
 
 
 @dataclass
@@ -31,29 +28,30 @@ class Figure:
 
 @dataclass
 class ClaimResult:
-    """One claim of the articles, what was measured, and the verdict the measurement supports."""
+    """One claim of the articles, its parts decided (`verdicts`), and what was measured."""
 
     id: str  # "C1" … "C15"
     title: str
     statement: str  # the article's claim, translated, one line
-    verdict: str  # one of VERDICTS
-    reason: str  # why this verdict, in one or two sentences with the numbers
-    findings: list[str] = field(default_factory=list)  # measured facts, one line each
+    verdicts: list[Verdict]  # one per part of the claim (per network, where several were measured)
+    reason: str  # the measured numbers behind the verdict, in one or two sentences
+    findings: list[str] = field(default_factory=list)  # further measured facts, one line each
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     reproduce: str = ""  # a Python call or CLI command that shows the same thing
     seconds: float = 0.0  # time spent measuring this claim
 
-    def __post_init__(self) -> None:
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+    @property
+    def verdict(self) -> str:
+        """The claim's verdict: its parts' verdicts combined (verdicts.combine)."""
+        return combine([v.decision for v in self.verdicts])
 
 
 @dataclass
 class Report:
     claims: list[ClaimResult]
     settings: dict  # the ReportConfig, as a dict
-    machine: dict  # threads, torch version, platform
+    machine: dict  # device, threads, torch version, platform
     started: str  # ISO time
     seconds: float
     notes: list[str] = field(default_factory=list)  # e.g. which trained models came from the cache

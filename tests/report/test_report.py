@@ -1,4 +1,5 @@
-"""`onebyone report`: every claim measured with a verdict, numbers from this run, a page that renders."""
+"""`onebyone report`: every claim measured with verdicts and criteria, numbers from this run, a page
+that renders."""
 
 import json
 import shutil
@@ -7,25 +8,34 @@ import subprocess
 import pytest
 
 from onebyone.data import FASHION_MNIST_DIR
-from onebyone.report import VERDICTS, ReportConfig, build_report, write_html, write_markdown
-from onebyone.report.claims_cost import c6_inception
+from onebyone.report import (
+    VERDICTS,
+    ReportConfig,
+    build_report,
+    claims_in_order,
+    write_html,
+    write_json,
+    write_markdown,
+)
+from onebyone.report.build import measure_claim
 from onebyone.report.context import ReportContext
-from onebyone.report.render import write_json
-from onebyone.report.results import DOES_NOT_HOLD, HOLDS
+from onebyone.report.render import SCHEMA_VERSION
+from onebyone.report.verdicts import DOES_NOT_HOLD, HOLDS
 
 needs_data = pytest.mark.skipif(
     not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(), reason="Fashion-MNIST not installed"
 )
 PNG = b"\x89PNG\r\n\x1a\n"
+EXACT = ("C1", "C2", "C4", "C11", "C12", "C15")  # no training, no timing: verdicts are exact
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """One --quick report for the whole module (trains three half-width NINs on 3,000 images)."""
+    """One --quick report for the whole module (trains five quarter-width NIN variants × 2 seeds)."""
     if not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip("Fashion-MNIST not installed")
     out = tmp_path_factory.mktemp("report")
-    report = build_report(ReportConfig.quick_preset(out=str(out), progress=False))
+    report = build_report(ReportConfig.quick_preset(out=str(out), device="cpu", progress=False))
     paths = {
         "html": write_html(report, out / "report.html"),
         "md": write_markdown(report, out / "report.md"),
@@ -35,28 +45,55 @@ def quick(tmp_path_factory):
 
 
 @needs_data
-def test_every_claim_has_a_verdict_a_reason_and_a_way_to_reproduce(quick):
+def test_every_claim_has_verdicts_with_criteria_and_a_way_to_reproduce(quick):
     report, _, _ = quick
     assert [c.id for c in report.claims] == [f"C{i}" for i in range(1, 16)]
     for claim in report.claims:
         assert claim.verdict in VERDICTS and claim.reason and claim.statement and claim.reproduce, claim.id
-        assert claim.tables or claim.figures, claim.id
+        assert claim.verdicts and (claim.tables or claim.figures), claim.id
+        for verdict in claim.verdicts:
+            assert verdict.decision in VERDICTS and verdict.criterion.sentence().startswith(
+                "holds if the 95%"
+            )
+
+
+@needs_data
+def test_trained_and_timed_parts_rest_on_intervals_over_seeds_and_rounds(quick):
+    report, _, _ = quick
+    over = {(c.id, v.criterion.key): v.estimate for c in report.claims for v in c.verdicts}
+    for key in [
+        ("C3", "accuracy_effect"),
+        ("C5", "accuracy_gap_vs_fc"),
+        ("C5", "loss_gap_vs_fc-dropout"),
+        ("C13", "rho_bn"),
+        ("C13", "rho_nobn"),
+        ("C14", "cam_rate"),
+    ]:
+        estimate = over[key]
+        assert estimate.over == "seeds" and estimate.n == 2 and len(estimate.samples) == 2, key
+        assert estimate.low <= estimate.value <= estimate.high, key
+    for key in [("C8", "time_ratio"), ("C10", "time_ratio")]:
+        assert over[key].over == "rounds" and over[key].n == ReportConfig.quick_preset().latency_rounds
+    c13 = {v.criterion.subject for v in report.claim("C13").verdicts}
+    assert c13 == {"nin-fashion (batch norm)", "nin-fashion without batch norm (as in the NIN paper)"}
 
 
 @needs_data
 def test_exact_claims_get_the_verdict_their_numbers_support(quick):
     report, _, _ = quick
-    for claim_id in ("C1", "C2", "C3", "C4", "C6", "C8", "C11", "C12", "C15"):
+    for claim_id in EXACT:
         assert report.claim(claim_id).verdict == HOLDS, (claim_id, report.claim(claim_id).reason)
     c7 = report.claim("C7")
     assert c7.verdict == DOES_NOT_HOLD and "8.73×" in c7.reason  # 61,100,840 / 6,998,552
+    assert c7.verdicts[0].estimate.value == pytest.approx(61_100_840 / 6_998_552)
     c6_rows = {row[0]: row for row in report.claim("C6").tables[0].rows}
     assert c6_rows["kernel weights (no biases, no pool projection)"][1:3] == ["387,072", "157,184"]
     assert c6_rows["output channels"][1:3] == [416, 256]
+    assert [v.decision for v in report.claim("C6").verdicts] == [HOLDS, HOLDS]
 
 
 @needs_data
-def test_figures_are_pngs_and_the_markdown_links_them(quick):
+def test_figures_are_pngs_and_markdown_and_json_carry_the_verdicts(quick):
     report, out, paths = quick
     figures = [f for c in report.claims for f in c.figures]
     assert len(figures) >= 6
@@ -66,25 +103,37 @@ def test_figures_are_pngs_and_the_markdown_links_them(quick):
     for figure in figures:
         assert f"]({figure.path.relative_to(out)})" in markdown
     data = json.loads(paths["json"].read_text())
-    assert data["schema_version"] == 1 and len(data["claims"]) == 15
+    assert data["schema_version"] == SCHEMA_VERSION == 2 and len(data["claims"]) == 15
+    assert data["machine"]["device"] == "cpu" and "ran on cpu" in markdown
+    for claim, written in zip(report.claims, data["claims"], strict=True):
+        assert written["verdict"] == claim.verdict
+        for verdict, part in zip(claim.verdicts, written["verdicts"], strict=True):
+            assert (
+                part["decision"] == verdict.decision and part["estimate"]["value"] == verdict.estimate.value
+            )
+            assert part["criterion"] == verdict.criterion.sentence() and part["criterion"] in markdown
 
 
 @needs_data
 def test_trained_models_are_cached_and_reused(quick):
     report, out, _ = quick
-    again = build_report(ReportConfig.quick_preset(out=str(out), progress=False), only=["C5"])
-    assert any("loaded from" in note for note in again.notes)
+    again = build_report(ReportConfig.quick_preset(out=str(out), device="cpu", progress=False), only=["C5"])
+    assert sum("loaded from" in note for note in again.notes) == 6  # three heads × two seeds
     assert again.claim("C5").tables[0].rows == report.claim("C5").tables[0].rows
 
 
 def test_inception_table_follows_the_widths_it_is_given(tmp_path):
-    default = c6_inception(ReportContext(ReportConfig.quick_preset(out=str(tmp_path))))
-    changed = ReportConfig.quick_preset(out=str(tmp_path), inception_widths=(32, 48, 64, 8, 16, 16))
-    result = c6_inception(ReportContext(changed))
+    c6 = next(claim for claim in claims_in_order() if claim.id == "C6")
+    default = measure_claim(c6, ReportContext(ReportConfig.quick_preset(out=str(tmp_path), device="cpu")))
+    changed = ReportConfig.quick_preset(
+        out=str(tmp_path), device="cpu", inception_widths=(32, 48, 64, 8, 16, 16)
+    )
+    result = measure_claim(c6, ReportContext(changed))
     rows = {row[0]: row for row in result.tables[0].rows}
     # naive: 192·32 + 9·192·64 + 25·192·16; reduced: 192·32 + 192·48 + 9·48·64 + 192·8 + 25·8·16
     assert rows["kernel weights (no biases, no pool projection)"][1:3] == ["193,536", "47,744"]
     assert rows["output channels"][1:3] == [32 + 64 + 16 + 192, 32 + 64 + 16 + 16]
+    assert result.verdicts[1].estimate.value == pytest.approx(47_744 / 193_536)
     assert result.tables[0].rows != default.tables[0].rows
 
 
@@ -93,11 +142,23 @@ def test_inception_table_follows_the_widths_it_is_given(tmp_path):
 def test_page_renders_in_headless_chromium_with_every_figure_loaded(quick):
     report, _, paths = quick
     dom = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
-         "--dump-dom", paths["html"].resolve().as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            paths["html"].resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
     figures = sum(len(c.figures) for c in report.claims)
     assert f'data-figures-total="{figures}"' in dom and f'data-figures-loaded="{figures}"' in dom
     for claim in report.claims:
-        assert f"id=\"{claim.id}\" data-verdict=\"{claim.verdict}\"" in dom
+        assert f'id="{claim.id}" data-verdict="{claim.verdict}"' in dom
+    parts = sum(len(c.verdicts) for c in report.claims)
+    assert dom.count('class="part"') == parts and dom.count("Criterion: holds if the 95% interval") == parts

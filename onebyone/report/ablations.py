@@ -1,0 +1,104 @@
+"""The trained nin-fashion variants the report compares (C3, C5, C9, C13, C14), as data.
+
+Every variant is the same network with one builder option changed, trained with one recipe
+(ReportConfig: images, epochs, width, augmentation) once per seed. The seed decides the
+initialisation, the batch order and which training images are drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from onebyone.analysis.stats import Estimate, mean_interval
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str  # folder name prefix in OUT/models/
+    name: str  # as the page names it
+    overrides: dict = field(default_factory=dict)  # nin-fashion builder options
+    lr: float | None = None  # peak learning rate, when the variant needs another than the recipe's
+
+
+VARIANTS: dict[str, Variant] = {
+    v.key: v
+    for v in (
+        Variant("gap", "NIN, GAP head"),  # mlpconv stages, global average pooling (the NIN design)
+        Variant("no1x1", "no 1×1 layers, GAP head", {"pointwise_layers": 0}),
+        Variant("fc", "NIN, FC head", {"head": "fc", "dropout": 0.0}),  # flatten → Linear
+        Variant("fc-dropout", "NIN, FC head + dropout", {"head": "fc"}),  # flatten → dropout 0.5 → Linear
+        # As in the NIN paper: no batch norm. Without it the recipe's peak lr 0.1 does not train.
+        Variant("gap-nobn", "NIN without batch norm, GAP head", {"batch_norm": False}, lr=0.02),
+    )
+}
+
+
+@dataclass
+class Scores:
+    """Accuracy (fraction) and mean cross-entropy of a model on one split, in eval mode."""
+
+    accuracy: float
+    loss: float
+
+
+@dataclass
+class TrainedModel:
+    variant: Variant
+    seed: int
+    model: nn.Module  # eval mode, float32, on the report's device
+    config: object  # the run's TrainConfig (mean/std resolved)
+    parameters: int
+    train: Scores  # on the images it was trained on (no augmentation, no dropout)
+    test: Scores
+    train_seconds: float | None  # None when loaded from the cache
+    run_dir: Path
+
+
+@torch.inference_mode()
+def scores(
+    model: nn.Module, images: Tensor, labels: Tensor, mean: float, std: float, batch: int = 1000
+) -> Scores:
+    """Plain (no flip) accuracy and cross-entropy of `model` on uint8 `images` (N, C, H, W)."""
+    model.eval()
+    device = next(model.parameters()).device
+    correct, loss = 0, 0.0
+    for start in range(0, len(images), batch):
+        x = (images[start : start + batch].to(device).float() / 255.0 - mean) / std  # (B, C, H, W)
+        y = labels[start : start + batch].to(device)
+        logits = model(x).float()  # (B, classes)
+        correct += int((logits.argmax(1) == y).sum())
+        loss += float(F.cross_entropy(logits, y, reduction="sum"))
+    return Scores(correct / len(images), loss / len(images))
+
+
+# --- estimates over seeds, in percentage points (accuracy) and nats (loss) ----------------------
+
+
+def accuracy_gap(run: TrainedModel) -> float:
+    """Train − test accuracy, in points: how much the model overfits."""
+    return 100 * (run.train.accuracy - run.test.accuracy)
+
+
+def loss_gap(run: TrainedModel) -> float:
+    """Test − train cross-entropy."""
+    return run.test.loss - run.train.loss
+
+
+def test_accuracy(run: TrainedModel) -> float:
+    return 100 * run.test.accuracy
+
+
+def over_seeds(runs: list[TrainedModel], metric) -> Estimate:
+    return mean_interval([metric(run) for run in runs], over="seeds")
+
+
+def paired_difference(first: list[TrainedModel], second: list[TrainedModel], metric) -> Estimate:
+    """metric(first) − metric(second), seed by seed (the same seed draws the same training images)."""
+    if [r.seed for r in first] != [r.seed for r in second]:
+        raise ValueError("paired runs must have the same seeds in the same order")
+    return mean_interval([metric(a) - metric(b) for a, b in zip(first, second, strict=True)], over="seeds")

@@ -1,0 +1,263 @@
+"""C9 and C14: a 1×1 conv as a fully connected layer that slides, and where the network looks.
+
+Both run the trained nin-fashion variants on composed scenes: Fashion-MNIST test items placed on a
+larger empty canvas (inspect.compose_scenes), so the true position of every item is known.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from onebyone.analysis.stats import Estimate, mean_interval
+from onebyone.report.format import interval_text
+from onebyone.report.registry import Claim, Measured, Rendered, register_claim
+from onebyone.report.results import Figure, Table
+from onebyone.report.verdicts import Band, Criterion, above, below
+
+CANVAS = 56  # C14: one item on a 56×56 canvas
+LAYER = "features.stage3"  # the last mlpconv stage: its strongest unit's field is back-projected
+BOX_ITEMS = 100  # strongest-unit boxes measured (first seed)
+
+
+def _normalise(images, config):
+    return (images.float() / 255.0 - config.mean) / config.std
+
+
+def _scenes(ctx, config, count: int, canvas: int, per_scene: int, seed: int):
+    from onebyone.inspect import compose_scenes
+
+    test = ctx.test_split(config)
+    count = min(count, len(test)) // per_scene * per_scene
+    return compose_scenes(
+        test.images[:count],
+        test.labels[:count],
+        canvas=canvas,
+        items_per_scene=per_scene,
+        seed=seed,
+        classes=test.classes,
+    )
+
+
+# --- C14 --------------------------------------------------------------------------------------
+
+
+def _cam_hits(model, x, scenes):
+    """Per item: is the peak of its true class's map inside the item? And a random cell's chance."""
+    from onebyone.inspect import gap_class_map_network
+    from onebyone.inspect.boxes import output_geometry
+
+    shape = (1, *x.shape[1:])
+    network = gap_class_map_network(model, shape).eval()
+    geometry = output_geometry(network, shape)
+    with torch.no_grad():
+        maps = network(x).float()  # (S, classes, h, w)
+    _, _, height, width = maps.shape
+    ys = geometry.start[0] + geometry.stride[0] * torch.arange(height)
+    xs = geometry.start[1] + geometry.stride[1] * torch.arange(width)
+    hits, chance = [], 0.0
+    for i, (top, left, bottom, right) in enumerate(scenes.boxes.tolist()):
+        peak = int(maps[i, int(scenes.labels[i])].argmax())
+        cy, cx = float(ys[peak // width]), float(xs[peak % width])
+        hits.append(top <= cy <= bottom and left <= cx <= right)
+        chance += float(
+            ((ys >= top) & (ys <= bottom)).float().mean() * ((xs >= left) & (xs <= right)).float().mean()
+        )
+    return hits, chance / len(hits), maps, geometry
+
+
+def measure_c14(ctx) -> Measured:
+    from onebyone.inspect import strongest_unit_box
+
+    config = ctx.trained("gap", ctx.config.seeds[0]).config
+    scenes = _scenes(ctx, config, min(ctx.config.eval_size, 500), CANVAS, 1, seed=0)
+    x = _normalise(scenes.canvases, config)  # (S, 1, 56, 56)
+    rates, first = [], None
+    for seed in ctx.config.seeds:
+        hits, chance, maps, geometry = _cam_hits(ctx.cpu_model("gap", seed), x, scenes)
+        rates.append(sum(hits) / len(hits))
+        first = first or (maps, geometry)
+    model = ctx.cpu_model("gap", ctx.config.seeds[0])
+    boxes = [strongest_unit_box(model, x[i], LAYER) for i in range(min(BOX_ITEMS, len(x)))]
+    inside = lambda c, b: b[0] <= c[0] <= b[2] and b[1] <= c[1] <= b[3]  # noqa: E731
+    box_rate = sum(inside(u.centre, b) for u, b in zip(boxes, scenes.boxes.tolist(), strict=False)) / len(
+        boxes
+    )
+    need = max(0.8, 2 * chance)
+    criteria = (
+        Criterion(
+            "cam_rate",
+            "the class map's peak localises the object",
+            "share of items whose true-class CAM peak lies inside the item",
+            holds=Band(need, 1.0),
+            approximately=Band(2 * chance, 1.0),
+        ),
+    )
+    data = {
+        "scenes": scenes,
+        "x": x,
+        "chance": chance,
+        "box_rate": box_rate,
+        "boxes": boxes,
+        "first": first,
+        "model": model,
+    }
+    return Measured({"cam_rate": mean_interval(rates, over="seeds")}, data, criteria)
+
+
+def render_c14(m: Measured, ctx) -> Rendered:
+    from onebyone.inspect import capture_activations
+    from onebyone.inspect.plots import plot_box, plot_cam
+
+    d = m.data
+    scenes, (maps, geometry), unit = d["scenes"], d["first"], d["boxes"][0]
+    cam = plot_cam(
+        scenes.canvases[0].float(),
+        maps[0],
+        ctx.figure_path("cam"),
+        geometry=geometry,
+        classes=scenes.classes,
+        label=int(scenes.labels[0]),
+    )
+    channel_map = capture_activations(d["model"], d["x"][:1], [LAYER])[LAYER][0, unit.channel]
+    box = plot_box(scenes.canvases[0].float(), unit, ctx.figure_path("rf_box"), channel_map=channel_map)
+    short = LAYER.removeprefix("features.")
+    return Rendered(
+        f"on {len(scenes.boxes)} Fashion-MNIST test items placed at random on a {CANVAS}×{CANVAS} canvas, "
+        f"the peak of the true class's CAM lies inside the item for {interval_text(m.estimates['cam_rate'])} "
+        f"of them "
+        f"(a random cell: {d['chance']:.2f}); the strongest {short} unit's field is centred on the item for "
+        f"{d['box_rate']:.0%} of {len(d['boxes'])} (first seed)",
+        figures=[
+            Figure(
+                "Class activation maps on a composed scene",
+                Path(cam),
+                "The item sits on an empty canvas; each map is the NIN's last 1×1 conv output for one class.",
+            ),
+            Figure(
+                "Receptive-field box of the strongest unit",
+                Path(box),
+                "The box is the profiler's receptive field of the most active unit, back-projected.",
+            ),
+        ],
+        findings=[
+            f"CAM: the NIN's last 1×1 conv output, {maps.shape[-2]}×{maps.shape[-1]} cells "
+            f"{geometry.stride[0]:g} px apart, each seeing "
+            f"{geometry.field_size[0]:g}×{geometry.field_size[1]:g} px",
+            f"receptive field of one {short} unit: {unit.field_size[0]:g}×{unit.field_size[1]:g} px "
+            "(profiler)",
+        ],
+    )
+
+
+register_claim(
+    Claim(
+        "C14",
+        "The strongest activation's receptive field localises the object; GAP makes CAMs direct",
+        "Back-projecting the receptive field of the strongest last-layer activation gives the image region "
+        "that caused it; with global average pooling the class activation maps show where each class is.",
+        (),  # the criterion depends on the chance rate of the scenes: measure_c14 adds it
+        measure_c14,
+        render_c14,
+        "onebyone inspect cam OUT/models/gap-seed0 --index 0; "
+        "onebyone inspect box OUT/models/gap-seed0 --index 0 --layer features.stage3",
+    )
+)
+
+
+# --- C9 ---------------------------------------------------------------------------------------
+
+
+def measure_c9(ctx) -> Measured:
+    from onebyone.inspect import dense_prediction
+    from onebyone.surgery.fc_to_conv import fc_to_conv
+
+    seed = ctx.config.seeds[0]
+    fc = ctx.trained("fc-dropout", seed)
+    model = ctx.cpu_model("fc-dropout", seed)
+    images, _ = ctx.test_images(fc.config, 256)
+    converted = fc_to_conv(model, (1, *images.shape[1:])).eval()
+    with torch.no_grad():
+        original, same_size = model(images).float(), converted(images).float()
+        larger = converted(torch.zeros(1, *images.shape[1:2], 84, 84)).float()  # (1, classes, h, w)
+    difference = (original - same_size.reshape(original.shape)).abs().max().item()
+    scenes = _scenes(ctx, fc.config, ctx.config.eval_size, 84, 4, seed=1)
+    preprocess = lambda batch: _normalise(batch, fc.config)  # noqa: E731
+    dense = {
+        "fc": dense_prediction(model, scenes, preprocess=preprocess),
+        "gap": dense_prediction(ctx.cpu_model("gap", seed), scenes, preprocess=preprocess),
+    }
+    cells = larger.shape[-1] * larger.shape[-2] if larger.dim() == 4 else 1
+    estimates = {"max_diff": Estimate.exact(difference), "cells": Estimate.exact(cells)}
+    return Measured(estimates, {"run": fc, "larger": tuple(larger.shape), "scenes": scenes, "dense": dense})
+
+
+def render_c9(m: Measured, ctx) -> Rendered:
+    from onebyone.inspect.plots import plot_class_map
+
+    d = m.data
+    dense_fc, dense_gap = d["dense"]["fc"], d["dense"]["gap"]
+    figure = plot_class_map(d["scenes"], dense_fc, ctx.figure_path("class_map"), scene=0)
+    rows = [
+        [
+            label,
+            r.method,
+            "×".join(map(str, r.map_size)),
+            f"{r.item_accuracy:.1%}",
+            f"{r.hit_fraction:.1%}",
+            f"{r.region_hit_fraction:.1%}",
+        ]
+        for label, r in (
+            ("NIN, FC head + dropout → fc_to_conv", dense_fc),
+            ("NIN, GAP head (already convolutional)", dense_gap),
+        )
+    ]
+    return Rendered(
+        f"the converted FC-head NIN matches the original to {m.estimates['max_diff'].value:.1e} at 28×28 and "
+        f"returns a {'×'.join(map(str, d['larger'][1:]))} class map on an 84×84 input; on composed scenes it "
+        f"names {dense_fc.hit_fraction:.0%} of the items at their location (the classifier alone: "
+        f"{dense_fc.item_accuracy:.0%} of the same items; first seed)",
+        [
+            Table(
+                f"Dense prediction on {len(d['scenes'])} scenes of 4 Fashion-MNIST test items (84×84)",
+                ["model", "how", "map cells", "items alone", "hit at item centre", "hit over item"],
+                rows,
+            )
+        ],
+        [
+            Figure(
+                "Class map of a composed scene (FC head converted to convs)",
+                Path(figure),
+                "Left: the scene with true → predicted class per item; right: the class map's argmax.",
+            )
+        ],
+    )
+
+
+register_claim(
+    Claim(
+        "C9",
+        "A 1×1 conv is an FC layer that accepts any input size",
+        "A 1×1×D conv computes what a fully connected layer does, but a network built this way, given a "
+        "larger image, outputs a W×H×classes map instead of one vector.",
+        (
+            Criterion(
+                "max_diff",
+                "the converted network computes what the FC network does",
+                "largest |Δ| converted vs original at 28×28",
+                holds=below(1e-4),
+            ),
+            Criterion(
+                "cells",
+                "a larger input gives a class map",
+                "cells of the output map at 84×84",
+                holds=above(2),
+            ),
+        ),
+        measure_c9,
+        render_c9,
+        "onebyone convert fc2conv OUT/models/fc-dropout-seed0 --out fc2conv; "
+        "onebyone inspect dense OUT/models/fc-dropout-seed0",
+    )
+)

@@ -1,0 +1,82 @@
+"""The claims registry: each claim is one registration of data (the article's statement, the
+criteria of its parts) and two functions (measure, render).
+
+    register_claim(Claim(
+        "C10", "…title…", "…the article's statement…",
+        criteria=(Criterion("time_ratio", "…", "time ratio", holds=around(3.7, 0.2)),),
+        measure=measure_c10,          # ReportContext -> Measured (estimates by criterion key + data)
+        render=render_c10,            # (Measured, ReportContext) -> Rendered (reason, tables, figures)
+        reproduce="onebyone report --only C10",
+    ))
+
+`judge_claim` decides each criterion against the estimate under its key; the page, the JSON and the
+tests all read those `Verdict`s. A claim measured on several networks lists one criterion per network
+(`subject`); measuring one more network is one more entry where that claim lists its networks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from onebyone.analysis.stats import Estimate
+from onebyone.report.results import Figure, Table
+from onebyone.report.verdicts import Criterion, Verdict, judge
+
+
+@dataclass
+class Measured:
+    """What a claim's measure function returns: estimates by criterion key, and what the renderer needs."""
+
+    estimates: dict[str, Estimate]
+    data: Any = None
+    criteria: tuple[Criterion, ...] = ()  # criteria that depend on the measurement (e.g. a chance rate)
+
+
+@dataclass
+class Rendered:
+    reason: str  # the numbers behind the verdict, one or two sentences
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    title: str
+    statement: str
+    criteria: tuple[Criterion, ...]  # fixed criteria; Measured.criteria adds measured ones
+    measure: Callable[[Any], Measured]
+    render: Callable[[Measured, Any], Rendered]
+    reproduce: str = ""
+
+    @property
+    def number(self) -> int:
+        return int(self.id.removeprefix("C"))
+
+
+CLAIMS: dict[str, Claim] = {}
+
+
+def register_claim(claim: Claim) -> Claim:
+    if claim.id in CLAIMS:
+        raise ValueError(f"claim {claim.id} registered twice")
+    CLAIMS[claim.id] = claim
+    return claim
+
+
+def claims_in_order() -> list[Claim]:
+    """Every registered claim by number (C10 after C8, whose measurements its figure reuses)."""
+    import onebyone.report.claims  # noqa: F401  (registers every claim)
+
+    return sorted(CLAIMS.values(), key=lambda claim: claim.number)
+
+
+def judge_claim(claim: Claim, measured: Measured) -> list[Verdict]:
+    criteria = claim.criteria + measured.criteria
+    missing = [c.key for c in criteria if c.key not in measured.estimates]
+    if missing:
+        raise KeyError(f"{claim.id}: no estimate for {missing}")
+    return [judge(criterion, measured.estimates[criterion.key]) for criterion in criteria]
