@@ -61,8 +61,8 @@ class ReportContext:
         from onebyone.train import TrainConfig
 
         c, v = self.config, VARIANTS[variant]
-        return TrainConfig(
-            model="nin-fashion",
+        config = TrainConfig(
+            model=v.model,
             model_overrides={"width": c.width, **v.overrides},
             data_dir=c.data_dir,
             val_size=0,  # no per-epoch validation: the report measures on the test set after training
@@ -71,12 +71,12 @@ class ReportContext:
             epochs=c.epochs,
             augment=c.augment,
             label_smoothing=0.0,  # plain cross-entropy, so that train and test losses compare
-            lr=v.lr or TrainConfig.lr,
             tta_flip=False,
             seed=seed,
             device=self.device.type,
             progress=False,
         )
+        return dataclasses.replace(config, **v.recipe)
 
     def _run_data(self, config):
         from onebyone.train import load_data
@@ -85,6 +85,12 @@ class ReportContext:
         if key not in self._data:
             self._data[key] = load_data(config)
         return self._data[key]
+
+    def normalise(self, images: Tensor, config) -> Tensor:
+        """uint8 images (N, C, H, W) → the float input a model of the run `config` was trained on."""
+        from onebyone.train.run import normalise
+
+        return normalise(images, config)
 
     def _load_run(self, folder: Path):
         from onebyone.train import load_run
@@ -107,7 +113,7 @@ class ReportContext:
         """The first `count` test images, normalised as the model was trained (CPU), and their labels."""
         test = self.test_split(config)
         count = min(count, len(test))
-        return (test.images[:count].float() / 255.0 - config.mean) / config.std, test.labels[:count]
+        return self.normalise(test.images[:count], config), test.labels[:count]
 
     def trained(self, variant: str, seed: int) -> TrainedModel:
         """The nin-fashion `variant` trained with `seed`: from the cache folder, or trained now."""
@@ -135,8 +141,8 @@ class ReportContext:
             model=model,
             config=config,
             parameters=sum(p.numel() for p in model.parameters()),
-            train=scores(model, data.train.images, data.train.labels, config.mean, config.std),
-            test=scores(model, data.test.images, data.test.labels, config.mean, config.std),
+            train=scores(model, data.train.images, data.train.labels, lambda x: self.normalise(x, config)),
+            test=scores(model, data.test.images, data.test.labels, lambda x: self.normalise(x, config)),
             train_seconds=seconds,
             run_dir=folder,
         )

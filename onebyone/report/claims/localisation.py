@@ -14,15 +14,11 @@ from onebyone.analysis.stats import Estimate, mean_interval
 from onebyone.report.format import interval_text
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Figure, Table
-from onebyone.report.verdicts import Band, Criterion, above, below
+from onebyone.report.verdicts import Criterion, above, below
 
 CANVAS = 56  # C14: one item on a 56×56 canvas
 LAYER = "features.stage3"  # the last mlpconv stage: its strongest unit's field is back-projected
 BOX_ITEMS = 100  # strongest-unit boxes measured (first seed)
-
-
-def _normalise(images, config):
-    return (images.float() / 255.0 - config.mean) / config.std
 
 
 def _scenes(ctx, config, count: int, canvas: int, per_scene: int, seed: int):
@@ -72,7 +68,7 @@ def measure_c14(ctx) -> Measured:
 
     config = ctx.trained("gap", ctx.config.seeds[0]).config
     scenes = _scenes(ctx, config, min(ctx.config.eval_size, 500), CANVAS, 1, seed=0)
-    x = _normalise(scenes.canvases, config)  # (S, 1, 56, 56)
+    x = ctx.normalise(scenes.canvases, config)  # (S, 1, 56, 56)
     rates, first = [], None
     for seed in ctx.config.seeds:
         hits, chance, maps, geometry = _cam_hits(ctx.cpu_model("gap", seed), x, scenes)
@@ -90,8 +86,8 @@ def measure_c14(ctx) -> Measured:
             "cam_rate",
             "the class map's peak localises the object",
             "share of items whose true-class CAM peak lies inside the item",
-            holds=Band(need, 1.0),
-            approximately=Band(2 * chance, 1.0),
+            holds=above(need),
+            approximately=above(2 * chance),
         ),
     )
     data = {
@@ -183,7 +179,7 @@ def measure_c9(ctx) -> Measured:
         larger = converted(torch.zeros(1, *images.shape[1:2], 84, 84)).float()  # (1, classes, h, w)
     difference = (original - same_size.reshape(original.shape)).abs().max().item()
     scenes = _scenes(ctx, fc.config, ctx.config.eval_size, 84, 4, seed=1)
-    preprocess = lambda batch: _normalise(batch, fc.config)  # noqa: E731
+    preprocess = lambda batch: ctx.normalise(batch, fc.config)  # noqa: E731
     dense = {
         "fc": dense_prediction(model, scenes, preprocess=preprocess),
         "gap": dense_prediction(ctx.cpu_model("gap", seed), scenes, preprocess=preprocess),
