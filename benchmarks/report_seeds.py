@@ -27,8 +27,34 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def tree_rss_kib(root: int) -> int:
+    """Resident memory of `root` and all its descendants now (Linux /proc), in KiB."""
+    parents, rss = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        parents[int(entry.name)] = int(fields.get("PPid", "0"))
+        rss[int(entry.name)] = int(fields.get("VmRSS", "0 kB").split()[0])
+    tree, grown = {root}, True
+    while grown:
+        grown = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grown = True
+    return sum(rss.get(pid, 0) for pid in tree)
+
+
 def run_report(seeds: str, out: Path, extra: list[str]) -> dict:
-    """One report run under /usr/bin/time -v; its wall time, peak RSS and report.json."""
+    """One report run under /usr/bin/time -v; its wall time, peak RSS and report.json.
+
+    /usr/bin/time gives the largest single process's peak; the report's worker processes run beside
+    it, so the peak of their sum is sampled from /proc every 0.2 s as well."""
     command = [
         sys.executable,
         "-m",
@@ -44,7 +70,13 @@ def run_report(seeds: str, out: Path, extra: list[str]) -> dict:
     timer = ["/usr/bin/time", "-v"] if Path("/usr/bin/time").exists() else []
     before = load_average()
     started = time.perf_counter()
-    done = subprocess.run(timer + command, capture_output=True, text=True)
+    process = subprocess.Popen(timer + command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak_total = 0
+    while process.poll() is None:
+        peak_total = max(peak_total, tree_rss_kib(process.pid))
+        time.sleep(0.2)
+    stdout, stderr = process.communicate()
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"report with seeds {seeds} failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -55,6 +87,7 @@ def run_report(seeds: str, out: Path, extra: list[str]) -> dict:
         "command": " ".join(timer + command),
         "wall_seconds": round(wall, 1),
         "peak_rss_gib": round(int(rss.group(1)) / 2**20, 2) if rss else None,
+        "peak_total_rss_gib": round(peak_total / 2**20, 2),
         "load_before": before,
         "load_after": load_average(),
         "claim_seconds": {c["id"]: round(c["seconds"], 1) for c in report["claims"]},
@@ -93,8 +126,10 @@ def main() -> int:
         print(f"report --seeds {seeds} → {out} (load {load_average()})", flush=True)
         runs.append(run_report(seeds, out, extra))
         r = runs[-1]
-        rss, load = r["peak_rss_gib"], r["load_after"]
-        print(f"  {r['wall_seconds']:.0f} s wall, peak RSS {rss} GiB, load after {load}")
+        rss, total, load = r["peak_rss_gib"], r["peak_total_rss_gib"], r["load_after"]
+        print(
+            f"  {r['wall_seconds']:.0f} s wall, peak RSS {rss} GiB (all processes {total}), load after {load}"
+        )
     a, b = parts(runs[0]["report"]), parts(runs[1]["report"])
     differ = [key for key in a if a[key][0] != b.get(key, ("",))[0]]
     width = max(len(f"{c} {p}") for c, p in a)

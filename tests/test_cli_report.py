@@ -36,6 +36,7 @@ def test_json_format_prints_the_report(tmp_path, capsys):
         (["--seeds=-1,2"], "--seeds: expected distinct seeds ≥ 0, got '-1,2'"),
         (["--epochs", "-1"], "epochs must be ≥ 1, got -1"),
         (["--subset", "0"], "train_subset must be ≥ 1, got 0"),
+        (["--workers", "-1"], "workers must be ≥ 0, got -1"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, argv, message):

@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=["cpu", "cuda", "auto"],
         help="where to train and time (default auto: a GPU when one is present)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes that train models side by side (default: one per CPU core, at most 4; 1 on a GPU)",
+    )
     parser.add_argument("--data-dir", metavar="DIR", help="folder with Fashion-MNIST's four IDX files")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress display")
     parser.add_argument(
@@ -55,7 +61,12 @@ def _config(args: argparse.Namespace):
     from onebyone.report import ReportConfig, parse_seeds
 
     changes = {"out": args.out, "data_dir": args.data_dir, "progress": args.progress}
-    for name, field in (("epochs", "epochs"), ("subset", "train_subset"), ("device", "device")):
+    for name, field in (
+        ("epochs", "epochs"),
+        ("subset", "train_subset"),
+        ("device", "device"),
+        ("workers", "workers"),
+    ):
         if getattr(args, name) is not None:
             changes[field] = getattr(args, name)
     if args.seeds is not None:
@@ -110,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
                 progress.update(task, description=state["claim"])
 
             def status(message: str) -> None:
-                progress.update(task, description=f"{state['claim']}: {message}")
+                prefix = f"{state['claim']}: " if state["claim"] else ""
+                progress.update(task, description=prefix + message)
 
             report = build_report(config, only=only, on_start=on_start, status=status)
     else:

@@ -63,10 +63,10 @@ def build_report(
     ctx = ReportContext(config, status)
     started, clock = datetime.datetime.now().isoformat(timespec="seconds"), time.perf_counter()
     machine = machine_info(ctx.device)
+    selected = [claim for claim in claims_in_order() if only is None or claim.id in only]
+    ctx.prefetch(sorted({variant for claim in selected for variant in claim.needs}))
     claims = []
-    for claim in claims_in_order():
-        if only is not None and claim.id not in only:
-            continue
+    for claim in selected:
         if on_start is not None:
             on_start(claim.id, claim.title)
         claims.append(measure_claim(claim, ctx))

@@ -49,6 +49,7 @@ class ReportConfig:
     latency_rounds: int = 9
     latency_repeats: int = 3
     device: str = "auto"  # where to train and time: cpu, cuda, or auto (a GPU when one is present)
+    workers: int = 0  # processes training models side by side (0: automatic, report.parallel.plan)
     # Inception 3a (C6): input channels and side, and the widths
     # (1×1, 3×3 reduce, 3×3, 5×5 reduce, 5×5, pool proj)
     inception_in_channels: int = 192
@@ -71,7 +72,6 @@ class ReportConfig:
             width=0.25,
             test_size=1000,
             eval_size=200,
-            latency_batch=2,
             latency_rounds=3,
             latency_repeats=2,
         )
@@ -92,6 +92,8 @@ class ReportConfig:
         ):
             if getattr(self, name) < 1:
                 raise OneByOneError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.workers < 0:
+            raise OneByOneError(f"workers must be ≥ 0, got {self.workers}")
         if self.test_size is not None and self.test_size < 1:
             raise OneByOneError(f"test_size must be ≥ 1, got {self.test_size}")
         if self.width <= 0:

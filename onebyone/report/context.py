@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class ReportContext:
         self.notes: list[str] = []
         self.shared: dict = {}  # measurements one claim passes to a later one (e.g. C6's ratios to C10)
         self._trained: dict[tuple[str, int], TrainedModel] = {}
+        self._fresh: dict[tuple[str, int], float | None] = {}  # trained by worker processes in this run
         self._data: dict = {}
 
     def figure_path(self, name: str) -> Path:
@@ -115,24 +117,63 @@ class ReportContext:
         count = min(count, len(test))
         return self.normalise(test.images[:count], config), test.labels[:count]
 
+    def _cached(self, variant: str, seed: int):
+        """(cache folder name, settings, folder if a complete model with these settings is there)."""
+        wanted = self._train_config(variant, seed)
+        settings = {k: v for k, v in dataclasses.asdict(wanted).items() if k not in _NOT_IN_CACHE_KEY}
+        name = f"{variant}-seed{seed}"
+        return name, settings, cached_run(self.out / "models", name, settings)
+
+    def ensure_trained(self, variant: str, seed: int):
+        """(folder, TrainResult) after training `variant` with `seed` into the cache, or (folder, None)
+        when the cache already holds it."""
+        name, settings, folder = self._cached(variant, seed)
+        if folder is not None:
+            return folder, None
+        self.status(f"training nin-fashion ({VARIANTS[variant].name}), seed {seed}")
+        wanted, result = self._train_config(variant, seed), {}
+        folder = train_into_cache(
+            self.out / "models", name, settings, lambda path: result.update(run=self._train(wanted, path))
+        )
+        return folder, result["run"]
+
+    def prefetch(self, variants: list[str]) -> None:
+        """Train every seed of `variants` that the cache lacks, in parallel worker processes when the
+        plan (report.parallel) gives more than one; else they are trained one by one when first used."""
+        from onebyone.report.parallel import plan, train_in_parallel
+
+        jobs = [(v, s) for v in variants for s in self.config.seeds if self._cached(v, s)[2] is None]
+        workers, threads = plan(self.config.workers, self.device.type, len(jobs))
+        if workers < 2:
+            return
+        started, done = time.perf_counter(), []
+
+        def on_done(variant: str, seed: int, seconds: float | None) -> None:
+            self._fresh[(variant, seed)] = seconds
+            done.append(variant)
+            self.status(f"trained {len(done)} of {len(jobs)} models ({workers} processes)")
+
+        self.status(f"training {len(jobs)} models in {workers} processes of {threads} thread(s)")
+        train_in_parallel(self.config, jobs, workers, threads, on_done)
+        self.notes.append(
+            f"trained {len(jobs)} models in {workers} processes of {threads} thread(s) each: "
+            f"{time.perf_counter() - started:.0f} s"
+        )
+
     def trained(self, variant: str, seed: int) -> TrainedModel:
         """The nin-fashion `variant` trained with `seed`: from the cache folder, or trained now."""
         if (variant, seed) in self._trained:
             return self._trained[(variant, seed)]
-        wanted = self._train_config(variant, seed)
-        settings = {k: v for k, v in dataclasses.asdict(wanted).items() if k not in _NOT_IN_CACHE_KEY}
-        name = f"{variant}-seed{seed}"
-        folder, seconds = cached_run(self.out / "models", name, settings), None
-        if folder is not None:
-            model, config = self._load_run(folder)
-            self.notes.append(f"{name}: loaded from {folder}")
+        folder, result = self.ensure_trained(variant, seed)
+        seconds = None if result is None else result.seconds
+        if result is not None:
+            model, config = result.model, result.config
         else:
-            self.status(f"training nin-fashion ({VARIANTS[variant].name}), seed {seed}")
-            result = {}
-            folder = train_into_cache(
-                self.out / "models", name, settings, lambda path: result.update(run=self._train(wanted, path))
-            )
-            model, config, seconds = result["run"].model, result["run"].config, result["run"].seconds
+            model, config = self._load_run(folder)
+            if (variant, seed) in self._fresh:  # trained in this run, by a worker process
+                seconds = self._fresh[(variant, seed)]
+            else:
+                self.notes.append(f"{variant}-seed{seed}: loaded from {folder}")
         model = model.float().to(self.device, memory_format=torch.contiguous_format).eval()
         data = self._run_data(config)
         trained = TrainedModel(

@@ -51,6 +51,7 @@ class Claim:
     measure: Callable[[Any], Measured]
     render: Callable[[Measured, Any], Rendered]
     reproduce: str = ""
+    needs: tuple[str, ...] = ()  # trained variants (report.ablations.VARIANTS) it measures, every seed
 
     @property
     def number(self) -> int:

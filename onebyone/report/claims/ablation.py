@@ -132,6 +132,7 @@ register_claim(
         render_c3,
         "onebyone profile nin-cifar --depth 3; "
         "onebyone train nin-fashion --set pointwise_layers=0 --out runs/no1x1",
+        needs=("gap", "no1x1"),
     )
 )
 
@@ -206,5 +207,6 @@ register_claim(
         render_c5,
         'onebyone compare nin-fashion "nin-fashion head=fc"; '
         "onebyone train nin-fashion --set head=fc --out runs/fc",
+        needs=("gap", "fc", "fc-dropout"),
     )
 )

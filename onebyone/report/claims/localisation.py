@@ -158,6 +158,7 @@ register_claim(
         render_c14,
         "onebyone inspect cam OUT/models/gap-seed0 --index 0; "
         "onebyone inspect box OUT/models/gap-seed0 --index 0 --layer features.stage3",
+        needs=("gap",),
     )
 )
 
@@ -255,5 +256,6 @@ register_claim(
         render_c9,
         "onebyone convert fc2conv OUT/models/fc-dropout-seed0 --out fc2conv; "
         "onebyone inspect dense OUT/models/fc-dropout-seed0",
+        needs=("fc-dropout", "gap"),
     )
 )

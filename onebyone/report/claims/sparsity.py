@@ -161,5 +161,6 @@ register_claim(
         measure_c13,
         render_c13,
         "onebyone inspect sparsity OUT/models/gap-seed0",
+        needs=("gap", "gap-nobn"),
     )
 )
