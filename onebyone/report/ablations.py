@@ -7,6 +7,8 @@ initialisation, the batch order and which training images are drawn.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +73,25 @@ class Scores:
 
     accuracy: float
     loss: float
+
+
+SCORES_FILE = "report-scores.json"  # in a cached model's folder: its train and test Scores
+
+
+def save_scores(folder: Path, train: Scores, test: Scores) -> None:
+    from onebyone.files import atomic_write_text
+
+    payload = {"train": dataclasses.asdict(train), "test": dataclasses.asdict(test)}
+    atomic_write_text(folder / SCORES_FILE, json.dumps(payload, indent=2) + "\n")
+
+
+def load_scores(folder: Path) -> tuple[Scores, Scores] | None:
+    """The (train, test) Scores saved beside a cached model, or None."""
+    try:
+        payload = json.loads((folder / SCORES_FILE).read_text())
+        return Scores(**payload["train"]), Scores(**payload["test"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass

@@ -43,7 +43,7 @@ class ReportConfig:
     width: float = 0.5  # width multiplier of the trained nin-fashion variants
     augment: bool = False  # crop + flip: off, so that overfitting shows
     test_size: int | None = None  # test images for accuracies and losses (None: all 10,000)
-    eval_size: int = 1000  # test images for sparsity, localisation and dense prediction (C9, C13, C14)
+    eval_size: int = 500  # test images for sparsity, localisation and dense prediction (C9, C13, C14)
     # timing (C6, C8, C10): interleaved rounds, each the median of `latency_repeats` calls per module
     latency_batch: int = 8
     latency_rounds: int = 9

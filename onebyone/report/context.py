@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from onebyone.errors import OneByOneError
-from onebyone.report.ablations import VARIANTS, TrainedModel, scores
+from onebyone.report.ablations import VARIANTS, Scores, TrainedModel, load_scores, save_scores, scores
 from onebyone.report.cache import cached_run, train_into_cache
 from onebyone.report.config import ReportConfig
 
@@ -132,10 +132,27 @@ class ReportContext:
             return folder, None
         self.status(f"training nin-fashion ({VARIANTS[variant].name}), seed {seed}")
         wanted, result = self._train_config(variant, seed), {}
-        folder = train_into_cache(
-            self.out / "models", name, settings, lambda path: result.update(run=self._train(wanted, path))
-        )
+
+        def train_and_score(path: Path) -> None:
+            # Scored where it was trained (in a worker process, in parallel with the others), and
+            # the scores kept in the folder, so that the report's process only reads them.
+            run = result["run"] = self._train(wanted, path)
+            save_scores(path, *self._scores(self._on_device(run.model), run.config))
+
+        folder = train_into_cache(self.out / "models", name, settings, train_and_score)
         return folder, result["run"]
+
+    def _on_device(self, model: nn.Module) -> nn.Module:
+        return model.float().to(self.device, memory_format=torch.contiguous_format).eval()
+
+    def _scores(self, model: nn.Module, config) -> tuple[Scores, Scores]:
+        """(train, test) Scores: on the images the model was trained on, and on the test images."""
+        data = self._run_data(config)
+        preprocess = lambda x: self.normalise(x, config)  # noqa: E731
+        return (
+            scores(model, data.train.images, data.train.labels, preprocess),
+            scores(model, data.test.images, data.test.labels, preprocess),
+        )
 
     def prefetch(self, variants: list[str]) -> None:
         """Train every seed of `variants` that the cache lacks, in parallel worker processes when the
@@ -174,16 +191,16 @@ class ReportContext:
                 seconds = self._fresh[(variant, seed)]
             else:
                 self.notes.append(f"{variant}-seed{seed}: loaded from {folder}")
-        model = model.float().to(self.device, memory_format=torch.contiguous_format).eval()
-        data = self._run_data(config)
+        model = self._on_device(model)
+        train_scores, test_scores = load_scores(folder) or self._scores(model, config)
         trained = TrainedModel(
             variant=VARIANTS[variant],
             seed=seed,
             model=model,
             config=config,
             parameters=sum(p.numel() for p in model.parameters()),
-            train=scores(model, data.train.images, data.train.labels, lambda x: self.normalise(x, config)),
-            test=scores(model, data.test.images, data.test.labels, lambda x: self.normalise(x, config)),
+            train=train_scores,
+            test=test_scores,
             train_seconds=seconds,
             run_dir=folder,
         )

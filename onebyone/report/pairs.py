@@ -2,10 +2,15 @@
 
 In every round both forms are timed call by call, taking turns (analysis.timing.interleaved_seconds),
 and the time ratio is taken round by round, so its interval (a t-interval of the log ratios)
-carries the spread that the machine's load causes.
+carries the spread that the machine's load causes. On the CPU both forms run on one thread: with
+two, each call waits for the slower thread, and when other work holds a core those stalls swamp
+the convolutions (measured under load: C10's ratio fell from 3.35× on one thread to 1.1–1.7× on
+two), so the ratio stops measuring the work the 1×1 reduction saves.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from torch import nn
@@ -24,6 +29,18 @@ def conv_weights(module: nn.Module, skip: tuple[str, ...] = ()) -> int:
     )
 
 
+@contextlib.contextmanager
+def timing_threads(device: torch.device):
+    """One torch thread on the CPU while timing (restored after); nothing changes on a GPU."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def pair_cost(ctx, without: nn.Module, with_: nn.Module, input_shape) -> dict:
     """Parameters, MACs and output channels of both forms; their time ratio (without ÷ with)."""
     cost = {}
@@ -37,7 +54,7 @@ def pair_cost(ctx, without: nn.Module, with_: nn.Module, input_shape) -> dict:
     c = ctx.config
     x = torch.randn(c.latency_batch, *input_shape, device=ctx.device)
     modules = {key: module.to(ctx.device).eval() for key, module in (("without", without), ("with", with_))}
-    with torch.inference_mode():
+    with torch.inference_mode(), timing_threads(ctx.device):
         times = interleaved_seconds(
             {key: (lambda m=m: m(x)) for key, m in modules.items()},
             rounds=c.latency_rounds,
@@ -53,7 +70,8 @@ def pair_cost(ctx, without: nn.Module, with_: nn.Module, input_shape) -> dict:
 
 def timing_caption(ctx) -> str:
     c = ctx.config
+    where = "one CPU thread" if ctx.device.type == "cpu" else ctx.device.type
     return (
-        f"batch {c.latency_batch} on {ctx.device.type}, {c.latency_rounds} interleaved rounds of "
+        f"batch {c.latency_batch} on {where}, {c.latency_rounds} interleaved rounds of "
         f"{c.latency_repeats} calls each; interval: 95% over rounds"
     )

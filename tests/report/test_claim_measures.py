@@ -3,7 +3,7 @@
 import pytest
 
 from onebyone.inspect import SparsityResult, SparsityRow
-from onebyone.report.ablations import paired_difference
+from onebyone.report.ablations import SCORES_FILE, Scores, load_scores, paired_difference, save_scores
 from onebyone.report.claims.sparsity import rank_correlation, rise
 
 
@@ -39,3 +39,12 @@ def test_paired_difference_pairs_seed_by_seed():
     assert estimate.samples == (2.0, 3.0, 2.0) and estimate.value == pytest.approx(7 / 3)
     with pytest.raises(ValueError):
         paired_difference(first, second[::-1], lambda run: run.value)
+
+
+def test_scores_are_kept_beside_a_cached_model(tmp_path):
+    train, test = Scores(0.9975, 0.048), Scores(0.8744, 0.381)
+    save_scores(tmp_path, train, test)
+    assert load_scores(tmp_path) == (train, test)
+    (tmp_path / SCORES_FILE).write_text('{"train": {"accuracy": 1}}')
+    assert load_scores(tmp_path) is None  # damaged: scored again from the weights
+    assert load_scores(tmp_path / "missing") is None

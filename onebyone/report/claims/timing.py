@@ -5,7 +5,6 @@ Counts and times of both forms come from report.pairs.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 import onebyone
@@ -236,8 +235,8 @@ def render_c10(m: Measured, ctx) -> Rendered:
             times.append(ctx.shared[key]["time_ratio"])
     figure = ratio_figure(
         ctx.figure_path("cost_ratios"),
-        f"MACs vs measured time ({ctx.device.type}, batch {ctx.config.latency_batch}, "
-        f"{torch.get_num_threads()} threads)",
+        f"MACs vs measured time ({ctx.device.type}, batch {ctx.config.latency_batch}"
+        f"{', one thread' if ctx.device.type == 'cpu' else ''})",
         labels,
         macs,
         times,
