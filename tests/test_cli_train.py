@@ -153,7 +153,7 @@ def test_corrupt_file_in_data_dir(tmp_path, capsys):
     ("argv", "words"),
     [
         (["train", "no-such-model", *SMALL], "unknown model 'no-such-model'"),
-        (["train", "nin-fashion", "--data", "imagenet", *SMALL], "data must be fashion-mnist"),
+        (["train", "nin-fashion", "--data", "imagenet", *SMALL], "unknown data set 'imagenet'"),
         (["train", "nin-fashion", "--set", "widht=2", *SMALL], "has no option 'widht'"),
         (["train", "nin-fashion", *SMALL, "--epochs", "0"], "epochs must be > 0"),
         (["train", "nin-fashion", *SMALL, "--resume"], "resume needs a run folder"),

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from onebyone.data.registry import get_dataset
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write_text
 
@@ -90,8 +91,7 @@ class TrainConfig:
                 raise OneByOneError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.weight_decay < 0 or self.momentum < 0:
             raise OneByOneError("weight_decay and momentum must be ≥ 0")
-        if self.data not in ("fashion-mnist", "digits") and not self.data.startswith("folder:"):
-            raise OneByOneError(f"data must be fashion-mnist, digits or folder:PATH, got {self.data!r}")
+        get_dataset(self.data)  # an unknown name or a missing argument raises
         if self.resume and self.out is None:
             raise OneByOneError("resume needs a run folder (--out)")
         if self.stop_after_epoch is not None and self.stop_after_epoch < 1:

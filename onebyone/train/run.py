@@ -12,13 +12,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from onebyone.data import (
-    ImageDataset,
-    load_digits,
-    load_fashion_mnist,
-    load_image_folder,
-    split_train_val,
-)
+from onebyone.data import ImageDataset, split_train_val
+from onebyone.data.registry import get_dataset, load_splits
 from onebyone.errors import OneByOneError
 from onebyone.models.loading import default_input_size, load_model
 from onebyone.models.registry import model_options
@@ -40,30 +35,24 @@ class RunData:
         return self.train.classes
 
 
-def _model_input_size(config: TrainConfig) -> tuple[int, int, int]:
-    size = default_input_size(config.model)
-    return size if size is not None else (3, 32, 32)
+def data_input_size(config: TrainConfig) -> tuple[int, int, int]:
+    """The (C, H, W) of the images a run's model gets: its data set's, or for data without a fixed
+    size (image folders) the model's design size, with `image_size` as the side when given."""
+    entry, _ = get_dataset(config.data)
+    if entry.input_size is not None:
+        return entry.input_size
+    design = default_input_size(config.model) or (3, 32, 32)
+    channels = config.model_overrides.get("in_channels", design[0])
+    side = config.image_size or design[1]
+    return (channels, side, side if config.image_size else design[2])
 
 
 def load_data(config: TrainConfig) -> RunData:
     """Load the configured data set and split off the validation set (seeded by config.seed)."""
-    if config.data == "fashion-mnist":
-        train = load_fashion_mnist("train", config.data_dir)
-        test = load_fashion_mnist("test", config.data_dir)
-    elif config.data == "digits":
-        train, test = load_digits("train"), load_digits("test")
-    else:
-        channels, height, _ = _model_input_size(config)
-        everything = load_image_folder(
-            config.data.removeprefix("folder:"),
-            size=config.image_size or height,
-            channels=1 if channels == 1 else 3,
-        )
-        # A fixed 20% test split, the same for every seed, so seeds compare on one test set.
-        train, test = split_train_val(everything, max(1, len(everything) // 5), seed=12345)
-    val_size = config.val_size
-    if val_size is None:
-        val_size = 5000 if config.data == "fashion-mnist" else max(1, len(train) // 10)
+    entry, _ = get_dataset(config.data)
+    train, test = load_splits(config.data, data_dir=config.data_dir, input_size=data_input_size(config))
+    skipped = list(train.skipped)
+    val_size = entry.validation_count(len(train)) if config.val_size is None else config.val_size
     train, val = split_train_val(train, val_size, seed=config.seed)
     if config.subset is not None:
         train = train.subset(torch.arange(min(config.subset, len(train))), f"{train.name}[:{config.subset}]")
@@ -71,7 +60,6 @@ def load_data(config: TrainConfig) -> RunData:
         test = test.subset(
             torch.arange(min(config.test_size, len(test))), f"{test.name}[:{config.test_size}]"
         )
-    skipped = everything.skipped if config.data.startswith("folder:") else []
     return RunData(train, val, test, skipped)
 
 
