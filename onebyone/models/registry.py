@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from onebyone.errors import OneByOneError
+from onebyone.models.options import check_options
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def create_model(name: str, **overrides: object) -> nn.Module:
             f"model {name!r} has no option {', '.join(map(repr, unknown))}; "
             f"valid options: {', '.join(options) or 'none'}"
         )
+    check_options(name, entry.builder, overrides)
     return entry.builder(**overrides)
 
 

@@ -1,10 +1,10 @@
 """Training and evaluation on real data: `train(TrainConfig(...)) -> TrainResult`, exact resume
-from safetensors checkpoints, DistributedDataParallel under torchrun, and `load_run` to get a
-trained model back from its run folder."""
+from safetensors checkpoints, DistributedDataParallel under torchrun. A run folder is opened again
+with `onebyone.runs.open_run`."""
 
 from onebyone.train.config import TrainConfig
 from onebyone.train.loop import EMA, TrainingDiverged, TrainResult, accuracy, lr_at, predict, train
-from onebyone.train.run import RunData, load_data, load_run
+from onebyone.train.run import RunData, load_data
 
 __all__ = [
     "EMA",
@@ -14,7 +14,6 @@ __all__ = [
     "TrainingDiverged",
     "accuracy",
     "load_data",
-    "load_run",
     "lr_at",
     "predict",
     "train",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from onebyone.data.registry import get_dataset
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write_text
+from onebyone.models.options import is_plain_mapping, value_fits
 
 CONFIG_SCHEMA_VERSION = 1
 
@@ -109,10 +111,17 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
+        if not isinstance(data, dict):
+            raise OneByOneError(f"a training configuration is a JSON object, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise OneByOneError(f"unknown training option(s) {', '.join(unknown)}")
+        hints = typing.get_type_hints(cls)
+        for name, value in data.items():
+            plain = is_plain_mapping(value) if isinstance(value, dict) else True
+            if not (plain and value_fits(value, hints[name])):
+                raise OneByOneError(f"training option {name} has the wrong type: {value!r:.80}")
         return cls(**data)
 
 
@@ -125,7 +134,7 @@ def read_config(path: Path) -> TrainConfig:
     if not path.is_file():
         raise OneByOneError(f"{str(path.parent)!r} is not a training run (no {path.name})")
     try:
-        payload = json.loads(path.read_text())
+        payload = json.loads(path.read_text(encoding="utf-8"))
         return TrainConfig.from_dict(payload["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OSError) as exc:  # JSON, UTF-8, shape or type errors
         raise OneByOneError(f"{str(path)!r}: unreadable run configuration ({exc})") from exc
