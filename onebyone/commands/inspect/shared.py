@@ -13,7 +13,6 @@ from torch import Tensor
 from onebyone.commands.common import input_size
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_file
-from onebyone.inspect import load_image
 from onebyone.runs import Run
 
 
@@ -29,9 +28,8 @@ def out_path(args: argparse.Namespace, run: Run, name: str) -> Path:
 
 def pick_image(args: argparse.Namespace, run: Run) -> tuple[Tensor, int | None, str]:
     """(1, C, H, W) uint8 from --image or --index into the test set, its label if known, and its source."""
-    channels, height, width = input_size(args, run)
-    if args.image:
-        return load_image(args.image, channels=channels, size=(height, width)), None, args.image
+    if args.image:  # scaled and centre-cropped as the model's data was prepared
+        return run.photo(args.image, input_size(args, run)[1:]), None, args.image
     data = run.test_set()
     index = 0 if args.index is None else args.index
     if not 0 <= index < len(data):
