@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, atomic_write_text
+from onebyone.train.checks import first_line
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 CHECKPOINT_JSON = "checkpoint.json"
@@ -133,8 +134,6 @@ def restore_state(
         restore_rng_state(tensors["rng"])
         return TrainState(int(info["epoch"]), int(info["step"]), list(info["history"]))
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
-        from onebyone.train.checks import first_line
-
         raise OneByOneError(
             f"{str(run_dir / CHECKPOINT_FILE)!r} does not fit this run's model and recipe ({first_line(exc)})"
         ) from exc

@@ -37,7 +37,10 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         for _ in range(10):  # retried only when a releasing owner removes the file under us
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:  # found now, before any work: a read-only folder, a .lock folder…
+                raise OneByOneError(f"cannot write in {str(self.folder)!r}: {exc.strerror or exc}") from exc
             if not _lock(fd, self.path):
                 owner = _describe(self.path)
                 os.close(fd)

@@ -89,10 +89,9 @@ def train(config: TrainConfig) -> TrainResult:
             for epoch in range(run.state.epoch, config.epochs):
                 task = progress.start_epoch(epoch + 1, config.epochs, len(run.batches))
                 row = train_epoch(run, epoch, progress, task)
-                # Validate the EMA weights if enabled. Monitoring only: plain predictions (flip TTA
-                # would double this pass every epoch).
-                evaluated = averaged_model(run.model, run.ema)
-                if len(run.data.val):
+                if len(run.data.val):  # the EMA weights if enabled; plain predictions (flip TTA
+                    # would double this pass every epoch, and it is for monitoring only)
+                    evaluated = averaged_model(run.model, run.ema)
                     row["val_accuracy"] = accuracy(evaluated, run.data.val, config, tta=False)
                 progress.end_epoch(task, row)
                 save_epoch(run, epoch, row)

@@ -195,3 +195,10 @@ def test_damaged_config_json_on_resume(tmp_path, capsys):
     (run / "config.json").write_text("{")
     assert main(["train", "nin-fashion", "--out", str(run), "--resume", "--no-progress"]) == 2
     assert "unreadable run configuration" in one_error_line(capsys)
+
+
+def test_a_folder_that_cannot_be_locked_is_found_before_any_work(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / LOCK_FILE).mkdir(parents=True)  # the lock cannot be a file there
+    assert train_cli(run) == 2
+    assert f"cannot write in {str(run)!r}" in one_error_line(capsys)
