@@ -18,7 +18,7 @@ from onebyone.errors import OneByOneError
 # Subcommand modules, in the order `onebyone --help` lists them.
 COMMAND_MODULES = [
     "report", "models", "profile", "compare", "bench", "export", "compress", "convert", "train", "eval",
-    "inspect",
+    "inspect", "predict",
 ]
 
 

@@ -72,3 +72,41 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+def check_output_folder(path: str | Path) -> Path:
+    """Before any work: `path` must be a new or empty folder that can be created and written.
+
+    Raises OneByOneError naming the problem, so a command does not find out after minutes of work.
+    """
+    from onebyone.errors import OneByOneError
+
+    folder = Path(path)
+    if folder.exists():
+        if not folder.is_dir() or any(folder.iterdir()):
+            raise OneByOneError(
+                f"output folder {str(folder)!r} exists and is not empty; choose another --out"
+            )
+        parent = folder
+    else:
+        parent = next((p for p in folder.absolute().parents if p.exists()), Path("/"))
+        if not parent.is_dir():
+            raise OneByOneError(f"output folder {str(folder)!r} cannot be made: {str(parent)!r} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OneByOneError(f"output folder {str(folder)!r} cannot be written: {str(parent)!r} is read-only")
+    return folder
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Before any work: the folder of output file `path` must exist and be writable."""
+    from onebyone.errors import OneByOneError
+
+    file = Path(path)
+    parent = file.parent if str(file.parent) else Path(".")
+    if file.is_dir():
+        raise OneByOneError(f"output file {str(file)!r} is a folder")
+    if not parent.is_dir():
+        raise OneByOneError(f"output folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OneByOneError(f"output file {str(file)!r} cannot be written: {str(parent)!r} is read-only")
+    return file

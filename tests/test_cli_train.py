@@ -55,11 +55,13 @@ def test_train_then_eval_json_and_png(tmp_path, capsys):
 
 
 def test_eval_tta_flip_flag_overrides_the_runs_own_setting(tmp_path, capsys):
-    from onebyone.train import load_data, load_run, predict
+    from onebyone.runs import open_run
+    from onebyone.train import load_data, predict
 
     run = tmp_path / "run"
     assert main(["train", "nin-fashion", *SMALL, "--out", str(run)]) == 0
-    model, config = load_run(run)
+    opened = open_run(run)
+    model, config = opened.model(), opened.config
     val = load_data(config).val
     capsys.readouterr()
     for flag, tta in (("--tta-flip", True), ("--no-tta-flip", False)):
@@ -201,7 +203,8 @@ def test_bad_input_exits_2_with_one_line(argv, words, capsys):
 
 def test_eval_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["eval", str(tmp_path)]) == 2
-    assert "is not a training run (no config.json)" in one_error_line(capsys)
+    line = one_error_line(capsys)
+    assert "is not a run folder" in line and "config.json (a training run)" in line
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from onebyone.commands.arguments import parse_overrides
 from onebyone.commands.common import add_overrides_argument
-from onebyone.models.loading import parse_overrides
 from onebyone.train import TrainConfig, train
 from onebyone.train.writer import resume_config
 

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from onebyone.data.datasets import (
+    DIGITS_CLASSES,
     FASHION_MNIST_CLASSES,
     ImageDataset,
+    folder_classes,
     load_digits,
     load_fashion_mnist,
     load_image_folder,
@@ -35,9 +37,13 @@ class DatasetEntry:
     load: Loader
     description: str
     input_size: tuple[int, int, int] | None  # (C, H, W) of its images; None: the model's (image folders)
-    classes: tuple[str, ...] | None  # None: known only once loaded (image folders)
+    classes: tuple[str, ...] | Callable[[str], tuple[str, ...]]  # names, or names from the argument
     takes_argument: bool = False  # named as "NAME:ARGUMENT"
     val_size: int | float = 0.1  # default hold-out: a count, or a fraction of the training split
+
+    def class_names(self, argument: str | None = None) -> tuple[str, ...]:
+        """Class names, index = label, without loading the images."""
+        return self.classes(argument) if callable(self.classes) else self.classes
 
     def validation_count(self, train_images: int) -> int:
         if isinstance(self.val_size, float):
@@ -53,7 +59,7 @@ def register_dataset(
     *,
     description: str,
     input_size: tuple[int, int, int] | None,
-    classes: tuple[str, ...] | None,
+    classes: tuple[str, ...] | Callable[[str], tuple[str, ...]],
     takes_argument: bool = False,
     val_size: int | float = 0.1,
 ) -> Callable[[Loader], Loader]:
@@ -116,7 +122,7 @@ def _fashion_mnist(argument, data_dir, input_size):
     "digits",
     description="scikit-learn's 1,797 grey 8×8 handwritten digits, 10 classes (80/20 split)",
     input_size=(1, 8, 8),
-    classes=tuple(str(d) for d in range(10)),
+    classes=DIGITS_CLASSES,
 )
 def _digits(argument, data_dir, input_size):
     return load_digits("train"), load_digits("test")
@@ -126,7 +132,7 @@ def _digits(argument, data_dir, input_size):
     "folder",
     description="your images under PATH/<class>/<file>, resized to the model's input; a fixed 20% test split",
     input_size=None,
-    classes=None,
+    classes=folder_classes,
     takes_argument=True,
 )
 def _folder(argument, data_dir, input_size):

@@ -11,6 +11,7 @@ Measuring returns plain dataclasses and tensors; `onebyone.inspect.plots` draws 
     dense = dense_prediction(model, scenes, preprocess=...)   # DenseResult(hit_fraction, ...)
 """
 
+from onebyone.data.photos import load_image
 from onebyone.inspect.activations import (
     SparsityResult,
     SparsityRow,
@@ -21,7 +22,6 @@ from onebyone.inspect.activations import (
 from onebyone.inspect.boxes import UnitBox, strongest_unit_box
 from onebyone.inspect.cam import class_activation_maps, class_map_network, gap_class_map_network
 from onebyone.inspect.dense import DenseResult, Scenes, compose_scenes, dense_prediction
-from onebyone.inspect.images import load_image
 
 __all__ = [
     "DenseResult",

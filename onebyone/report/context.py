@@ -101,18 +101,19 @@ class ReportContext:
         """The nin-fashion `variant` trained with `seed`: from the cache folder, or trained now."""
         if (variant, seed) in self._trained:
             return self._trained[(variant, seed)]
-        from onebyone.train import accuracy, load_run, train
-        from onebyone.train.config import read_config
+        from onebyone.runs import open_run
+        from onebyone.train import accuracy, train
 
         wanted = self.train_config(variant, seed)
         run_dir = self.out / "models" / f"{variant}-seed{seed}"
         model, config, seconds = None, None, None
         if (run_dir / "model.safetensors").is_file():
-            saved = read_config(run_dir / "config.json")
+            run = open_run(run_dir)
+            saved = run.config
             resolved = dict(saved.model_overrides)
             same = all(getattr(saved, k) == getattr(wanted, k) for k in _CACHE_KEYS if k != "model_overrides")
             if same and all(resolved.get(k) == v for k, v in wanted.model_overrides.items()):
-                model, config = load_run(run_dir)
+                model, config = run.model(), saved
                 config.test_size, config.data_dir = wanted.test_size, wanted.data_dir
                 self.notes.append(f"{variant} seed {seed}: loaded from {run_dir}")
         if model is None:

@@ -13,10 +13,8 @@ at the original size (AlexNet's 6×6 pool at 224) is removed. Works on any model
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 from torch import fx, nn
@@ -291,47 +289,3 @@ def _difference(original: nn.Module, converted: nn.Module, input_shape: tuple[in
             f"the original {tuple(expected.shape)}"
         )
     return (expected.float() - got.float()).abs().max().item()
-
-
-FC2CONV_FILE = "fc2conv.json"
-WEIGHTS_FILE = "model.safetensors"
-SCHEMA_VERSION = 1
-
-
-def save_fc2conv(
-    out_dir: str | Path, result: FcToConvResult, source: dict, checks: dict | None = None
-) -> Path:
-    """Write `model.safetensors` (the converted weights) and `fc2conv.json` to `out_dir`.
-
-    `source` says how to rebuild the unconverted model: {"model": zoo name or file.py:factory,
-    "model_overrides": {...}} (and, for the record, the "run" it came from).
-    """
-    from safetensors.torch import save_file
-
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OneByOneError(f"output folder {str(out)!r} exists and is not empty")
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().clone() for k, v in result.model.state_dict().items()}
-    save_file(state, str(out / WEIGHTS_FILE))
-    description = {"schema_version": SCHEMA_VERSION, "source": source, **result.to_dict(), **(checks or {})}
-    (out / FC2CONV_FILE).write_text(json.dumps(description, indent=2) + "\n")
-    return out
-
-
-def load_fc2conv(out_dir: str | Path) -> nn.Module:
-    """Rebuild a model written by `onebyone convert fc2conv`: the source model converted again at the
-    recorded input size, then the saved (e.g. trained) weights. Returned in eval mode."""
-    from safetensors.torch import load_file
-
-    from onebyone.models.loading import load_model
-
-    folder = Path(out_dir)
-    if not (folder / FC2CONV_FILE).is_file():
-        raise OneByOneError(f"{str(folder)!r} is not an fc2conv folder (no {FC2CONV_FILE})")
-    description = json.loads((folder / FC2CONV_FILE).read_text())
-    source = description["source"]
-    model = load_model(source["model"], dict(source.get("model_overrides") or {}))
-    converted = fc_to_conv(model, description["input_shape"])
-    converted.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
-    return converted.eval()

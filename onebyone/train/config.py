@@ -12,6 +12,7 @@ from pathlib import Path
 from onebyone.data.registry import get_dataset
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write_text
+from onebyone.models.options import is_plain_mapping, value_fits
 
 CONFIG_SCHEMA_VERSION = 1
 MAX_COUNT = 2**31 - 1  # epochs, images, batch size: far beyond any run, far below an overflow
@@ -125,20 +126,19 @@ class TrainConfig:
         return self
 
     def _check_types(self) -> None:
-        """Each field holds its annotated type (a damaged config.json may hold anything)."""
-        hints = typing.get_type_hints(TrainConfig)
-        for name, hint in hints.items():
+        """Each field holds plain data of its annotated type (a damaged config.json may hold anything)."""
+        for name, hint in typing.get_type_hints(TrainConfig).items():
             value = getattr(self, name)
-            allowed = typing.get_args(hint) or (hint,)
-            if not any(_is_a(value, kind) for kind in allowed):
-                expected = " or ".join("None" if k is type(None) else k.__name__ for k in allowed)
-                raise OneByOneError(f"{name} must be {expected}, got {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                continue  # a float all the same: the range checks name it as not finite
+            plain = is_plain_mapping(value) if isinstance(value, dict) else True
+            if not (plain and value_fits(value, hint)):
+                expected = " or ".join(
+                    "None" if k is type(None) else k.__name__ for k in typing.get_args(hint)
+                )
+                raise OneByOneError(f"{name} must be {expected or hint.__name__}, got {value!r:.80}")
         if not self.model:
             raise OneByOneError("model must be a zoo name, file.py:factory or module:factory, got ''")
-        if not all(isinstance(key, str) for key in self.model_overrides):
-            raise OneByOneError(
-                f"model_overrides must have option names as keys, got {self.model_overrides!r}"
-            )
 
     @property
     def test_time_flip(self) -> bool:
@@ -150,21 +150,18 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
+        if not isinstance(data, dict):
+            raise OneByOneError(f"a training configuration is a JSON object, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise OneByOneError(f"unknown training option(s) {', '.join(unknown)}")
+        hints = typing.get_type_hints(cls)
+        for name, value in data.items():
+            plain = is_plain_mapping(value) if isinstance(value, dict) else True
+            if not (plain and value_fits(value, hints[name])):
+                raise OneByOneError(f"training option {name} has the wrong type: {value!r:.80}")
         return cls(**data)
-
-
-def _is_a(value: object, kind: type) -> bool:
-    if kind is type(None):
-        return value is None
-    if kind is float:  # an int is a fine float; a bool is neither
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, typing.get_origin(kind) or kind)
 
 
 def _check_range(name: str, value: float | None, low: float, high: float, *, low_open: bool = False) -> None:
@@ -192,7 +189,7 @@ def read_config(path: Path) -> TrainConfig:
     if not path.is_file():
         raise OneByOneError(f"{str(path.parent)!r} is not a training run (no {path.name})")
     try:
-        payload = json.loads(path.read_text())
+        payload = json.loads(path.read_text(encoding="utf-8"))
         return TrainConfig.from_dict(payload["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OSError) as exc:  # JSON, UTF-8, shape or type errors
         raise OneByOneError(f"{str(path)!r}: unreadable run configuration ({exc})") from exc

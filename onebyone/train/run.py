@@ -1,24 +1,20 @@
-"""From a config to data and a model, and from a run folder back to a model.
+"""From a training config to its data: the splits, the model's options from the data, normalisation.
 
-`load_run(run_dir)` is what the inspect, report and compress tools use: it rebuilds the model
-from `config.json` and loads `model.safetensors` without unpickling anything.
+Opening a run folder back into a model is `onebyone.runs.open_run`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from onebyone.data import ImageDataset, split_train_val
 from onebyone.data.registry import get_dataset, load_splits
-from onebyone.errors import OneByOneError
-from onebyone.models.loading import default_input_size, load_model
+from onebyone.models.loading import default_input_size
 from onebyone.models.registry import model_options
-from onebyone.train.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights
-from onebyone.train.config import TrainConfig, read_config
+from onebyone.train.config import TrainConfig
 
 
 @dataclass
@@ -78,40 +74,3 @@ def resolve_overrides(config: TrainConfig, data: ImageDataset) -> dict:
 def normalise(images: Tensor, config: TrainConfig) -> Tensor:
     """uint8 (B, C, H, W) → float, scaled to [0, 1] and standardised with the run's mean/std."""
     return (images.float() / 255.0 - config.mean) / config.std
-
-
-def read_run_config(run_dir: str | Path) -> TrainConfig:
-    """The resolved config of a run folder; for a compressed run, the config of the run it came from."""
-    run = Path(run_dir)
-    if not (run / CONFIG_FILE).is_file():
-        from onebyone.surgery.runs import compressed_run_config, is_compressed_run
-
-        if is_compressed_run(run):
-            return compressed_run_config(run)
-    return read_config(run / CONFIG_FILE)
-
-
-def load_run(run_dir: str | Path) -> tuple[nn.Module, TrainConfig]:
-    """The trained model (eval mode, on CPU) and the resolved config of a run folder.
-
-    A folder written by `onebyone compress` loads too: its factorised model, with the config of the
-    run it was compressed from."""
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise OneByOneError(f"run folder {str(run)!r} not found")
-    if not (run / CONFIG_FILE).is_file():
-        from onebyone.surgery.runs import is_compressed_run, load_compressed_run
-
-        if is_compressed_run(run):  # written by `onebyone compress`
-            return load_compressed_run(run)
-    config = read_config(run / CONFIG_FILE)
-    if not (run / MODEL_FILE).is_file():
-        raise OneByOneError(f"{str(run)!r} has no {MODEL_FILE}: the run has not finished (resume it)")
-    state = load_weights(run / MODEL_FILE)
-    # config.json holds the resolved overrides (num_classes, in_channels), so no data is needed.
-    model = load_model(config.model, dict(config.model_overrides))
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise OneByOneError(f"{str(run)!r}: weights do not fit the configured model ({exc})") from exc
-    return model.eval(), config
