@@ -3,7 +3,10 @@ from safetensors checkpoints, DistributedDataParallel under torchrun. A run fold
 with `onebyone.runs.open_run`."""
 
 from onebyone.train.config import TrainConfig
-from onebyone.train.loop import EMA, TrainingDiverged, TrainResult, accuracy, lr_at, predict, train
+from onebyone.train.evaluate import accuracy, predict
+from onebyone.train.guard import TrainingDiverged
+from onebyone.train.loop import TrainResult, train
+from onebyone.train.recipe import EMA, build_optimizer, lr_at
 from onebyone.train.run import RunData, load_data
 
 __all__ = [
@@ -13,6 +16,7 @@ __all__ = [
     "TrainResult",
     "TrainingDiverged",
     "accuracy",
+    "build_optimizer",
     "load_data",
     "lr_at",
     "predict",
