@@ -22,7 +22,6 @@ from onebyone.models.options import check_options, is_plain_mapping
 from onebyone.models.registry import get_model_entry
 from onebyone.runs.run import Run
 
-
 # The margin cut off around the centre crop of a photo for published ImageNet weights (256 → 224).
 IMAGENET_CROP_PADDING = 32
 

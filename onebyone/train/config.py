@@ -156,12 +156,9 @@ class TrainConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise OneByOneError(f"unknown training option(s) {', '.join(unknown)}")
-        hints = typing.get_type_hints(cls)
-        for name, value in data.items():
-            plain = is_plain_mapping(value) if isinstance(value, dict) else True
-            if not (plain and value_fits(value, hints[name])):
-                raise OneByOneError(f"training option {name} has the wrong type: {value!r:.80}")
-        return cls(**data)
+        config = cls(**data)
+        config._check_types()
+        return config
 
 
 def _check_range(name: str, value: float | None, low: float, high: float, *, low_open: bool = False) -> None:

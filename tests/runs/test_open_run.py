@@ -160,10 +160,10 @@ def test_a_folder_naming_a_user_file_imports_it_only_with_consent(tmp_path):
     ("edit", "words"),
     [
         (lambda c: c["model_overrides"].update(width="abc"), "option width must be float, got 'abc'"),
-        (lambda c: c["model_overrides"].update(width={"nested": 1}), "option model_overrides has the wrong type"),
+        (lambda c: c["model_overrides"].update(width={"nested": 1}), "model_overrides must be dict"),
         (lambda c: c["model_overrides"].update(depth=3), "has no option 'depth'"),
         (lambda c: c.update(model="no-such-net"), "unknown model 'no-such-net'"),
-        (lambda c: c.update(epochs="many"), "training option epochs has the wrong type"),
+        (lambda c: c.update(epochs="many"), "epochs must be int, got 'many'"),
         (lambda c: c.update(data="imagenet"), "unknown data set 'imagenet'"),
         (lambda c: c.update(extra=1), "unknown training option"),
     ],
