@@ -7,7 +7,7 @@ the map is the linear layer applied at every position: M_c(y, x) = Σ_k w_ck f_k
 the bias included, the spatial mean of M_c is exactly the logit of class c.
 
 The maps come from the network itself, rewritten with torch.fx: the global pool is dropped and
-the linear layers after it become 1×1 convs (see `onebyone.surgery.fc_to_conv`).
+the linear layers after it become 1×1 convs (see `onebyone.analysis.heads`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, fx, nn
 
+from onebyone.analysis.graph import TracedModel
+from onebyone.analysis.heads import FcToConvResult, convert_fc_layers, rewrite_head
 from onebyone.errors import OneByOneError
-from onebyone.surgery.fc_to_conv import FcToConvResult, convert_fc_layers, rewrite_head
-from onebyone.surgery.graph import TracedModel
 
 
 def gap_class_map_network(model: nn.Module, input_shape: Sequence[int]) -> nn.Module:
