@@ -18,8 +18,8 @@ Each step ends as one of
 
 Step by step, what runs and the reference it is checked against:
 - profile: `analysis.profile`; MACs = torch.utils.flop_counter's FLOPs / 2, parameters counted.
-- optimize: `deploy.optimize` (fp32, channels-last); the model's output. A note gives the batch
-  norms left after a conv (with the first reason).
+- optimize: `deploy.optimize` (fp32, channels-last); the model's output. The cell counts the batch
+  norms folded and kept; a note gives those kept after a conv (with the first reason).
 - factorize: `surgery.factorize` at full ranks on every factorisable layer (linear layers over 4M
   weights left out: their float64 SVDs take minutes on one core); the model's output.
 - fc_to_conv: `surgery.convert_fc_layers`; the model's output.
@@ -27,7 +27,7 @@ Step by step, what runs and the reference it is checked against:
 - sparsity: `inspect.measure_sparsity`; the number of ReLU-like ATen calls (relu, hardswish,
   hardtanh or clamp at 0, threshold to 0) in one forward pass, counted by a dispatch mode.
 - class map: `inspect.class_map_network`; its spatial mean equals the logits (class activation
-  maps), or its output at the original size equals the model's (fc_to_conv).
+  maps, "CAM"), or its output at the original size equals the model's (fc_to_conv).
 
 Threads: 1 by default (`--threads`): this measures coverage, not speed, and on a shared machine
 multi-threaded LAPACK calls (the factorisations' eigh/SVD) can wait on busy cores for seconds.
@@ -63,7 +63,8 @@ STEPS = ("profile", "optimize", "factorize", "fc_to_conv", "export", "sparsity",
 @dataclass
 class Outcome:
     status: str  # exact | refused | wrong | crashed
-    detail: str = ""
+    detail: str = ""  # listed under the table
+    value: str = ""  # a short figure shown in the cell
 
 
 @dataclass
@@ -156,9 +157,10 @@ def step_optimize(model, x, expected):
     fast, report = optimize(model, channels_last=True)
     with torch.no_grad():
         outcome = compare(fast(x), expected)
-    left = report.fold.reasons
-    if left:
-        outcome.detail = f"{len(left)} BN left after a conv: {next(iter(left.values()))}"
+    fold = report.fold
+    outcome.value = f"{len(fold.folded)} BN folded, {len(fold.kept)} kept"
+    if fold.reasons:
+        outcome.detail = f"{len(fold.reasons)} BN kept after a conv: {next(iter(fold.reasons.values()))}"
     return outcome
 
 
@@ -231,7 +233,7 @@ def step_sparsity(model, x, expected):
     kinds = sorted({r.kind for r in result.rows})
     if len(result.rows) != counter.count:
         return Outcome("wrong", f"{len(result.rows)} activations counted, {counter.count} ReLU-like calls")
-    return Outcome("exact", f"{len(result.rows)} ({', '.join(kinds)})")
+    return Outcome("exact", value=f"{len(result.rows)}: {', '.join(kinds)}")
 
 
 def step_class_map(model, x, expected):
@@ -240,7 +242,7 @@ def step_class_map(model, x, expected):
         maps = network.eval()(x)
     got = maps.mean((2, 3)) if maps.dim() == 4 else maps
     outcome = compare(got, expected)
-    outcome.detail = outcome.detail or method
+    outcome.value = {"class activation maps": "CAM"}.get(method, method)
     return outcome
 
 
@@ -281,8 +283,8 @@ def markdown(rows: list[ModelRow]) -> str:
         cells = []
         for step in STEPS:
             outcome = row.steps.get(step, Outcome("-"))
-            cell = outcome.status
-            if outcome.detail and (outcome.status != "exact" or step != "class map"):
+            cell = outcome.status + (f" ({outcome.value})" if outcome.value else "")
+            if outcome.detail:
                 notes.append(f"{row.model}, {step}: {outcome.detail}")
                 cell += f" [{len(notes)}]"
             cells.append(cell)

@@ -331,6 +331,19 @@ def test_cam_of_a_gap_head_with_a_linear_subclass_averages_to_the_logits():
         assert_close(maps.mean((2, 3)), model(x), rtol=1e-5, atol=1e-5)
 
 
+def test_cam_of_a_conv_classifier_after_the_pool_averages_to_the_logits():
+    # timm's heads with use_conv (DLA, BiT ResNetV2): global pool → 1×1 conv → flatten.
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Conv2d(8, 10, 1), nn.Flatten()
+    ).eval()
+    x = random_input()
+    maps = class_activation_maps(model, x)
+    assert maps.shape == (2, 10, 28, 28)
+    with torch.no_grad():
+        assert_close(maps.mean((2, 3)), model(x), rtol=1e-5, atol=1e-6)
+
+
 def test_cam_refuses_a_nonlinear_head_and_the_class_map_comes_from_fc_to_conv():
     model = build("mobilenet-like")
     with pytest.raises(OneByOneError, match=r"act \(Hardswish\) is not linear"):

@@ -128,6 +128,21 @@ class TracedModel:
             found = None
         return None if found is None else found.affine
 
+    def is_pointwise_conv(self, node: fx.Node) -> bool:
+        """A 1×1 conv with stride 1 and no padding (subclasses that compute one included): a linear
+        map of the channels at each position, such as timm's conv classifiers after global pooling."""
+        module, inputs = self.target_module(node), self.tensor_inputs(node)
+        if not isinstance(module, nn.Conv2d) or len(inputs) != 1 or len(self.shape(inputs[0])) != 4:
+            return False
+        plain = layer_kinds.plain_conv2d(module, self.shape(inputs[0]))
+        return (
+            plain is not None
+            and plain.pad is None
+            and plain.conv.kernel_size == (1, 1)
+            and plain.conv.stride == (1, 1)
+            and plain.conv.padding == (0, 0)
+        )
+
     def is_position_wise(self, node: fx.Node) -> bool:
         """An op on an (N, C, H, W) map that computes each position from that position alone:
         element-wise ops, batch norm, 1×1 convs with stride 1, a LayerNorm over the channels."""
@@ -142,15 +157,8 @@ class TracedModel:
             then = layer_kinds.batch_norm_then(module)
             return then is not None and all(layer_kinds.elementwise(m) is not None for m in then.modules()
                                             if not isinstance(m, nn.Sequential))
-        if isinstance(module, nn.Conv2d):
-            plain = layer_kinds.plain_conv2d(module, self.shape(inputs[0]))
-            return (
-                plain is not None
-                and plain.pad is None
-                and plain.conv.kernel_size == (1, 1)
-                and plain.conv.stride == (1, 1)
-                and plain.conv.padding == (0, 0)
-            )
+        if self.is_pointwise_conv(node):
+            return True
         return layer_kinds.normalizes_channels(module, channels)
 
     def is_scalar_arithmetic(self, node: fx.Node) -> bool:

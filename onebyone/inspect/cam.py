@@ -25,6 +25,9 @@ from onebyone.errors import OneByOneError
 def gap_class_map_network(model: nn.Module, input_shape: Sequence[int]) -> nn.Module:
     """A copy of a GAP network that returns its class maps (N, num_classes, h, w) instead of scores.
 
+    Between the pool and the scores there may be linear layers, 1×1 convs, batch norm on vectors,
+    dropout and reshapes: all linear, so the mean of their maps is their output on the mean.
+
     Raises OneByOneError, naming the layer, when the scores are not a spatial mean of maps: an FC
     head on a flattened map, a non-linearity after the pool, global max pooling.
     """
@@ -61,6 +64,7 @@ def gap_class_map_network(model: nn.Module, input_shape: Sequence[int]) -> nn.Mo
             or traced.is_linear(node)
             or isinstance(module, nn.BatchNorm1d)
             or traced.elementwise(node) is True
+            or traced.is_pointwise_conv(node)  # a conv classifier after the pool (timm's DLA, BiT)
         )
         if not passes or len(inputs) != 1:
             why = "is not linear" if traced.elementwise(node) is False else "is not a pooling or linear layer"
