@@ -211,6 +211,19 @@ def test_fold_replaces_a_norm_activation_module_by_its_activation():
     assert type(folded.stem) is SameConv2d  # the conv keeps its class and its padding
 
 
+def test_fold_keeps_a_norm_subclass_that_adds_more_than_its_children():
+    class NormPlusOne(nn.BatchNorm2d):
+        def forward(self, x):
+            return super().forward(x) + 1
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), NormPlusOne(4)).eval()
+    folded, report = fold_batchnorm(model)
+    assert report.folded == [] and report.kept == ["1"]
+    assert report.reasons["1"] == "NormPlusOne does not compute batch norm followed by its child modules"
+    x = random_input()
+    assert_close(folded(x), model(x))
+
+
 def test_fold_keeps_a_norm_whose_conv_uses_its_weights_otherwise():
     class StandardisedConv2d(nn.Conv2d):
         """Weight standardisation (timm's StdConv2d): scaling the weights changes nothing."""

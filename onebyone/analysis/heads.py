@@ -62,13 +62,9 @@ class FcToConvResult:
     position_wise: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        data = {
-            "input_shape": list(self.input_shape),
-            "layers": [asdict(layer) for layer in self.layers],
-            "pools": list(self.pools),
-            "max_abs_difference": self.max_abs_difference,
-        }
-        if self.position_wise:
+        data = {"input_shape": list(self.input_shape), "layers": [asdict(layer) for layer in self.layers],
+                "pools": list(self.pools), "max_abs_difference": self.max_abs_difference}
+        if self.position_wise:  # only then: files of models without such layers stay as they were
             data["position_wise"] = list(self.position_wise)
         return data
 
@@ -265,13 +261,8 @@ def _linear_to_conv(traced: TracedModel, node: fx.Node, reads: tuple[int, int, i
 
 def _norm_2d(norm: nn.BatchNorm1d) -> nn.BatchNorm2d:
     """The same per-channel normalisation for (N, C, h, w) maps."""
-    replacement = nn.BatchNorm2d(
-        norm.num_features,
-        eps=norm.eps,
-        momentum=norm.momentum,
-        affine=norm.affine,
-        track_running_stats=norm.track_running_stats,
-    )
+    settings = (norm.eps, norm.momentum, norm.affine, norm.track_running_stats)
+    replacement = nn.BatchNorm2d(norm.num_features, *settings)
     replacement.load_state_dict(norm.state_dict())
     return replacement.to(next(iter(norm.state_dict().values()), torch.empty(0)).device)
 
