@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("__main__",),
 ]
 # Known exceptions being removed, each with its reason; the test fails once an entry is no longer needed.
-KNOWN = {"inspect/cam.py": "CAM reuses surgery's FC→conv head rewrite; to move below both (issue 19)"}
+KNOWN: dict[str, str] = {}
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from onebyone.analysis.timing import median_seconds
-from onebyone.deploy.optimize import optimize, parse_dtype
+from onebyone.deploy.optimize import dtype_name, optimize, parse_dtype
 from onebyone.errors import OneByOneError
 
 SCHEMA_VERSION = 1
@@ -75,14 +75,18 @@ def bench(
     *,
     name: str = "model",
     batch_sizes: tuple[int, ...] = (1, 64),
-    dtype: str = "bfloat16",
+    dtype: str | torch.dtype = "bfloat16",
     channels_last: bool = True,
     repeats: int = 7,
     pointwise: bool = True,
     device: str = "cpu",
     progress: Callable[[str], None] | None = None,
 ) -> BenchResult:
-    """Latency of eager fp32 NCHW vs `optimize(model, ...)` at each batch size, and 1×1 roofline rows."""
+    """Latency of eager fp32 NCHW vs `optimize(model, ...)` at each batch size, and 1×1 roofline rows.
+
+    `dtype` is a torch dtype or its name (float32, bfloat16, float16).
+    """
+    dtype = dtype_name(dtype)
     target, sync = _device(device)
     fast, _ = optimize(model, dtype=dtype, channels_last=channels_last)
     fast = fast.to(target)
@@ -138,7 +142,7 @@ def pointwise_roofline(
     input_shape: tuple[int, int, int],
     *,
     batch: int,
-    dtype: str = "bfloat16",
+    dtype: str | torch.dtype = "bfloat16",
     channels_last: bool = True,
     repeats: int = 7,
     device: str = "cpu",

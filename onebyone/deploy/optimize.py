@@ -46,17 +46,28 @@ class OptimizeReport:
     compiled: bool
 
 
-def parse_dtype(name: str) -> torch.dtype:
-    """'float32' | 'bfloat16' | 'float16' to a torch dtype, with a clear error otherwise."""
+def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """torch.float32 | torch.bfloat16 | torch.float16, or its name ("bfloat16", "torch.bfloat16"),
+    to the torch dtype, with a clear error otherwise."""
+    if isinstance(dtype, torch.dtype):
+        if dtype not in _DTYPES.values():
+            raise OneByOneError(f"unsupported dtype {dtype}; expected one of {', '.join(_DTYPES)}")
+        return dtype
+    name = dtype.removeprefix("torch.") if isinstance(dtype, str) else None
     if name not in _DTYPES:
-        raise OneByOneError(f"unknown dtype {name!r}; expected one of {', '.join(_DTYPES)}")
+        raise OneByOneError(f"unknown dtype {dtype!r}; expected one of {', '.join(_DTYPES)}")
     return _DTYPES[name]
+
+
+def dtype_name(dtype: str | torch.dtype) -> str:
+    """The name of a supported dtype: "bfloat16" for torch.bfloat16 or "torch.bfloat16"."""
+    return str(parse_dtype(dtype)).removeprefix("torch.")
 
 
 def optimize(
     model: nn.Module,
     *,
-    dtype: str = "float32",
+    dtype: str | torch.dtype = "float32",
     channels_last: bool = True,
     fold_bn: bool = True,
     compile: bool = False,
@@ -64,7 +75,7 @@ def optimize(
     """An inference copy of `model`: BN folded, channels-last, in `dtype`, optionally compiled.
 
     The result is a standard nn.Module that takes and returns float32 tensors; the original
-    model is not changed.
+    model is not changed. `dtype` is a torch dtype or its name (float32, bfloat16, float16).
     """
     torch_dtype = parse_dtype(dtype)
     folded, fold_report = (
@@ -76,4 +87,4 @@ def optimize(
     result: nn.Module = CastIO(folded, torch_dtype, channels_last).eval()
     if compile:
         result = torch.compile(result)
-    return result, OptimizeReport(fold_report, dtype, channels_last, compile)
+    return result, OptimizeReport(fold_report, dtype_name(torch_dtype), channels_last, compile)

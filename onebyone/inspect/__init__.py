@@ -3,7 +3,7 @@ receptive-field boxes and dense prediction on composed scenes (claims C9, C13, C
 
 Measuring returns plain dataclasses and tensors; `onebyone.inspect.plots` draws them as PNGs.
 
-    acts = capture_activations(model, images)            # {relu path: (N, C, h, w)}
+    acts = capture_activations(model, images)            # {activation: (N, C, h, w)}, F.relu too
     result = measure_sparsity(model, test_images)        # SparsityResult: rows by depth
     cams = class_activation_maps(model, images)          # (N, num_classes, h, w)
     box = strongest_unit_box(model, image, "features.stage3")
