@@ -69,6 +69,8 @@ def run_fc2conv(args: argparse.Namespace) -> int:
     console.print(table)
     for note in result.pools:
         console.print(f"pool {note}")
+    for layer in result.position_wise:
+        console.print(f"{layer}: a linear layer on the channels of a map, already a 1×1 conv (kept)")
     console.print(
         f"largest |original − converted| at {'×'.join(map(str, size))}: {result.max_abs_difference:.3g}; at "
         f"{'×'.join(map(str, larger[1:]))} the converted model returns {tuple(larger_output.shape)}"

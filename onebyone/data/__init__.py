@@ -19,6 +19,7 @@ from onebyone.data.idx import parse_idx, read_idx, write_idx
 from onebyone.data.photos import (
     MAX_UPSCALE,
     crop_photo,
+    fit_photo,
     load_image,
     open_image,
     preprocess_image,
@@ -39,6 +40,7 @@ __all__ = [
     "list_datasets",
     "class_names",
     "crop_photo",
+    "fit_photo",
     "folder_classes",
     "imagenet_classes",
     "load_digits",

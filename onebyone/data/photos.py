@@ -103,6 +103,18 @@ def crop_photo(
     return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)  # (1, C, H, W)
 
 
+def fit_photo(source: str | Path | PILImage, *, shorter_side: int, channels: int = 3) -> Tensor:
+    """(1, C, H, W) uint8: a whole photo scaled (bicubic) so its shorter side is `shorter_side`, aspect
+    kept and nothing cut off — the input for a class map over the whole photo."""
+    image = open_image(source, channels)
+    if shorter_side < 1:
+        raise OneByOneError(f"the shorter side must be ≥ 1 pixel, got {shorter_side}")
+    scale = shorter_side / min(image.width, image.height)
+    height = max(shorter_side, round(image.height * scale))
+    width = max(shorter_side, round(image.width * scale))
+    return crop_photo(image, size=(height, width), channels=channels, crop_padding=0)
+
+
 def standardise(images: Tensor, mean: float | Sequence[float], std: float | Sequence[float]) -> Tensor:
     """uint8 (N, C, H, W) → float32 scaled to [0, 1] and standardised per channel: (x − mean) / std."""
     channels = images.shape[1]

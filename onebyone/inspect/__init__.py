@@ -21,10 +21,18 @@ from onebyone.inspect.activations import (
 )
 from onebyone.inspect.boxes import UnitBox, strongest_unit_box
 from onebyone.inspect.cam import class_activation_maps, class_map_network, gap_class_map_network
-from onebyone.inspect.dense import DenseResult, Scenes, compose_scenes, dense_prediction
+from onebyone.inspect.dense import (
+    DenseResult,
+    PhotoMap,
+    Scenes,
+    compose_scenes,
+    dense_prediction,
+    photo_class_map,
+)
 
 __all__ = [
     "DenseResult",
+    "PhotoMap",
     "Scenes",
     "SparsityResult",
     "SparsityRow",
@@ -37,6 +45,7 @@ __all__ = [
     "gap_class_map_network",
     "load_image",
     "measure_sparsity",
+    "photo_class_map",
     "relu_layers",
     "strongest_unit_box",
 ]

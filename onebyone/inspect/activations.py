@@ -216,20 +216,28 @@ class SparsityResult:
 
 
 def measure_sparsity(
-    model: nn.Module, images: Tensor, batch_size: int = 256, *, name: str | None = None
+    model: nn.Module,
+    images: Tensor,
+    batch_size: int = 256,
+    *,
+    name: str | None = None,
+    preprocess: Callable[[Tensor], Tensor] | None = None,
 ) -> SparsityResult:
     """Fraction of exactly-zero outputs and mean output of every activation that can output zeros.
 
     Args:
         model: any nn.Module; its ReLU-like activations, modules or functional calls, are counted
             when they return (inplace ones included).
-        images: (N, C, H, W) float, preprocessed as the model expects, e.g. a test set.
+        images: (N, C, H, W) float, preprocessed as the model expects, e.g. a test set; or raw
+            (e.g. uint8) images with `preprocess`.
         batch_size: images per forward pass.
         name: model label for reports (default: the class name).
+        preprocess: applied to each batch before the forward pass, so only one batch is ever held
+            as float (e.g. `Run.preprocess` on uint8 images).
     """
     if batch_size < 1:
         raise OneByOneError(f"batch_size must be ≥ 1, got {batch_size}")
-    images = _check_images(images)
+    images = images if preprocess is not None else _check_images(images)
     if images.shape[0] == 0:
         raise OneByOneError("no images to measure sparsity on")
     totals: dict[str, list] = {}  # call name -> [zeros, sum, numel, shape, kind], in first-call order
@@ -246,7 +254,9 @@ def measure_sparsity(
     with _watching(model, None, count):
         for start in range(0, images.shape[0], batch_size):
             counts.clear()  # a new forward pass: call numbers restart
-            model(images[start : start + batch_size])
+            batch = images[start : start + batch_size]
+            with torch.no_grad():
+                model(_check_images(preprocess(batch)) if preprocess is not None else batch)
     _check_seen(model, None, set(totals), set())
     rows = [
         SparsityRow(

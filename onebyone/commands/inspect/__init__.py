@@ -33,10 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     maps.set_defaults(func=run_feature_maps)
 
     sparsity = _command(
-        commands, "sparsity", "fraction of exactly-zero activations after each ReLU, by depth"
+        commands, "sparsity", "fraction of exactly-zero outputs of each activation (ReLU, ReLU6, …), by depth"
     )
     sparsity.add_argument("--images", type=int, default=2000, help="test images to measure on (default 2000)")
-    sparsity.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
+    sparsity.add_argument(
+        "--image", action="append", metavar="PATH", help="measure on these photos instead (repeatable)"
+    )
+    sparsity.add_argument("--batch-size", type=int, default=256, help="images per forward pass (≤ 4096)")
     sparsity.set_defaults(func=run_sparsity)
 
     cam = _command(commands, "cam", "class activation maps of a GAP network, overlaid on one image")
@@ -49,7 +52,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     box.add_argument("--layer", metavar="NAME", help="module path (default: the last ReLU)")
     box.set_defaults(func=run_box)
 
-    dense = _command(commands, "dense", "run the model as a dense predictor on scenes of test images")
+    dense = _command(
+        commands, "dense", "run the model as a dense predictor on scenes of test images, or over a photo"
+    )
+    dense.add_argument("--image", metavar="PATH", help="a photo: a class map over all of it, not scenes")
+    dense.add_argument(
+        "--side", type=int, help="--image: its shorter side in pixels as fed (default: twice the input's)"
+    )
+    dense.add_argument("--top", type=int, default=4, help="--image: classes to draw (default 4)")
     dense.add_argument("--scenes", type=int, default=100, help="scenes to compose (default 100)")
     dense.add_argument("--canvas", type=int, default=144, help="canvas side in pixels (default 144)")
     dense.add_argument("--items", type=int, default=4, help="test images per scene (default 4)")

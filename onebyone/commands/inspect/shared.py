@@ -47,7 +47,8 @@ def emit(
     console = Console()
     table = Table(title=title)
     for index, column in enumerate(columns):
-        table.add_column(column, justify="left" if index == 0 or column == "layer" else "right")
+        text = index == 0 or column == "layer"  # paths and names fold onto more lines; numbers stay whole
+        table.add_column(column, justify="left" if text else "right", overflow="fold", no_wrap=not text)
     for row in rows:
         table.add_row(*(str(v) for v in row))
     console.print(table)

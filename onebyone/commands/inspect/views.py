@@ -8,6 +8,7 @@ import torch
 
 from onebyone.commands.common import input_size, open_subject
 from onebyone.commands.inspect.shared import emit, out_path, pick_image
+from onebyone.data import fit_photo
 from onebyone.errors import OneByOneError
 from onebyone.inspect import (
     capture_activations,
@@ -15,11 +16,15 @@ from onebyone.inspect import (
     dense_prediction,
     gap_class_map_network,
     measure_sparsity,
+    photo_class_map,
     plots,
     relu_layers,
     strongest_unit_box,
 )
 from onebyone.inspect.boxes import output_geometry
+
+MAX_BATCH = 4096  # images per forward pass: more only asks for memory
+MAX_PHOTO_SIDE = 2048  # a dense map over a larger photo asks for gigabytes of activations
 
 
 def run_feature_maps(args: argparse.Namespace) -> int:
@@ -30,7 +35,7 @@ def run_feature_maps(args: argparse.Namespace) -> int:
     image, label, where = pick_image(args, run)
     layers = args.layer
     if not layers:
-        relus = relu_layers(run.model())
+        relus = relu_layers(run.model(), run.preprocess(image))
         layers = (
             list(dict.fromkeys(relus[i] for i in (0, len(relus) // 2, len(relus) - 1))) if relus else None
         )
@@ -65,25 +70,30 @@ def run_feature_maps(args: argparse.Namespace) -> int:
 
 
 def run_sparsity(args: argparse.Namespace) -> int:
-    if args.images < 1 or args.batch_size < 1:
-        raise OneByOneError("--images and --batch-size must be ≥ 1")
+    if not 1 <= args.images or not 1 <= args.batch_size <= MAX_BATCH:
+        raise OneByOneError(f"--images must be ≥ 1 and --batch-size in 1..{MAX_BATCH}")
     run = open_subject(args)
     out = out_path(args, run, "sparsity")
-    data = run.test_set()
-    images = run.preprocess(data.images[: args.images])
-    result = measure_sparsity(run.model(), images, args.batch_size, name=run.name)
+    if args.image:
+        source = f"{len(args.image)} photo(s)"
+        images = torch.cat([run.photo(path, input_size(args, run)[1:]) for path in args.image])
+    else:
+        data = run.test_set()
+        source, images = data.name, data.images[: args.images]
+    result = measure_sparsity(run.model(), images, args.batch_size, name=run.name, preprocess=run.preprocess)
     png = plots.plot_sparsity(result, out)
-    report = {**result.to_dict(), "data": data.name, "png": str(png)}
+    report = {**result.to_dict(), "data": source, "png": str(png)}
     rows = [
-        [r.depth, r.layer, "×".join(map(str, r.shape)), f"{r.zero_fraction:.3f}", f"{r.mean_activation:.3f}"]
+        [r.depth, r.layer, r.kind, "×".join(map(str, r.shape)), f"{r.zero_fraction:.3f}",
+         f"{r.mean_activation:.3f}"]
         for r in result.rows
     ]
     notes = [f"slope of the zero fraction against depth: {result.slope:+.4f} per layer", f"plot: {png}"]
     return emit(
         args,
         report,
-        f"{run.name}: after each ReLU, {result.images:,} images of {data.name}",
-        ["depth", "layer", "C×h×w", "zero fraction", "mean activation"],
+        f"{run.name}: after each activation, {result.images:,} images of {source}",
+        ["depth", "layer", "kind", "C×h×w", "zero fraction", "mean activation"],
         rows,
         notes,
     )
@@ -146,12 +156,14 @@ def run_box(args: argparse.Namespace) -> int:
     out = out_path(args, run, "box")
     image, label, where = pick_image(args, run)
     layer = args.layer
-    if layer is None:
-        relus = relu_layers(run.model())
-        if not relus:
-            raise OneByOneError(f"{run.name} has no nn.ReLU module; name the layer with --layer")
-        layer = relus[-1]
     x = run.preprocess(image)
+    if layer is None:
+        relus = relu_layers(run.model(), x)
+        if not relus:
+            raise OneByOneError(
+                f"{run.name} has no activation that outputs zeros; name the layer with --layer"
+            )
+        layer = relus[-1]
     box = strongest_unit_box(run.model(), x, layer)
     channel_map = capture_activations(run.model(), x, [layer])[layer][0, box.channel]
     png = plots.plot_box(image[0], box, out, channel_map=channel_map)
@@ -180,6 +192,8 @@ def run_dense(args: argparse.Namespace) -> int:
         raise OneByOneError(f"--scenes must be ≥ 1, got {args.scenes}")
     run = open_subject(args)
     out = out_path(args, run, "dense")
+    if args.image:
+        return _dense_photo(args, run, out)
     data = run.test_set()
     needed = args.scenes * args.items
     if needed > len(data):
@@ -223,4 +237,39 @@ def run_dense(args: argparse.Namespace) -> int:
         ["", "value"],
         rows,
         [f"image: {png}"],
+    )
+
+
+def _dense_photo(args: argparse.Namespace, run, out) -> int:
+    """A class map over a whole photo: the network slid over it as a dense predictor (claim C9)."""
+    channels, height, width = input_size(args, run)
+    side = args.side or 2 * min(height, width)
+    if not min(height, width) <= side <= MAX_PHOTO_SIDE or args.top < 1:
+        raise OneByOneError(
+            f"--side must be in {min(height, width)}..{MAX_PHOTO_SIDE} and --top ≥ 1, "
+            f"got {side} and {args.top}"
+        )
+    photo = fit_photo(args.image, shorter_side=side, channels=channels)  # (1, C, H', W') uint8
+    result = photo_class_map(run.model(), run.preprocess(photo), (1, channels, height, width))
+    classes = run.classes or tuple(str(c) for c in range(result.class_maps.shape[0]))
+    png = plots.plot_photo_class_map(photo[0], result, out, classes=classes, top=args.top)
+    chosen = result.top_classes(min(args.top, len(classes)))
+    shares = result.share(chosen)
+    means = result.class_maps.mean((1, 2))
+    top = [
+        {"class": classes[c], "index": c, "mean_score": float(means[c]), "cell_share": share}
+        for c, share in zip(chosen, shares, strict=True)
+    ]
+    report = {"model": run.name, "image": args.image, **result.to_dict(), "top": top, "png": str(png)}
+    h, w = result.class_maps.shape[-2:]
+    rows = [[t["class"], f"{t['mean_score']:.3f}", f"{t['cell_share']:.0%}"] for t in top]
+    stride = result.geometry.stride[0]
+    notes = [f"class map {h}×{w} cells, stride {stride:g} px ({result.method})", f"image: {png}"]
+    return emit(
+        args,
+        report,
+        f"{run.name}: class map over {args.image} ({photo.shape[-1]}×{photo.shape[-2]})",
+        ["class", "mean score", "cells it wins"],
+        rows,
+        notes,
     )

@@ -5,8 +5,15 @@ coordinates, and maps are placed on them with their `MapGeometry`, so a cell app
 pixels it is centred on rather than stretched over the whole image.
 """
 
-from onebyone.inspect.plots.dense import plot_class_map
+from onebyone.inspect.plots.dense import plot_class_map, plot_photo_class_map
 from onebyone.inspect.plots.localisation import plot_box, plot_cam
 from onebyone.inspect.plots.maps import plot_feature_maps, plot_sparsity
 
-__all__ = ["plot_box", "plot_cam", "plot_class_map", "plot_feature_maps", "plot_sparsity"]
+__all__ = [
+    "plot_box",
+    "plot_cam",
+    "plot_class_map",
+    "plot_feature_maps",
+    "plot_photo_class_map",
+    "plot_sparsity",
+]

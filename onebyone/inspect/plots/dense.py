@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from onebyone.inspect.dense import DenseResult, Scenes
+from torch import Tensor
+
+from onebyone.inspect.dense import DenseResult, PhotoMap, Scenes
 from onebyone.inspect.plots.common import display, pyplot, save
 
 
@@ -89,5 +92,46 @@ def plot_class_map(scenes: Scenes, result: DenseResult, path: str | Path, *, sce
         f"mean over each item; {result.item_accuracy:.1%} on the items alone",
         fontsize=10,
     )
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def plot_photo_class_map(
+    photo: Tensor, result: PhotoMap, path: str | Path, *, classes: Sequence[str], top: int = 4
+) -> Path:
+    """The photo, and over it which of the `top` best classes wins each cell of the class map."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    plt = pyplot()
+    chosen = result.top_classes(min(top, result.class_maps.shape[0]))
+    shares = result.share(chosen)
+    height, width = photo.shape[-2:]
+    scale = 6.0 / max(height, width)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * width * scale + 2.5, height * scale + 1.2))
+    array, cmap = display(photo)
+    axes[0].imshow(array, cmap=cmap)
+    axes[0].set_title(f"photo as fed ({width}×{height})", fontsize=10)
+    palette = ListedColormap(plt.get_cmap("tab10").colors[: len(chosen)])
+    norm = BoundaryNorm([c - 0.5 for c in range(len(chosen) + 1)], len(chosen))
+    winners = result.class_maps[chosen].argmax(0).float()
+    axes[1].imshow(array, cmap=cmap)
+    drawn = axes[1].imshow(
+        winners.numpy(), cmap=palette, norm=norm, alpha=0.55, interpolation="nearest",
+        extent=result.geometry.extent(*winners.shape),
+    )
+    axes[1].set_xlim(-0.5, width - 0.5)
+    axes[1].set_ylim(height - 0.5, -0.5)
+    h, w = result.class_maps.shape[-2:]
+    axes[1].set_title(
+        f"best of the top {len(chosen)} classes per cell ({h}×{w} cells, stride "
+        f"{result.geometry.stride[0]:g} px, {result.method})",
+        fontsize=10,
+    )
+    for ax in axes:
+        ax.set_xlabel("x (input pixels)")
+        ax.set_ylabel("y (input pixels)")
+    bar = fig.colorbar(drawn, ax=axes[1], ticks=range(len(chosen)), fraction=0.046, pad=0.04)
+    labels = [f"{classes[c]} ({share:.0%})" for c, share in zip(chosen, shares, strict=True)]
+    bar.ax.set_yticklabels(labels, fontsize=8)
     fig.tight_layout()
     return save(fig, path)
