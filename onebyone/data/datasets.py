@@ -115,6 +115,11 @@ def _read_pair(image_path: Path, label_path: Path, stamp: tuple) -> tuple[np.nda
             f"{str(image_path)!r}/{label_path.name}: expected unsigned-byte IDX data, "
             f"got {images.dtype} and {labels.dtype}"
         )
+    if images.shape[1:] != (28, 28):
+        raise OneByOneError(
+            f"{str(image_path)!r}: images of {images.shape[1]}×{images.shape[2]} pixels; "
+            "Fashion-MNIST's are 28×28"
+        )
     if images.shape[0] != labels.shape[0]:
         raise OneByOneError(
             f"{str(image_path)!r} has {images.shape[0]} images but "

@@ -8,6 +8,7 @@ all feed photos to a network through it. `load_image` gives raw uint8 pixels at 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,14 +43,19 @@ def open_image(source: str | Path | PILImage, channels: int) -> PILImage:
         else:
             if not Path(source).is_file():
                 raise OneByOneError(f"image file {str(source)!r} not found")
-            with Image.open(source) as opened:
-                opened.load()
-                image = ImageOps.exif_transpose(opened)
+            with warnings.catch_warnings():
+                # Pillow only warns between MAX_IMAGE_PIXELS and twice that, then decodes anyway:
+                # a small file that declares 12000×12000 pixels would take gigabytes. Refuse it.
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(source) as opened:
+                    opened.load()
+                    image = ImageOps.exif_transpose(opened)
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
             rgba = image.convert("RGBA")
             image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
         return image.convert("L" if channels == 1 else "RGB")
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError,
+            ValueError) as exc:
         raise OneByOneError(f"cannot read image {_describe(source)}: {type(exc).__name__}: {exc}") from exc
 
 
