@@ -74,6 +74,21 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     return stale
 
 
+def _unwritable(folder: Path) -> str | None:
+    """None when a file can be created in `folder`, else why not. Tried for real (a nameless
+    temporary file): permission bits do not tell, e.g. for root in /proc or on a read-only mount."""
+    import tempfile
+
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{str(folder)!r} is read-only"
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"{str(folder)!r} does not take new files ({exc.strerror or type(exc).__name__})"
+    return None
+
+
 def check_output_folder(path: str | Path) -> Path:
     """Before any work: `path` must be a new or empty folder that can be created and written.
 
@@ -92,8 +107,9 @@ def check_output_folder(path: str | Path) -> Path:
         parent = next((p for p in folder.absolute().parents if p.exists()), Path("/"))
         if not parent.is_dir():
             raise OneByOneError(f"output folder {str(folder)!r} cannot be made: {str(parent)!r} is a file")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OneByOneError(f"output folder {str(folder)!r} cannot be written: {str(parent)!r} is read-only")
+    why = _unwritable(parent)
+    if why:
+        raise OneByOneError(f"output folder {str(folder)!r} cannot be written: {why}")
     return folder
 
 
@@ -106,7 +122,9 @@ def check_output_file(path: str | Path) -> Path:
     if file.is_dir():
         raise OneByOneError(f"output file {str(file)!r} is a folder")
     if not parent.is_dir():
-        raise OneByOneError(f"output folder {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OneByOneError(f"output file {str(file)!r} cannot be written: {str(parent)!r} is read-only")
+        what = "is a file" if parent.exists() else "does not exist"
+        raise OneByOneError(f"output file {str(file)!r} cannot be written: {str(parent)!r} {what}")
+    why = _unwritable(parent)
+    if why:
+        raise OneByOneError(f"output file {str(file)!r} cannot be written: {why}")
     return file
