@@ -9,7 +9,9 @@ tables, not isinstance chains, say which modules and functions are which.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import operator
 from collections.abc import Sequence
 
@@ -19,7 +21,9 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from onebyone.analysis import layer_kinds
+from onebyone.analysis.probe import probe_forward
 from onebyone.errors import OneByOneError
+from onebyone.models.loading import one_line
 
 # Ops that only reshape: a flatten of an (N, C, H, W) map, or a no-op reshape of an (N, F) vector.
 RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
@@ -60,19 +64,22 @@ class TracedModel:
         self.name = type(model).__name__
         self.input_shape = shape
         self.training = model.training
+        probe_forward(model, shape)  # a model that cannot run on the input, or returns no tensor: one line
         try:
             self.module = layer_kinds.trace(copy.deepcopy(model))
         except Exception as exc:  # fx raises many types for untraceable Python (control flow on values)
             raise OneByOneError(
-                f"cannot trace {self.name} with torch.fx ({type(exc).__name__}: {exc}); "
+                f"cannot trace {self.name} with torch.fx ({one_line(exc)}); "
                 "write the model as an nn.Sequential or without control flow on tensor values"
             ) from exc
         self.module.eval()
-        try:
-            with torch.no_grad():
+        try:  # ShapeProp prints a traceback of its own before it raises: keep it off the terminal
+            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
                 ShapeProp(self.module).propagate(torch.zeros(shape))
         except Exception as exc:
-            raise OneByOneError(f"{self.name} does not run on an input of shape {shape}: {exc}") from exc
+            raise OneByOneError(
+                f"{self.name} does not run on an input of shape {shape} when traced: {one_line(exc)}"
+            ) from exc
         self.modules = dict(self.module.named_modules())
 
     def shape(self, node: fx.Node) -> tuple[int, ...] | None:

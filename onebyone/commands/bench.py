@@ -10,7 +10,6 @@ from rich.table import Table
 
 from onebyone.commands.common import add_model_arguments, input_size, open_subject
 from onebyone.deploy.bench import BenchResult, bench
-from onebyone.errors import OneByOneError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,8 +32,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if any(b < 1 for b in args.batch) or args.repeats < 1:
-        raise OneByOneError("--batch and --repeats must be positive integers")
     run = open_subject(args)
     model, input_shape, name = run.model(), input_size(args, run), run.name
     console = Console(stderr=True)

@@ -7,6 +7,7 @@ Commands only parse arguments and render results: a run folder or a model spec b
 from __future__ import annotations
 
 import argparse
+import sys
 
 from onebyone.commands.arguments import parse_full_shape, parse_input_shape, parse_overrides
 from onebyone.errors import OneByOneError
@@ -84,3 +85,9 @@ def full_input_shape(args: argparse.Namespace, run: Run) -> tuple[int, ...]:
     if run.input_size is None:
         raise OneByOneError(f"{run.name}: give the input size with --input CxHxW or --input-shape N,C,H,W")
     return (1, *run.input_size)
+
+
+def print_warnings(messages: list[str]) -> None:
+    """Each warning a library result carries, as one line on stderr (the output stays clean)."""
+    for message in messages:
+        print(f"onebyone: warning: {' '.join(message.split())}", file=sys.stderr)

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from onebyone.analysis.timing import check_repeats
 from onebyone.commands.arguments import parse_input_shape, parse_overrides
 from onebyone.commands.common import add_code_arguments, add_overrides_argument
 from onebyone.errors import OneByOneError
@@ -54,10 +55,9 @@ def run(args: argparse.Namespace) -> int:
         raise OneByOneError(f"--budget must be in (0, 1], got {args.budget:g}")
     if args.target not in TARGETS:
         raise OneByOneError(f"unknown --target {args.target!r}; expected one of {', '.join(TARGETS)}")
-    if args.finetune_epochs < 0 or args.hooi_iters < 0:
-        raise OneByOneError("--finetune-epochs and --hooi-iters must be ≥ 0")
-    if args.repeats < 1 or any(b < 1 for b in args.batch):
-        raise OneByOneError("--batch and --repeats must be positive integers")
+    if args.finetune_epochs < 0:
+        raise OneByOneError(f"--finetune-epochs must be ≥ 0, got {args.finetune_epochs}")
+    check_repeats(args.repeats)
     out = check_output_folder(Path(args.out) if args.out else Path(f"{args.run.rstrip('/')}-compressed"))
     source = open_run_or_model(
         args.run, overrides=parse_overrides(args.overrides), code=args.model_code, trust_code=args.trust_code

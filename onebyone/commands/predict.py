@@ -12,6 +12,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from onebyone.analysis.probe import describe_value, run_model
 from onebyone.commands.arguments import parse_overrides
 from onebyone.commands.common import add_model_arguments, input_size, open_subject
 from onebyone.errors import OneByOneError
@@ -79,7 +80,10 @@ def run(args: argparse.Namespace) -> int:
     channels, height, width = input_size(args, run)
     x = run.preprocess(run.photo(args.image, (height, width)))  # (1, C, H, W)
     with torch.inference_mode():
-        probabilities = run.model()(x).float().softmax(dim=1)[0]
+        scores = run_model(run.model(), x, run.name)
+    if scores.dim() != 2 or scores.shape[0] != 1:
+        raise OneByOneError(f"{run.name} returns {describe_value(scores)}; expected (1, classes) scores")
+    probabilities = scores.float().softmax(dim=1)[0]
     name = run.name
     report = {
         "schema_version": 1,

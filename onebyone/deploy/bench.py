@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from onebyone.analysis.timing import median_seconds
+from onebyone.analysis.capture import shape_text
+from onebyone.analysis.probe import Probe, probe_forward
+from onebyone.analysis.timing import check_repeats, median_seconds
 from onebyone.deploy.optimize import dtype_name, optimize, parse_dtype
 from onebyone.errors import OneByOneError
 
@@ -88,6 +90,7 @@ def bench(
     """
     dtype = dtype_name(dtype)
     target, sync = _device(device)
+    check_batches(probe_forward(model, (1, *input_shape), name=name), batch_sizes, repeats, name, device)
     fast, _ = optimize(model, dtype=dtype, channels_last=channels_last)
     fast = fast.to(target)
     model = copy.deepcopy(model).eval().to(target)
@@ -112,6 +115,18 @@ def bench(
             device=device,
         )
     return result
+
+
+def check_batches(
+    probe: Probe, batch_sizes: tuple[int, ...], repeats: int, name: str, device: str = "cpu"
+) -> None:
+    """Before any timing: positive batch sizes whose activations fit in memory, a sane repeat count."""
+    if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
+        raise OneByOneError(f"batch sizes must be positive, got {list(batch_sizes)}")
+    check_repeats(repeats)
+    sample = shape_text(probe.input_shape[1:])
+    for batch in sorted(set(batch_sizes), reverse=True)[:1]:  # the largest decides
+        probe.check_batch(batch, f"{name} at batch {batch:,} of {sample}", device)
 
 
 def _device(name: str) -> tuple[torch.device, Callable[[], object] | None]:

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from onebyone.analysis import layer_kinds
+from onebyone.analysis.probe import probe_forward, running
 from onebyone.errors import OneByOneError
 
 NO_ACTIVATION = (
@@ -40,7 +41,8 @@ def relu_layers(model: nn.Module, images: Tensor | None = None) -> list[str]:
 def _zero_activation_calls(model: nn.Module, images: Tensor) -> list[tuple[str, str]]:
     calls: list[tuple[str, str]] = []
     with _watching(model, None, lambda site, kind, output: calls.append((site, kind))):
-        model(_check_images(images))
+        with running(model, images.shape):
+            model(_check_images(images))
     return calls
 
 
@@ -169,7 +171,7 @@ def capture_activations(
         captured[_call_name(site, counts[site])] = output.detach().float().cpu().clone()
 
     calls: set[str] = set()
-    with _watching(model, names, keep, calls):
+    with _watching(model, names, keep, calls), running(model, images.shape):
         model(_check_images(images))
     _check_seen(model, names, set(counts), calls)
     return captured
@@ -240,6 +242,10 @@ def measure_sparsity(
     images = images if preprocess is not None else _check_images(images)
     if images.shape[0] == 0:
         raise OneByOneError("no images to measure sparsity on")
+    batch_size = min(batch_size, images.shape[0])
+    first = preprocess(images[:1]) if preprocess is not None else images[:1]
+    probe = probe_forward(model, first.shape, name=name, tensor_output=False)
+    probe.check_batch(batch_size, f"{name or type(model).__name__} at batch {batch_size:,}")
     totals: dict[str, list] = {}  # call name -> [zeros, sum, numel, shape, kind], in first-call order
     counts: dict[str, int] = {}
 
@@ -255,7 +261,7 @@ def measure_sparsity(
         for start in range(0, images.shape[0], batch_size):
             counts.clear()  # a new forward pass: call numbers restart
             batch = images[start : start + batch_size]
-            with torch.no_grad():
+            with torch.no_grad(), running(model, batch.shape, name):
                 model(_check_images(preprocess(batch)) if preprocess is not None else batch)
     _check_seen(model, None, set(totals), set())
     rows = [

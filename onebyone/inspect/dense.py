@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from onebyone.analysis.probe import check_input_shape, probe_forward
 from onebyone.errors import OneByOneError
 from onebyone.inspect.boxes import MapGeometry, output_geometry
 from onebyone.inspect.cam import class_map_network
+from onebyone.train.config import MAX_SEED
 
 
 @dataclass
@@ -77,6 +79,8 @@ def compose_scenes(
     item_h, item_w = images.shape[-2:]
     if gap < 0:
         raise OneByOneError(f"gap must be ≥ 0, got {gap}")
+    if not 0 <= seed <= MAX_SEED:
+        raise OneByOneError(f"seed must be from 0 to {MAX_SEED:,}, got {seed:,}")
     rows, cols = height // (item_h + gap), width // (item_w + gap)
     if rows * cols < 1 or items_per_scene < 1 or items_per_scene > rows * cols:
         raise OneByOneError(
@@ -87,6 +91,7 @@ def compose_scenes(
     if n_scenes < 1:
         raise OneByOneError(f"{images.shape[0]} images make no scene of {items_per_scene} items")
     cell_h, cell_w = height // rows, width // cols
+    check_input_shape((n_scenes, images.shape[1], height, width), "scenes", dtype=images.dtype)
     generator = torch.Generator().manual_seed(seed)
     canvases = images.new_zeros((n_scenes, images.shape[1], height, width))
     boxes, scene_index = [], []
@@ -172,6 +177,11 @@ def dense_prediction(
     """
     preprocess = preprocess or _default_preprocess
     channels = scenes.canvases.shape[1]
+    probe = probe_forward(model, (1, channels, *scenes.item_size))
+    batch_size = max(1, min(batch_size, len(scenes)))
+    canvas = "×".join(map(str, scenes.canvas_size))
+    probe.check_batch(batch_size, f"{type(model).__name__} on {batch_size} canvases of {canvas}",
+                      area=scenes.canvas_size)
     network, method = class_map_network(model, (1, channels, *scenes.item_size))
     network.eval()
     with torch.no_grad():
@@ -272,6 +282,9 @@ def photo_class_map(model: nn.Module, photo: Tensor, design_shape: tuple[int, ..
             f"a {'×'.join(map(str, photo.shape[2:]))} photo is smaller than the "
             f"{'×'.join(map(str, design_shape[-2:]))} the network was built for"
         )
+    probe = probe_forward(model, design_shape)
+    probe.check_batch(1, f"{type(model).__name__} on a {'×'.join(map(str, photo.shape[2:]))} photo",
+                      area=tuple(photo.shape[2:]))
     network, method = class_map_network(model, design_shape)
     network.eval()
     with torch.no_grad():

@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from onebyone.analysis.probe import probe_forward
 from onebyone.analysis.timing import median_seconds
+from onebyone.deploy.bench import check_batches
 from onebyone.surgery.factorize import FactorizeReport, factorize
 
 SCHEMA_VERSION = 1
@@ -111,6 +113,8 @@ def compress(
     side; without them accuracy is left out and `accuracy_note` says why.
     """
     say = progress or (lambda message: None)
+    probe = probe_forward(model, (1, *input_shape[-3:]), name=source)
+    check_batches(probe, batches, repeats, source)  # before minutes of factorising
     model = model.eval()
     say("factorising")
     new_model, report = factorize(model, budget, target=target, input_shape=input_shape,

@@ -39,6 +39,8 @@ __all__ = [
 SCHEMA_VERSION = 1
 TARGETS = ("macs", "params", "latency")
 
+MAX_HOOI_ITERS = 1000  # HOOI settles in a handful of iterations; more is a typo, not a wish
+
 
 @dataclass
 class LayerReport:
@@ -137,8 +139,10 @@ def factorize(
         raise OneByOneError("give either a budget or explicit ranks")
     if budget is not None and not 0 < budget <= 1:
         raise OneByOneError(f"budget must be in (0, 1], got {budget}")
-    if hooi_iters < 0 or latency_batch < 1 or latency_points < 1 or rank_multiple < 1:
-        raise OneByOneError("hooi_iters must be ≥ 0; latency_batch, latency_points, rank_multiple ≥ 1")
+    if not 0 <= hooi_iters <= MAX_HOOI_ITERS or latency_batch < 1 or latency_points < 1 or rank_multiple < 1:
+        raise OneByOneError(f"hooi_iters must be in 0..{MAX_HOOI_ITERS}; latency_batch, latency_points, "
+                            f"rank_multiple ≥ 1 (got {hooi_iters}, {latency_batch}, {latency_points}, "
+                            f"{rank_multiple})")
     input_shape = tuple(input_shape)
     if len(input_shape) == 3:
         input_shape = (1, *input_shape)
