@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import shlex
 
+from onebyone.analysis.probe import MAX_SIDE
 from onebyone.errors import OneByOneError
 
 
@@ -33,9 +34,6 @@ def _parse_value(raw: str) -> object:
         return ast.literal_eval(raw)
     except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
         return raw  # a bare word is a string: head=fc
-
-
-MAX_SIDE = 1 << 20  # no tensor dimension beyond a million: such a shape is a typo, not an input
 
 
 def _dims(text: str, separators: str) -> tuple[int, ...]:
