@@ -13,6 +13,7 @@ from pathlib import Path
 
 from torch import nn
 
+from onebyone.analysis.probe import check_shape
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, atomic_write_text, check_output_folder
 from onebyone.runs.registry import Consent, register_run_format
@@ -69,8 +70,12 @@ def read_description(run: Path) -> dict:
         shape = [int(d) for d in description["input_shape"]]
     except (ValueError, KeyError, TypeError, OSError) as exc:
         raise OneByOneError(f"{str(path)!r}: unreadable compressed-run description ({exc})") from exc
-    if len(shape) < 3 or min(shape) < 1:
+    if len(shape) < 3:
         raise OneByOneError(f"{str(path)!r}: unreadable compressed-run description (input shape {shape})")
+    try:
+        check_shape(shape)
+    except OneByOneError as exc:
+        raise OneByOneError(f"{str(path)!r}: unreadable compressed-run description ({exc})") from None
     return description
 
 

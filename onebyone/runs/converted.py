@@ -12,6 +12,7 @@ from pathlib import Path
 
 from torch import nn
 
+from onebyone.analysis.probe import check_shape
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, atomic_write_text, check_output_folder
 from onebyone.runs.registry import Consent, register_run_format
@@ -65,8 +66,12 @@ def open_converted_run(path: Path, consent: Consent) -> Run:
         config = TrainConfig.from_dict(recorded) if recorded else None
     except (ValueError, KeyError, TypeError, OSError) as exc:
         raise OneByOneError(f"{str(record)!r}: unreadable fc2conv description ({exc})") from exc
-    if len(shape) < 3 or min(shape) < 1:
+    if len(shape) < 3:
         raise OneByOneError(f"{str(record)!r}: unreadable fc2conv description (input shape {shape})")
+    try:
+        check_shape(shape)
+    except OneByOneError as exc:
+        raise OneByOneError(f"{str(record)!r}: unreadable fc2conv description ({exc})") from None
     build_source = consent.builder(source, str(path))
     if not (path / MODEL_FILE).is_file():
         raise OneByOneError(f"{str(path)!r} has no {MODEL_FILE}")

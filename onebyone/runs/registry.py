@@ -19,7 +19,7 @@ from onebyone.data import class_names
 from onebyone.errors import OneByOneError
 from onebyone.models.loading import is_user_code, load_model, model_input_size, one_line
 from onebyone.models.options import check_options, is_plain_mapping
-from onebyone.models.registry import get_model_entry
+from onebyone.models.registry import get_model_entry, list_models
 from onebyone.runs.run import Run
 
 # The margin cut off around the centre crop of a photo for published ImageNet weights (256 → 224).
@@ -49,6 +49,10 @@ class Consent:
                     f"trust it, name it with --model {name} (or pass --trust-code)"
                 )
         else:
+            if self.code is not None:
+                raise OneByOneError(
+                    f"{where} was made from zoo model {name!r}, not from user code; drop --model {self.code}"
+                )
             check_options(name, get_model_entry(name).builder, options)  # unknown names raise here too
         return lambda: load_model(name, dict(options))
 
@@ -96,6 +100,10 @@ def open_run(path: str | Path, *, code: str | None = None, trust_code: bool = Fa
     """Open a run folder of any registered format (see the module docstring for `code`/`trust_code`)."""
     folder = Path(path)
     if not folder.is_dir():
+        text = str(path)
+        if not folder.exists() and (is_user_code(text) or text in list_models()):
+            raise OneByOneError(f"{text!r} is a model, not a run folder (a folder written by "
+                                "`onebyone train --out`, `compress` or `convert`)")
         raise OneByOneError(f"run folder {str(folder)!r} not found")
     entry = run_format(folder)
     if entry is None:
@@ -107,6 +115,8 @@ def open_run(path: str | Path, *, code: str | None = None, trust_code: bool = Fa
 def open_model(spec: str, overrides: dict | None = None) -> Run:
     """A bare zoo or user model as a Run: no weights of its own (random init), its design input size."""
     overrides = dict(overrides or {})
+    if not is_user_code(spec) and spec not in list_models() and Path(spec).is_dir():
+        raise OneByOneError(f"{spec!r} is a run folder; give a zoo model name or path/to/file.py:factory")
     try:
         model = load_model(spec, overrides)
     except OneByOneError:
