@@ -10,7 +10,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from onebyone.commands.common import add_code_arguments
+from onebyone.commands.common import add_code_arguments, print_warnings
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_file
 from onebyone.runs import Run, open_run
@@ -75,6 +75,7 @@ def evaluate_run(run: Run, split: str = "test", data_dir: str | None = None, tta
         "classes": list(dataset.classes),
         "per_class_accuracy": per_class,
         "confusion_matrix": matrix.tolist(),
+        "skipped": list(data.skipped),  # image files that could not be read (image folders)
     }
 
 
@@ -116,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
     png = check_output_file(args.png if args.png else Path(args.run_dir) / "confusion.png")
     report = evaluate_run(run, args.split, args.data_dir, args.tta_flip)
     report["png"] = str(save_confusion_png(report, png))
+    if report["skipped"]:
+        first = report["skipped"][0]
+        more = f" (and {len(report['skipped']) - 1} more)" if len(report["skipped"]) > 1 else ""
+        print_warnings([f"skipped {len(report['skipped'])} unreadable image file(s): {first}{more}"])
     if args.format == "json":
         print(json.dumps(report, indent=2))
         return 0
