@@ -109,8 +109,10 @@ def _max_opset() -> int:
 
 @contextmanager
 def _exporter_output_discarded() -> Iterator[None]:
-    """The exporter's C++ side writes to file descriptor 2 directly (when an op fails, a dump of the
-    whole graph, hundreds of lines); the error it raises says what failed, so that dump is dropped."""
+    """When an op fails, the exporter's C++ side logs a dump of the whole graph (hundreds of lines) to
+    C++'s buffered stdout, which reaches the terminal when the process ends; the error it raises says
+    what failed. Here the log goes to C++'s unbuffered stderr, and file descriptor 2 to a scratch file."""
+    set_stream = getattr(torch._C, "_jit_set_onnx_log_output_stream", None)
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -119,9 +121,13 @@ def _exporter_output_discarded() -> Iterator[None]:
         return
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
+        if set_stream is not None:
+            set_stream("stderr")
         try:
             yield
         finally:
+            if set_stream is not None:
+                set_stream("stdout")  # torch's default
             os.dup2(saved, 2)
             os.close(saved)
 
