@@ -214,6 +214,8 @@ ROWS = [
     ("inspect dense {run} --canvas 100000000 --scenes 1 --out x.png", ["scenes shape", "1,048,576"]),
     (f"inspect dense {{run}} --seed {10**27} --scenes 1 --out x.png", ["seed must be from 0 to"]),
     ("inspect sparsity {run} --batch-size 100000", ["--batch-size in 1..4096"]),
+    ("predict {run} --image {ok} --input 1x3000x3000", ["at most 2048 pixels on its shorter side"]),
+    ("inspect feature-maps {run} --image {ok} --input 1x1000x40000 --out x.png", ["16,777,216 in all"]),
     ("inspect sparsity {run} --images 0", ["--images must be ≥ 1"]),
     ("export nin-fashion --onnx x.onnx --opset 3", ["opset must be from 7 to"]),
     ("""compare "googlenet naive='true" nin-fashion""", ["bad variant", "No closing quotation"]),

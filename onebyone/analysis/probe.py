@@ -6,10 +6,11 @@ OneByOneError naming the model, the input shape and what went wrong (a shape or 
 forward that takes two inputs, an output that is a dict, a tuple or None), before any file is
 written or any time is spent.
 
-Sizes are checked before anything is allocated: no tensor side beyond MAX_SIDE, and no input or batch
-whose memory — estimated from one forward pass at batch 1, where every layer's input and output
-exist at once — exceeds what the machine has available. The estimate is a lower bound, so it only
-refuses work that certainly cannot fit.
+Sizes are checked before anything is allocated: no tensor side beyond MAX_SIDE, no input that does not
+fit in the memory available, no large input whose forward pass (profiled on meta tensors first) does
+not, and no batch whose memory — estimated from the forward pass at batch 1, where every layer's
+input and output exist at once — exceeds it. The batch estimate is a lower bound, so it only refuses
+work that certainly cannot fit.
 
 The probe also records where the forward turns tensor values into Python values (`if x.sum() > 0:`,
 `int(t)`, `t.item()`): in eager mode shapes are Python ints, so every such conversion depends on the
@@ -35,6 +36,9 @@ from onebyone.errors import OneByOneError
 from onebyone.models.loading import one_line
 
 MAX_SIDE = 1 << 20  # no tensor dimension beyond a million: such a shape is a typo, not an input
+# Above this many input elements (3×1182×1182) the probe first asks the profiler, on meta tensors,
+# how much activation memory the forward pass needs, before running it for real.
+PROFILE_ABOVE = 1 << 22
 # Tensor methods that hand a tensor's value to Python, where a trace can no longer follow it.
 VALUE_CONVERSIONS = ("__bool__", "__int__", "__float__", "__index__", "item", "tolist")
 _TORCH_DIR = os.path.dirname(torch.__file__)
@@ -96,7 +100,7 @@ def describe_value(value: object) -> str:
     if value is None:
         return "None"
     if isinstance(value, Tensor):
-        return f"a {dtype_text(value.dtype)} tensor {shape_text(value.shape)}"
+        return f"a {shape_text(value.shape) or 'scalar'} tensor ({dtype_text(value.dtype)})"
     if isinstance(value, dict):
         keys = ", ".join(map(str, list(value)[:4])) + (", …" if len(value) > 4 else "")
         return f"a dict (keys: {keys})"
@@ -197,6 +201,20 @@ def _bytes(value: object) -> int:
     return 0
 
 
+def check_forward_memory(model: nn.Module, shape: Sequence[int], name: str | None = None) -> None:
+    """Refuse an input larger than PROFILE_ABOVE elements whose forward pass, profiled on meta tensors,
+    needs more memory than there is (smaller inputs are not profiled: they run in moments)."""
+    from onebyone.analysis.profiler import profile
+
+    if math.prod(shape) <= PROFILE_ABOVE:
+        return
+    try:
+        peak = profile(model, shape).peak_activation_bytes
+    except Exception:  # the meta run does not go through: the real one will say why
+        return
+    check_memory(peak, f"{model_name(model, name)} on input {shape_text(shape)}")
+
+
 def probe_forward(
     model: nn.Module,
     input_shape: Sequence[int],
@@ -213,6 +231,7 @@ def probe_forward(
     if not isinstance(model, nn.Module):
         raise OneByOneError(f"expected an nn.Module, got {describe_value(model)}")
     shape = check_input_shape(input_shape)
+    check_forward_memory(model, shape, name)
     x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
     largest = 0
 

@@ -12,7 +12,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from onebyone.analysis.probe import describe_value, run_model
+from onebyone.analysis.probe import check_forward_memory, describe_value, run_model
 from onebyone.commands.arguments import parse_overrides
 from onebyone.commands.common import add_model_arguments, input_size, open_subject
 from onebyone.errors import OneByOneError
@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise OneByOneError(f"--top must be between 1 and {len(classes)}, got {args.top}")
     channels, height, width = input_size(args, run)
     x = run.preprocess(run.photo(args.image, (height, width)))  # (1, C, H, W)
+    check_forward_memory(run.model(), x.shape, run.name)
     with torch.inference_mode():
         scores = run_model(run.model(), x, run.name)
     if scores.dim() != 2 or scores.shape[0] != 1:

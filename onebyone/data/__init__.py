@@ -17,6 +17,7 @@ from onebyone.data.datasets import (
 )
 from onebyone.data.idx import parse_idx, read_idx, write_idx
 from onebyone.data.photos import (
+    MAX_PHOTO_SIDE,
     MAX_UPSCALE,
     crop_photo,
     fit_photo,
@@ -32,6 +33,7 @@ __all__ = [
     "DIGITS_CLASSES",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DIR",
+    "MAX_PHOTO_SIDE",
     "MAX_UPSCALE",
     "BatchIterator",
     "DatasetEntry",

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 # Refuse a photo that would have to be enlarged more than this: beyond 4× interpolation makes up
 # over 15 of every 16 pixels, and a class and probability read from such a blur mean nothing.
 MAX_UPSCALE = 4.0
+# No photo is fed to a network larger than this on a side: beyond it the activations (and the plots
+# of them) take gigabytes, and no network here was built for such an input.
+MAX_PHOTO_SIDE = 2048
 
 
 def open_image(source: str | Path | PILImage, channels: int) -> PILImage:
@@ -92,6 +95,11 @@ def crop_photo(
     height, width = (size, size) if isinstance(size, int) else size
     if height < 1 or width < 1 or crop_padding < 0:
         raise OneByOneError(f"bad crop size {size!r} or crop_padding {crop_padding}; expected positive sizes")
+    if min(height, width) > MAX_PHOTO_SIDE or height * width > 4 * MAX_PHOTO_SIDE**2:
+        raise OneByOneError(
+            f"a photo is fed to a network at most {MAX_PHOTO_SIDE} pixels on its shorter side and "
+            f"{4 * MAX_PHOTO_SIDE**2:,} in all; asked for {width}×{height}"
+        )
     image = open_image(source, channels)
     scale = max((height + crop_padding) / image.height, (width + crop_padding) / image.width)
     if scale > MAX_UPSCALE:

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from onebyone.analysis import layer_kinds
-from onebyone.analysis.probe import probe_forward, running
+from onebyone.analysis.probe import check_forward_memory, probe_forward, running
 from onebyone.errors import OneByOneError
 
 NO_ACTIVATION = (
@@ -40,6 +40,7 @@ def relu_layers(model: nn.Module, images: Tensor | None = None) -> list[str]:
 
 def _zero_activation_calls(model: nn.Module, images: Tensor) -> list[tuple[str, str]]:
     calls: list[tuple[str, str]] = []
+    check_forward_memory(model, images.shape)
     with _watching(model, None, lambda site, kind, output: calls.append((site, kind))):
         with running(model, images.shape):
             model(_check_images(images))
@@ -171,6 +172,7 @@ def capture_activations(
         captured[_call_name(site, counts[site])] = output.detach().float().cpu().clone()
 
     calls: set[str] = set()
+    check_forward_memory(model, images.shape)
     with _watching(model, names, keep, calls), running(model, images.shape):
         model(_check_images(images))
     _check_seen(model, names, set(counts), calls)

@@ -117,3 +117,9 @@ def test_repeat_counts_outside_the_limits_are_refused(repeats, warmup):
         check_repeats(repeats, warmup)
     with pytest.raises(OneByOneError, match="must be from"):
         median_seconds(lambda: None, repeats=repeats, warmup=warmup)
+
+
+def test_a_large_input_whose_activations_cannot_fit_is_refused_before_it_runs():
+    # 1×1×8192×8192 float32 is 256 MiB; a 1×1 conv to 16,384 channels makes 4 TiB of it.
+    with pytest.raises(OneByOneError, match=r"^Conv2d on input 1×1×8192×8192 needs at least 4,096\.\d GiB"):
+        probe_forward(nn.Conv2d(1, 16384, 1), (1, 1, 8192, 8192))

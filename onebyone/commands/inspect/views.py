@@ -8,7 +8,7 @@ import torch
 
 from onebyone.commands.common import input_size, open_subject
 from onebyone.commands.inspect.shared import emit, out_path, pick_image
-from onebyone.data import fit_photo
+from onebyone.data import MAX_PHOTO_SIDE, fit_photo
 from onebyone.errors import OneByOneError
 from onebyone.inspect import (
     capture_activations,
@@ -24,7 +24,6 @@ from onebyone.inspect import (
 from onebyone.inspect.boxes import output_geometry
 
 MAX_BATCH = 4096  # images per forward pass: more only asks for memory
-MAX_PHOTO_SIDE = 2048  # a dense map over a larger photo asks for gigabytes of activations
 
 
 def run_feature_maps(args: argparse.Namespace) -> int:
