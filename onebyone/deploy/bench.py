@@ -124,9 +124,8 @@ def check_batches(
     if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
         raise OneByOneError(f"batch sizes must be positive, got {list(batch_sizes)}")
     check_repeats(repeats)
-    sample = shape_text(probe.input_shape[1:])
-    for batch in sorted(set(batch_sizes), reverse=True)[:1]:  # the largest decides
-        probe.check_batch(batch, f"{name} at batch {batch:,} of {sample}", device)
+    largest = max(batch_sizes)  # the one that decides
+    probe.check_batch(largest, f"{name} at batch {largest:,} of {shape_text(probe.input_shape[1:])}", device)
 
 
 def _device(name: str) -> tuple[torch.device, Callable[[], object] | None]:
