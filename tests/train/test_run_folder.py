@@ -191,7 +191,7 @@ def test_damaged_config_json_on_resume(tmp_path, capsys):
     (run / "config.json").write_text(json.dumps(config))
     capsys.readouterr()
     assert main(["train", "nin-fashion", "--out", str(run), "--resume", "--no-progress"]) == 2
-    assert "epochs has the wrong type: 'two'" in one_error_line(capsys)
+    assert "epochs must be int, got 'two'" in one_error_line(capsys)
     (run / "config.json").write_text("{")
     assert main(["train", "nin-fashion", "--out", str(run), "--resume", "--no-progress"]) == 2
     assert "unreadable run configuration" in one_error_line(capsys)
