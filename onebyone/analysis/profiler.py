@@ -16,6 +16,7 @@ from torch.nn.modules.module import register_module_forward_hook, register_modul
 
 from onebyone.analysis import receptive
 from onebyone.analysis.capture import ProfileError, Tracer, explain_failure
+from onebyone.analysis.dtypes import parse_dtype
 from onebyone.analysis.results import LayerRow, ProfileResult
 from onebyone.errors import OneByOneError
 
@@ -25,7 +26,7 @@ def profile(
     input_shape: Sequence[int] | None = None,
     *,
     example_inputs: torch.Tensor | Sequence | None = None,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | str = torch.float32,
     train: bool = False,
     name: str | None = None,
 ) -> ProfileResult:
@@ -43,7 +44,7 @@ def profile(
         input_shape: full input shape including the batch, e.g. (1, 3, 224, 224).
         example_inputs: instead of `input_shape`, a tensor or a tuple of positional arguments;
             tensors are replaced by meta tensors of the same shape and dtype (data is never read).
-        dtype: dtype of the input built from `input_shape` (sets activation byte counts).
+        dtype: dtype (or its name) of the input built from `input_shape` (sets activation byte counts).
         train: profile the training-mode forward (batch statistics, dropout) instead of inference.
         name: label for reports (default: the model's class name).
 
@@ -53,6 +54,7 @@ def profile(
     """
     if not isinstance(model, nn.Module):
         raise OneByOneError(f"profile() needs an nn.Module, got {type(model).__name__}")
+    dtype = parse_dtype(dtype)
     args = _meta_inputs(input_shape, example_inputs, dtype)
     input_shapes = [list(a.shape) for a in args if isinstance(a, torch.Tensor)]
 

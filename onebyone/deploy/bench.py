@@ -15,9 +15,10 @@ import torch
 from torch import nn
 
 from onebyone.analysis.capture import shape_text
+from onebyone.analysis.dtypes import dtype_name, parse_dtype
 from onebyone.analysis.probe import Probe, probe_forward
 from onebyone.analysis.timing import check_repeats, median_seconds
-from onebyone.deploy.optimize import dtype_name, optimize, parse_dtype
+from onebyone.deploy.optimize import optimize
 from onebyone.errors import OneByOneError
 
 SCHEMA_VERSION = 1

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from onebyone.analysis.dtypes import dtype_name, parse_dtype
 from onebyone.deploy.fold import FoldReport, fold_batchnorm
-from onebyone.errors import OneByOneError
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class CastIO(nn.Module):
@@ -44,24 +42,6 @@ class OptimizeReport:
     dtype: str
     channels_last: bool
     compiled: bool
-
-
-def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """torch.float32 | torch.bfloat16 | torch.float16, or its name ("bfloat16", "torch.bfloat16"),
-    to the torch dtype, with a clear error otherwise."""
-    if isinstance(dtype, torch.dtype):
-        if dtype not in _DTYPES.values():
-            raise OneByOneError(f"unsupported dtype {dtype}; expected one of {', '.join(_DTYPES)}")
-        return dtype
-    name = dtype.removeprefix("torch.") if isinstance(dtype, str) else None
-    if name not in _DTYPES:
-        raise OneByOneError(f"unknown dtype {dtype!r}; expected one of {', '.join(_DTYPES)}")
-    return _DTYPES[name]
-
-
-def dtype_name(dtype: str | torch.dtype) -> str:
-    """The name of a supported dtype: "bfloat16" for torch.bfloat16 or "torch.bfloat16"."""
-    return str(parse_dtype(dtype)).removeprefix("torch.")
 
 
 def optimize(
