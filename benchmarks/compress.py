@@ -39,9 +39,9 @@ from onebyone.analysis.timing import median_seconds
 from onebyone.deploy.freeze import freeze_for_cpu
 from onebyone.deploy.optimize import optimize
 from onebyone.models import create_model
+from onebyone.runs import open_run
 from onebyone.surgery import factorize
-from onebyone.surgery.runs import compress
-from onebyone.surgery.sources import resolve_source
+from onebyone.surgery.compress import compress
 
 
 def vgg_style(num_classes: int = 1000) -> nn.Module:
@@ -133,8 +133,8 @@ def fashion_section(args, results: dict) -> None:
         )
         run_dir, trained = train_nin(args.train_epochs, out)
     print(f"Fashion-MNIST NIN run: {trained}")
-    source = resolve_source(run_dir)
-    original = copy.deepcopy(source.model).eval()
+    source = open_run(run_dir)
+    original = copy.deepcopy(source.model()).eval()
     control = None
     if args.control and args.finetune_epochs:
         # The same fine-tuning on the unfactorised model: a short run's base is undertrained, so
@@ -150,7 +150,7 @@ def fashion_section(args, results: dict) -> None:
         print(f"compressing to {budget} of MACs (load {load()}) …", flush=True)
         model, result = compress(
             copy.deepcopy(original),
-            source.input_shape,
+            source.input_size,
             budget,
             target="macs",
             source=run_dir,
@@ -161,7 +161,7 @@ def fashion_section(args, results: dict) -> None:
             hooi_iters=args.hooi_iters,
         )
         factorised_only, _ = factorize(
-            original, budget, input_shape=source.input_shape, hooi_iters=args.hooi_iters
+            original, budget, input_shape=source.input_size, hooi_iters=args.hooi_iters
         )  # same ranks, before fine-tuning
         row = {
             "budget": budget,
@@ -178,11 +178,11 @@ def fashion_section(args, results: dict) -> None:
         }
         variants = {"eager": (original, model), "deploy": (deploy(original), deploy(model))}
         for batch in args.batch:
-            shape = (batch, *source.input_shape[-3:])
+            shape = (batch, *source.input_size[-3:])
             variants["frozen"] = (freeze_for_cpu(original, shape), freeze_for_cpu(model, shape))
             for layout, (before, after) in variants.items():
                 ms = interleaved_ms(
-                    {"before": before, "after": after}, source.input_shape, batch, args.repeats
+                    {"before": before, "after": after}, source.input_size, batch, args.repeats
                 )
                 row["latency"][f"{layout} b{batch}"] = {
                     **ms,
@@ -195,7 +195,7 @@ def fashion_section(args, results: dict) -> None:
                     row["latency"][f"tltorch b{batch}"] = "tensorly-torch not installed: not measured"
                     continue
                 ms = interleaved_ms(
-                    {"ours": factorised_only, "tltorch": tl}, source.input_shape, batch, args.repeats
+                    {"ours": factorised_only, "tltorch": tl}, source.input_size, batch, args.repeats
                 )
                 row["latency"][f"tltorch-{implementation} b{batch}"] = {**ms, "load": load()}
         rows.append(row)

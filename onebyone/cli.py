@@ -2,7 +2,10 @@
 
 Each subcommand lives in `onebyone/commands/<name>.py` and exposes `register(subparsers)`,
 which adds its parser and sets `func(args) -> int`. Bad input (an OneByOneError, or a
-malformed option) becomes one line on stderr and exit code 2, never a traceback.
+malformed option) becomes one line on stderr and exit code 2, never a traceback; a message that
+spans lines is joined into one. Anything else is a bug (or a case not handled yet): one line saying
+so and how to see the traceback (ONEBYONE_TRACEBACK=1), and exit code 1 — not 2, so a bug is never
+mistaken for bad input.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import sys
 from onebyone import __version__
 from onebyone.errors import OneByOneError
 
+TRACEBACK_VARIABLE = "ONEBYONE_TRACEBACK"  # set (non-empty): let unexpected exceptions raise
 # Subcommand modules, in the order `onebyone --help` lists them.
 COMMAND_MODULES = [
     "report", "models", "profile", "compare", "bench", "export", "compress", "convert", "train", "eval",
-    "inspect",
+    "inspect", "predict",
 ]
 
 
@@ -51,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except OneByOneError as exc:
-        print(f"onebyone: error: {exc}", file=sys.stderr)
+        print(f"onebyone: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("onebyone: interrupted", file=sys.stderr)
@@ -60,3 +64,17 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`onebyone profile ... | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        print(
+            f"onebyone: internal error: {type(exc).__name__}: {one_line(str(exc))} (a bug, or a case "
+            f"onebyone does not handle yet; {TRACEBACK_VARIABLE}=1 shows the traceback to report)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def one_line(message: str) -> str:
+    """A message as one line: its lines joined by "; " (nothing dropped)."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())

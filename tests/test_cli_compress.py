@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from onebyone.cli import main
-from onebyone.surgery.runs import load_compressed
+from onebyone.runs import open_run
 
 
 def test_compress_model_spec_writes_a_rebuildable_run(tmp_path, capsys):
@@ -24,7 +24,7 @@ def test_compress_model_spec_writes_a_rebuildable_run(tmp_path, capsys):
     totals = result["report"]["totals"]
     assert totals["macs_after"] <= 0.5 * totals["macs_before"]
     assert result["latency"][0]["batch"] == 2
-    model = load_compressed(out)
+    model = open_run(out).model()
     reference = json.loads((out / "compress.json").read_text())
     assert reference["params_after"] == sum(p.numel() for p in model.parameters())
     assert model(torch.randn(1, 1, 28, 28)).shape == (1, 10)
@@ -65,9 +65,8 @@ def test_error_paths_are_one_line_exit_2(argv, message, tmp_path):
 
 @pytest.mark.slow  # trains a tiny run and evaluates on the 10,000 test images three times
 def test_compress_a_training_run_measures_accuracy_and_fine_tunes(tmp_path, capsys):
-    train_api = pytest.importorskip("onebyone.train")
-    if not hasattr(train_api, "load_run"):
-        pytest.skip("onebyone.train has no load_run yet")
+    from onebyone import train as train_api
+
     run = tmp_path / "run"
     config = train_api.TrainConfig(
         model="nin-fashion", model_overrides={"width": 0.25}, epochs=1, subset=256, val_size=64,
@@ -82,8 +81,8 @@ def test_compress_a_training_run_measures_accuracy_and_fine_tunes(tmp_path, caps
     for key in ("accuracy_before", "accuracy_after", "accuracy_finetuned"):
         assert 0.0 <= result[key] <= 1.0
     assert result["finetune_epochs"] == 1
-    model = load_compressed(out)
-    trained, _ = train_api.load_run(run)
+    model = open_run(out).model()
+    trained = open_run(run).model()
     assert sum(p.numel() for p in model.parameters()) == result["params_after"]
     assert sum(p.numel() for p in trained.parameters()) == result["params_before"]
     structure = json.loads((out / "factorized.json").read_text())

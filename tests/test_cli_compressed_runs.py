@@ -1,4 +1,4 @@
-"""A folder written by `onebyone compress` works wherever a training run does: load_run, eval,
+"""A folder written by `onebyone compress` works wherever a training run does: open_run, eval,
 profile, bench, export, inspect; and the commands that cannot take one say so in one line."""
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import pytest
 import torch
 
 from onebyone.cli import main
-from onebyone.surgery.runs import load_compressed
-from onebyone.train import TrainConfig, load_run, train
+from onebyone.models import create_model
+from onebyone.runs import open_run
+from onebyone.surgery import rebuild_structure
+from onebyone.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +38,20 @@ def cli(*argv, cwd=None):
     return subprocess.run([sys.executable, "-m", "onebyone", *argv], capture_output=True, text=True, cwd=cwd)
 
 
-def test_load_run_reads_a_compressed_run_with_its_source_config(runs):
+def test_open_run_reads_a_compressed_run_with_its_source_config(runs):
+    from safetensors.torch import load_file
+
     run, out = runs
-    model, config = load_run(out)
-    _, source_config = load_run(run)
-    assert config == source_config
+    compressed = open_run(out)
+    model, config = compressed.model(), compressed.config
+    assert compressed.kind == "compressed" and open_run(run).kind == "training"
+    assert config == open_run(run).config
+    structure = json.loads((out / "factorized.json").read_text())
+    by_hand = rebuild_structure(create_model("nin-fashion", **structure["base"]["model_overrides"]),
+                                structure["structure"])
+    by_hand.load_state_dict(load_file(str(out / "model.safetensors")))
     x = torch.randn(3, 1, 28, 28)
-    torch.testing.assert_close(model(x), load_compressed(out)(x), rtol=0, atol=0)
+    torch.testing.assert_close(model(x), by_hand.eval()(x), rtol=0, atol=0)
     report = json.loads((out / "compress.json").read_text())
     assert sum(p.numel() for p in model.parameters()) == report["params_after"] < report["params_before"]
 

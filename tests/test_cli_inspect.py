@@ -9,7 +9,7 @@ from PIL import Image
 
 from onebyone.cli import main
 from onebyone.data import FASHION_MNIST_DIR
-from onebyone.surgery import load_fc2conv
+from onebyone.runs import open_run
 
 pytestmark = pytest.mark.skipif(
     not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(), reason="Fashion-MNIST not installed"
@@ -149,7 +149,7 @@ def test_convert_fc2conv_round_trip(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["layers"][0]["after"] == "Conv2d(32 → 10, 7×7)"
     assert report["max_abs_difference"] < 1e-5 and report["larger_output_shape"] == [1, 10, 8, 8]
-    model = load_fc2conv(out)
+    model = open_run(out).model()
     with torch.no_grad():
         assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
         assert model(torch.zeros(1, 1, 56, 56)).shape == (1, 10, 8, 8)

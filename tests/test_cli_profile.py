@@ -139,3 +139,27 @@ def test_package_module_factory(capsys):
     code, out, _ = run(["profile", "torch.nn:ReLU", "--input", "3x8x8", "--format", "json"], capsys)
     assert code == 0
     assert json.loads(out)["totals"]["other_flops"] == 3 * 8 * 8
+
+
+@pytest.mark.parametrize("columns", ["80", "200"])
+def test_piped_table_keeps_every_number_whole(columns):
+    """`onebyone profile resnet50 | cat`: nothing cut to "…", every params and MACs cell whole."""
+    from onebyone.analysis import profile
+    from onebyone.analysis.results import format_count
+    from onebyone.models import create_model
+
+    env = {**__import__("os").environ, "COLUMNS": columns}
+    proc = subprocess.run(
+        [sys.executable, "-m", "onebyone", "profile", "resnet50"], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "…" not in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) <= int(columns)
+    result = profile(create_model("resnet50"), (1, 3, 224, 224))
+    cells = {cell.strip() for line in proc.stdout.splitlines() for cell in line.split("│")}
+    for row in result.grouped(2):
+        assert f"{row.params:,}" in cells and format_count(row.macs) in cells, row.path
+    if int(columns) < 120:
+        assert "columns left out at width" in proc.stdout
+    else:
+        assert "columns left out" not in proc.stdout and "other FLOPs" in proc.stdout

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from PIL import Image
 
 from onebyone.cli import main
@@ -54,11 +55,13 @@ def test_train_then_eval_json_and_png(tmp_path, capsys):
 
 
 def test_eval_tta_flip_flag_overrides_the_runs_own_setting(tmp_path, capsys):
-    from onebyone.train import load_data, load_run, predict
+    from onebyone.runs import open_run
+    from onebyone.train import load_data, predict
 
     run = tmp_path / "run"
     assert main(["train", "nin-fashion", *SMALL, "--out", str(run)]) == 0
-    model, config = load_run(run)
+    opened = open_run(run)
+    model, config = opened.model(), opened.config
     val = load_data(config).val
     capsys.readouterr()
     for flag, tta in (("--tta-flip", True), ("--no-tta-flip", False)):
@@ -153,12 +156,44 @@ def test_corrupt_file_in_data_dir(tmp_path, capsys):
     ("argv", "words"),
     [
         (["train", "no-such-model", *SMALL], "unknown model 'no-such-model'"),
-        (["train", "nin-fashion", "--data", "imagenet", *SMALL], "data must be fashion-mnist"),
+        (["train", "nin-fashion", "--data", "imagenet", *SMALL], "unknown data set 'imagenet'"),
         (["train", "nin-fashion", "--set", "widht=2", *SMALL], "has no option 'widht'"),
         (["train", "nin-fashion", *SMALL, "--epochs", "0"], "epochs must be > 0"),
         (["train", "nin-fashion", *SMALL, "--resume"], "resume needs a run folder"),
         (["train", "nin-fashion", "--data", "folder:/no/such/folder", *SMALL], "not found"),
         (["eval", "/no/such/run"], "run folder '/no/such/run' not found"),
+        # numbers refused before any work
+        (["train", "nin-fashion", *SMALL, "--image-size", "0"], "image_size must be > 0, got 0"),
+        (["train", "nin-fashion", *SMALL, "--image-size", "100000"], "image_size must be at most 1,024"),
+        (
+            ["train", "nin-fashion", *SMALL, "--seed", str(2**64)],
+            "seed must be at most 9,223,372,036,854,775,807",
+        ),
+        (["train", "nin-fashion", *SMALL, "--seed", "-1"], "seed must be ≥ 0, got -1"),
+        (["train", "nin-fashion", *SMALL, "--seed", "9" * 400], "seed must be at most"),
+        (["train", "nin-fashion", *SMALL, "--lr", "1e999"], "lr must be a finite number, got inf"),
+        (["train", "nin-fashion", *SMALL, "--lr", "nan"], "lr must be a finite number, got nan"),
+        (["train", "nin-fashion", *SMALL, "--lr", "-0.1"], "lr must be > 0, got -0.1"),
+        (["train", "nin-fashion", *SMALL, "--weight-decay", "-1"], "weight_decay must be ≥ 0, got -1.0"),
+        (["train", "nin-fashion", *SMALL, "--weight-decay", "inf"], "weight_decay must be a finite number"),
+        (["train", "nin-fashion", *SMALL, "--label-smoothing", "nan"], "label_smoothing must be in [0, 1)"),
+        (
+            ["train", "nin-fashion", *SMALL, "--batch-size", str(10**30)],
+            "batch_size must be at most 2,147,483,647",
+        ),
+        (["train", "nin-fashion", *SMALL, "--epochs", str(2**31)], "epochs must be at most 2,147,483,647"),
+        (["train", "nin-fashion", *SMALL, "--subset", "-5"], "subset must be > 0, got -5"),
+        (["train", "nin-fashion", *SMALL, "--val-size", "-1"], "val_size must be ≥ 0, got -1"),
+        (["train", "nin-fashion", *SMALL, "--test-size", "0"], "test_size must be > 0, got 0"),
+        (["train", "nin-fashion", *SMALL, "--stop-after-epoch", "0"], "stop_after_epoch must be > 0"),
+        (["train", "nin-fashion", *SMALL, "--overwrite"], "overwrite needs a run folder (--out)"),
+        # data and model that cannot make a run
+        (["train", "nin-fashion", *SMALL, "--subset", "1"], "has 1 class(es) among its 1 image(s)"),
+        (["train", "nin-fashion", *SMALL, "--set", "in_channels=3"], "input shape (1, 1, 28, 28)"),
+        (
+            ["train", "nin-fashion", *SMALL, "--set", "num_classes=3"],
+            "training needs logits of shape (N, 10)",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(argv, words, capsys):
@@ -168,7 +203,8 @@ def test_bad_input_exits_2_with_one_line(argv, words, capsys):
 
 def test_eval_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["eval", str(tmp_path)]) == 2
-    assert "is not a training run (no config.json)" in one_error_line(capsys)
+    line = one_error_line(capsys)
+    assert "is not a run folder" in line and "config.json (a training run)" in line
 
 
 @pytest.mark.parametrize(
@@ -202,3 +238,55 @@ def test_real_process_reports_unknown_model_without_traceback():
 def test_device_cuda_without_cuda_is_one_clear_line(capsys):
     assert main(["train", "nin-fashion", *SMALL, "--device", "cuda"]) == 2
     assert "no CUDA device available" in one_error_line(capsys)
+
+
+def _image_folder(root, classes: int, images: int = 40):
+    digits = load_digits("test")
+    for index in range(images):
+        folder = root / f"class{index % classes}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(digits.images[index, 0].numpy()).save(folder / f"{index}.png")
+    return root
+
+
+def test_images_too_small_for_the_model_is_one_line_naming_model_and_shape(tmp_path, capsys):
+    images = _image_folder(tmp_path / "images", classes=2)
+    argv = ["train", "nin-fashion", "--data", f"folder:{images}", "--image-size", "2", "--epochs", "1"]
+    assert main([*argv, "--no-progress"]) == 2
+    err = one_error_line(capsys)
+    assert "model 'nin-fashion' cannot take the images" in err and "(1, 1, 2, 2)" in err
+
+
+def test_a_one_class_image_folder_is_refused(tmp_path, capsys):
+    images = _image_folder(tmp_path / "images", classes=1)
+    assert main(["train", "nin-fashion", "--data", f"folder:{images}", "--epochs", "1", "--no-progress"]) == 2
+    assert "1 class sub-folder(s)" in one_error_line(capsys)
+
+
+def test_divergence_saves_nothing_non_finite(tmp_path, capsys):
+    """lr 3e38 with weight decay 1000: the first step makes the weights infinite while its loss was
+    finite; the end-of-epoch guard stops the run before anything is saved."""
+    from safetensors.torch import load_file
+
+    run = tmp_path / "run"
+    argv = [
+        "train", "nin-fashion", "--subset", "200", "--val-size", "64", "--test-size", "100", "--set",
+        "width=0.25", "--batch-size", "4000", "--weight-decay", "1000", "--no-progress", "--out", str(run),
+        "--overwrite",
+    ]  # fmt: skip
+    for epochs in ("1", "3"):
+        assert main([*argv, "--lr", "3e38", "--epochs", epochs]) == 2
+        err = one_error_line(capsys)
+        assert "training diverged" in err and "hold NaN or Inf" in err and "at epoch 1, step 1" in err
+        assert "no checkpoint yet" in err
+        assert not (run / "model.safetensors").exists() and not (run / "checkpoint.safetensors").exists()
+    # after a good epoch (its one step at lr 0.05 / 25), the guard keeps that checkpoint
+    assert main([*argv, "--lr", "0.05", "--epochs", "2", "--stop-after-epoch", "1", "--format", "json"]) == 0
+    capsys.readouterr()
+    before = (run / "checkpoint.safetensors").read_bytes()
+    assert main(["train", "nin-fashion", "--out", str(run), "--resume", "--lr", "3e38", "--no-progress"]) == 2
+    err = one_error_line(capsys)
+    assert "at epoch 2, step 2" in err and "last good checkpoint (epoch 1) kept" in err
+    assert (run / "checkpoint.safetensors").read_bytes() == before
+    for path in run.glob("*.safetensors"):
+        assert all(torch.isfinite(t).all() for t in load_file(str(path)).values() if t.is_floating_point())

@@ -5,7 +5,8 @@
 """
 
 from onebyone.analysis.capture import ProfileError
-from onebyone.analysis.profiler import SCHEMA_VERSION, LayerRow, ProfileResult, profile
+from onebyone.analysis.profiler import profile
 from onebyone.analysis.receptive import AxisField, Field
+from onebyone.analysis.results import SCHEMA_VERSION, LayerRow, ProfileResult
 
 __all__ = ["SCHEMA_VERSION", "AxisField", "Field", "LayerRow", "ProfileError", "ProfileResult", "profile"]

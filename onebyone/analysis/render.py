@@ -12,7 +12,8 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from onebyone.analysis.profiler import SCHEMA_VERSION, LayerRow, ProfileResult, format_count
+from onebyone.analysis.results import SCHEMA_VERSION, LayerRow, ProfileResult, format_count
+from onebyone.tables import Column, fitted_table, left_out_note
 
 COLUMNS = ("layer", "type", "output", "params", "MACs", "other FLOPs", "act. bytes", "RF/stride",
            "1×1 params/MACs")
@@ -111,17 +112,26 @@ def notes(result: ProfileResult) -> list[str]:
     return lines
 
 
+# Left out first when a terminal is narrow: the higher the number, the longer a column stays.
+_PRIORITY = {"layer": 9, "params": 8, "MACs": 7, "RF/stride": 6, "1×1 params/MACs": 5, "output": 4, "type": 3,
+             "act. bytes": 2, "other FLOPs": 1}
+
+
 def render_table(result: ProfileResult, depth: int, console: Console) -> None:
     shapes = ", ".join("×".join(map(str, s)) for s in result.input_shapes)
-    table = Table(title=f"{result.model} at {shapes} ({result.dtype})")
-    for column in COLUMNS:
-        table.add_column(column, justify="left" if column in ("layer", "type", "output") else "right")
+    columns = [
+        Column(name, "left" if name in ("layer", "type", "output") else "right", _PRIORITY[name])
+        for name in COLUMNS
+    ]
     cells = text_rows(result, depth, short=True)
+    table, left_out, kept = fitted_table(
+        f"{result.model} at {shapes} ({result.dtype})", columns, cells, console.width
+    )
     for row in cells[:-1]:
-        table.add_row(*row)
-    table.add_row(*cells[-1], style="bold", end_section=True)
+        table.add_row(*(row[i] for i in kept))
+    table.add_row(*(cells[-1][i] for i in kept), style="bold", end_section=True)
     console.print(table)
-    for line in notes(result):
+    for line in notes(result) + ([left_out_note(left_out, console.width)] if left_out else []):
         console.print(line, highlight=False)
 
 

@@ -8,6 +8,17 @@ from collections.abc import Callable
 
 from onebyone.errors import OneByOneError
 
+# A median of more repeats is no more accurate, only longer; beyond this a count is a typo.
+MAX_REPEATS = 1000
+
+
+def check_repeats(repeats: int, warmup: int = 0) -> None:
+    """Refuse a repeat count outside 1..MAX_REPEATS (or a negative warm-up) in one line."""
+    if not 1 <= repeats <= MAX_REPEATS:
+        raise OneByOneError(f"repeats must be from 1 to {MAX_REPEATS:,}, got {repeats:,}")
+    if not 0 <= warmup <= MAX_REPEATS:
+        raise OneByOneError(f"warm-up runs must be from 0 to {MAX_REPEATS:,}, got {warmup:,}")
+
 
 def median_seconds(
     fn: Callable[[], object],
@@ -21,6 +32,7 @@ def median_seconds(
 
     `sync` waits for asynchronous work (e.g. torch.cuda.synchronize) before each clock reading.
     """
+    check_repeats(repeats, warmup)
     sync = sync or (lambda: None)
     for _ in range(warmup):
         fn()

@@ -8,7 +8,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from onebyone.commands.common import add_model_arguments, load_model_and_input
+from onebyone.commands.common import add_model_arguments, input_size, open_subject
 from onebyone.deploy.bench import BenchResult, bench
 
 
@@ -32,11 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if any(b < 1 for b in args.batch) or args.repeats < 1:
-        from onebyone.errors import OneByOneError
-
-        raise OneByOneError("--batch and --repeats must be positive integers")
-    model, input_shape, name = load_model_and_input(args)
+    run = open_subject(args)
+    model, input_shape, name = run.model(), input_size(args, run), run.name
     console = Console(stderr=True)
     with console.status("benchmarking") as status:
         result = bench(

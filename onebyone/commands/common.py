@@ -1,27 +1,21 @@
-"""Arguments shared by the commands that take a model: MODEL (or a training run), --input, --set."""
+"""Arguments shared by the commands that take a model: RUN_OR_MODEL, --input, --set, --model, --trust-code.
+
+Commands only parse arguments and render results: a run folder or a model spec becomes a
+`onebyone.runs.Run` here, and everything about it (weights, data, preprocessing) comes from there.
+"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import sys
 
-from torch import nn
-
+from onebyone.commands.arguments import parse_full_shape, parse_input_shape, parse_overrides
 from onebyone.errors import OneByOneError
-from onebyone.models.loading import (
-    default_input_size,
-    load_model,
-    model_input_size,
-    parse_input_shape,
-    parse_overrides,
-)
-
-# The image side each built-in data set gives a run's model.
-_DATA_SIDES = {"fashion-mnist": 28, "digits": 8}
+from onebyone.runs import Run, open_run_or_model
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, runs: bool = True) -> None:
-    what = "training run folder, " if runs else ""
+    what = "run folder, " if runs else ""
     parser.add_argument(
         "model",
         metavar="RUN_OR_MODEL" if runs else "MODEL",
@@ -33,41 +27,67 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, runs: bool = True) -
     add_overrides_argument(
         parser, "model option, e.g. --set num_classes=10 --set naive=true (repeatable; not for runs)"
     )
+    if runs:
+        add_code_arguments(parser)
+
+
+def add_code_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model / --trust-code: consent to run the user code a run folder was made from."""
+    parser.add_argument(
+        "--model",
+        dest="model_code",
+        metavar="FILE.py:FACTORY",
+        help="for a run made from your own code: the code to build its model with (a run folder "
+        "never runs code on its own)",
+    )
+    parser.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="for a run made from user code: run the code the folder names",
+    )
 
 
 def add_overrides_argument(parser: argparse.ArgumentParser, help: str) -> None:
-    """--set KEY=VALUE (repeatable) into args.overrides, read by models.loading.parse_overrides."""
+    """--set KEY=VALUE (repeatable) into args.overrides, read by commands.arguments.parse_overrides."""
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help
     )
 
 
-def load_model_and_input(args: argparse.Namespace) -> tuple[nn.Module, tuple[int, int, int], str]:
-    """The model named on the command line, its (C, H, W) input size, and a display name.
+def open_subject(args: argparse.Namespace) -> Run:
+    """The run folder or model named on the command line, as a Run."""
+    return open_run_or_model(
+        args.model,
+        overrides=parse_overrides(args.overrides),
+        code=getattr(args, "model_code", None),
+        trust_code=getattr(args, "trust_code", False),
+    )
 
-    A folder is read as a training run (its trained weights, and the input size of its data).
-    """
-    if Path(args.model).is_dir():
-        model, input_size = _load_run(args)
-    else:
-        model = load_model(args.model, parse_overrides(args.overrides))
-        input_size = model_input_size(args.model, model)
+
+def input_size(args: argparse.Namespace, run: Run) -> tuple[int, int, int]:
+    """(C, H, W): --input when given, else the run's or model's own."""
     if args.input:
-        input_size = parse_input_shape(args.input)[-3:]
-    if input_size is None:
-        raise OneByOneError(f"{args.model}: give the input size with --input CxHxW")
-    return model, tuple(input_size), args.model
+        return tuple(parse_input_shape(args.input)[-3:])
+    if run.input_size is None:
+        raise OneByOneError(f"{run.name}: give the input size with --input CxHxW")
+    return tuple(run.input_size)
 
 
-def _load_run(args: argparse.Namespace) -> tuple[nn.Module, tuple[int, int, int] | None]:
-    from onebyone.train import load_run
+def full_input_shape(args: argparse.Namespace, run: Run) -> tuple[int, ...]:
+    """Full input shape (batch first): --input-shape N,C,H,W, or --input CxHxW / the run's own, batch 1."""
+    if args.input and getattr(args, "input_shape", None):
+        raise OneByOneError("give --input or --input-shape, not both")
+    if getattr(args, "input_shape", None):
+        return parse_full_shape(args.input_shape)
+    if args.input:
+        dims = parse_input_shape(args.input)
+        return dims if len(dims) == 4 else (1, *dims)
+    if run.input_size is None:
+        raise OneByOneError(f"{run.name}: give the input size with --input CxHxW or --input-shape N,C,H,W")
+    return (1, *run.input_size)
 
-    if args.overrides:
-        raise OneByOneError("--set changes a model's definition; a training run's model is fixed")
-    model, config = load_run(args.model)
-    design = default_input_size(config.model)
-    side = _DATA_SIDES.get(config.data) or config.image_size or (design[1] if design else None)
-    channels = config.model_overrides.get("in_channels", design[0] if design else None)
-    if side is None or channels is None:
-        return model, None
-    return model, (channels, side, side)
+
+def print_warnings(messages: list[str]) -> None:
+    """Each warning a library result carries, as one line on stderr (the output stays clean)."""
+    for message in messages:
+        print(f"onebyone: warning: {' '.join(message.split())}", file=sys.stderr)

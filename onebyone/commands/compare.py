@@ -8,10 +8,11 @@ import json
 from rich.console import Console
 
 from onebyone.analysis import profile
-from onebyone.analysis.cli_support import build, input_shape_for, split_variant
 from onebyone.analysis.render import comparison, comparison_csv, comparison_markdown, render_comparison
-from onebyone.commands.common import add_overrides_argument
+from onebyone.commands.arguments import parse_overrides, split_variant
+from onebyone.commands.common import add_overrides_argument, full_input_shape
 from onebyone.errors import OneByOneError
+from onebyone.runs import open_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
     for text in args.models:
         spec, own = split_variant(text)
         overrides = [*args.overrides, *own]
-        model = build(spec, overrides)
-        shape = input_shape_for(spec, model, args.input, args.input_shape)
+        subject = open_model(spec, parse_overrides(overrides))
+        shape = full_input_shape(args, subject)
         label = " ".join([spec, *own])
-        results.append(profile(model, shape, name=label))
+        results.append(profile(subject.model(), shape, name=label))
         labels.append(label)
     data = comparison(results, labels)
     if args.format == "json":

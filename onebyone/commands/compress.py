@@ -9,11 +9,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from onebyone.commands.common import add_overrides_argument
+from onebyone.analysis.timing import check_repeats
+from onebyone.commands.arguments import parse_input_shape, parse_overrides
+from onebyone.commands.common import add_code_arguments, add_overrides_argument
 from onebyone.errors import OneByOneError
+from onebyone.files import check_output_folder
+from onebyone.runs import Run, open_run_or_model, save_compressed
+from onebyone.surgery.compress import CompressResult, compress
 from onebyone.surgery.factorize import TARGETS
-from onebyone.surgery.runs import CompressResult, compress, save_compressed
-from onebyone.surgery.sources import resolve_source
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per latency (median)")
     parser.add_argument("--input", metavar="CxHxW", help="input size for a MODEL spec (default: the zoo's)")
     add_overrides_argument(parser, "model option for a MODEL spec (repeatable)")
+    add_code_arguments(parser)
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.set_defaults(func=run)
 
@@ -51,30 +55,49 @@ def run(args: argparse.Namespace) -> int:
         raise OneByOneError(f"--budget must be in (0, 1], got {args.budget:g}")
     if args.target not in TARGETS:
         raise OneByOneError(f"unknown --target {args.target!r}; expected one of {', '.join(TARGETS)}")
-    if args.finetune_epochs < 0 or args.hooi_iters < 0:
-        raise OneByOneError("--finetune-epochs and --hooi-iters must be ≥ 0")
-    if args.repeats < 1 or any(b < 1 for b in args.batch):
-        raise OneByOneError("--batch and --repeats must be positive integers")
-    source = resolve_source(args.run, overrides=args.overrides, input_text=args.input)
-    out = Path(args.out) if args.out else Path(f"{args.run.rstrip('/')}-compressed")
-    if out.exists() and any(out.iterdir()):
-        raise OneByOneError(f"output folder {str(out)!r} exists and is not empty; choose --out")
+    if args.finetune_epochs < 0:
+        raise OneByOneError(f"--finetune-epochs must be ≥ 0, got {args.finetune_epochs}")
+    check_repeats(args.repeats)
+    out = check_output_folder(Path(args.out) if args.out else Path(f"{args.run.rstrip('/')}-compressed"))
+    source = open_run_or_model(
+        args.run, overrides=parse_overrides(args.overrides), code=args.model_code, trust_code=args.trust_code
+    )
+    if source.kind in ("compressed", "converted"):
+        raise OneByOneError(
+            f"{args.run!r} is already a {source.kind} run; compress the run it came from"
+            + (" with a smaller --budget" if source.kind == "compressed" else "")
+        )
+    input_shape = _input_shape(source, args.input)
+    trained = source.config is not None
+    note = None if trained else "a bare model spec has no data set: accuracy not measured (compress a run)"
     console = Console(stderr=True)
     with console.status("compressing") as status:
         model, result = compress(
-            source.model, source.input_shape, args.budget, target=args.target, source=args.run,
+            source.model(), input_shape, args.budget, target=args.target, source=args.run,
             batches=tuple(args.batch), repeats=args.repeats, hooi_iters=args.hooi_iters,
             channels_last=args.channels_last, frozen=args.frozen,
-            evaluate=source.evaluate, finetune=source.finetune, finetune_epochs=args.finetune_epochs,
-            accuracy_note=source.note, progress=lambda msg: status.update(f"compressing: {msg}"),
+            evaluate=source.evaluate if trained else None, finetune=source.finetune if trained else None,
+            finetune_epochs=args.finetune_epochs,
+            accuracy_note=note, progress=lambda msg: status.update(f"compressing: {msg}"),
         )
     config = source.config.to_dict() if source.config is not None else None
-    save_compressed(out, model, result, source.base, config)
+    base = {**source.spec, **({"run": str(source.path)} if source.is_folder else {})}
+    save_compressed(out, model, result, base, config)
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
     else:
         render(result, Console())
     return 0
+
+
+def _input_shape(source: Run, text: str | None) -> tuple[int, int, int]:
+    if source.is_folder:
+        return tuple(source.input_size)
+    if text:
+        return tuple(parse_input_shape(text)[-3:])
+    if source.input_size is None:
+        raise OneByOneError(f"{source.name}: give the input size with --input CxHxW")
+    return tuple(source.input_size)
 
 
 def _count(n: float) -> str:

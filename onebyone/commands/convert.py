@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
-from onebyone.commands.common import add_model_arguments, load_model_and_input
+from onebyone.commands.common import add_model_arguments, input_size, open_subject
 from onebyone.errors import OneByOneError
-from onebyone.models.loading import parse_overrides
-from onebyone.surgery.fc_to_conv import FC2CONV_FILE, WEIGHTS_FILE, convert_fc_layers, save_fc2conv
+from onebyone.files import check_output_folder
+from onebyone.runs import save_converted
+from onebyone.runs.converted import FC2CONV_FILE
+from onebyone.surgery.fc_to_conv import convert_fc_layers
+from onebyone.train.checkpoint import MODEL_FILE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "map; one after global pooling (or after another linear layer) becomes a 1x1 conv, and the global "
         "pool a fixed window of the map size. The outputs are compared with the original's at the input "
         "size, and the converted model is run on an input twice as large, where it returns a class map. "
-        f"Writes OUT/{WEIGHTS_FILE} and OUT/{FC2CONV_FILE}; `onebyone.surgery.load_fc2conv(OUT)` rebuilds "
-        "the model.",
+        f"Writes OUT/{MODEL_FILE} and OUT/{FC2CONV_FILE}, a folder every command takes as a run "
+        "(`onebyone.runs.open_run(OUT)` in Python).",
     )
     add_model_arguments(fc2conv)
     fc2conv.add_argument("--out", metavar="DIR", required=True, help="folder to write (new or empty)")
@@ -39,39 +41,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fc2conv.set_defaults(func=run_fc2conv)
 
 
-def _source(args: argparse.Namespace) -> dict:
-    """How load_fc2conv rebuilds the unconverted model: the zoo/user spec, or a run's spec."""
-    if Path(args.model).is_dir():
-        from onebyone.surgery.runs import is_compressed_run
-        from onebyone.train.config import read_config
-
-        if is_compressed_run(args.model):
-            raise OneByOneError(f"{args.model!r} is a compressed run; convert the run it came from")
-        config = read_config(Path(args.model) / "config.json")
-        return {"model": config.model, "model_overrides": dict(config.model_overrides), "run": args.model}
-    return {"model": args.model, "model_overrides": parse_overrides(args.overrides)}
-
-
 def run_fc2conv(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OneByOneError(f"output folder {str(out)!r} exists and is not empty; choose another --out")
-    source = _source(args)
-    model, input_size, name = load_model_and_input(args)
-    model.eval()
-    result = convert_fc_layers(model, (1, *input_size))
-    channels, height, width = input_size
+    out = check_output_folder(args.out)
+    run = open_subject(args)
+    if run.kind in ("compressed", "converted"):
+        raise OneByOneError(f"{args.model!r} is a {run.kind} run; convert the run it came from")
+    size = input_size(args, run)
+    result = convert_fc_layers(run.model(), (1, *size))
+    channels, height, width = size
     larger = (1, channels, 2 * height, 2 * width)
     with torch.no_grad():
         larger_output = result.model.eval()(torch.randn(larger, generator=torch.Generator().manual_seed(0)))
     checks = {"larger_input_shape": list(larger), "larger_output_shape": list(larger_output.shape)}
-    save_fc2conv(out, result, source, checks)
-    report = {"model": name, "out": str(out), **result.to_dict(), **checks}
+    source = {**run.spec, **({"run": str(run.path)} if run.is_folder else {})}
+    train_config = run.config.to_dict() if run.config is not None else None
+    save_converted(out, result, source, train_config, checks)
+    report = {"model": run.name, "out": str(out), **result.to_dict(), **checks}
     if args.format == "json":
         print(json.dumps(report, indent=2))
         return 0
     console = Console()
-    table = Table(title=f"{name}: linear layers → convolutions")
+    table = Table(title=f"{run.name}: linear layers → convolutions")
     for column in ("layer", "before", "after", "reads"):
         table.add_column(column)
     for layer in result.layers:
@@ -79,10 +69,11 @@ def run_fc2conv(args: argparse.Namespace) -> int:
     console.print(table)
     for note in result.pools:
         console.print(f"pool {note}")
-    size = "×".join(map(str, input_size))
+    for layer in result.position_wise:
+        console.print(f"{layer}: a linear layer on the channels of a map, already a 1×1 conv (kept)")
     console.print(
-        f"largest |original − converted| at {size}: {result.max_abs_difference:.3g}; at "
+        f"largest |original − converted| at {'×'.join(map(str, size))}: {result.max_abs_difference:.3g}; at "
         f"{'×'.join(map(str, larger[1:]))} the converted model returns {tuple(larger_output.shape)}"
     )
-    console.print(f"written: {out / WEIGHTS_FILE}, {out / FC2CONV_FILE}")
+    console.print(f"written: {out / MODEL_FILE}, {out / FC2CONV_FILE}")
     return 0

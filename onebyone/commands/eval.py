@@ -10,7 +10,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from onebyone.train import load_data, load_run, predict
+from onebyone.commands.common import add_code_arguments, print_warnings
+from onebyone.errors import OneByOneError
+from onebyone.files import check_output_file
+from onebyone.runs import Run, open_run
+from onebyone.train import predict
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="average each image with its mirror image (default: as the run was tested)",
     )
     parser.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    add_code_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -41,14 +46,18 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def evaluate_run(
-    run_dir: str, split: str = "test", data_dir: str | None = None, tta: bool | None = None
-) -> dict:
-    model, config = load_run(run_dir)
-    if data_dir is not None:
-        config.data_dir = data_dir
-    data = load_data(config)
+def evaluate_run(run: Run, split: str = "test", data_dir: str | None = None, tta: bool | None = None) -> dict:
+    """Accuracy, per-class accuracy and confusion matrix of a run on its `split`."""
+    run_dir = run.name
+    if run.config is not None and data_dir is not None:
+        run.config.data_dir = data_dir
+    data = run.data()
+    model, config = run.model(), run.config
     dataset = data.test if split == "test" else data.val
+    if len(dataset) == 0:
+        raise OneByOneError(
+            f"{run_dir!r} has no {split} images (it was trained with val_size 0); use --split test"
+        )
     config.device = "cpu"
     tta = config.test_time_flip if tta is None else tta
     predictions = predict(model, dataset, config, tta=tta)
@@ -66,6 +75,7 @@ def evaluate_run(
         "classes": list(dataset.classes),
         "per_class_accuracy": per_class,
         "confusion_matrix": matrix.tolist(),
+        "skipped": list(data.skipped),  # image files that could not be read (image folders)
     }
 
 
@@ -103,9 +113,14 @@ def save_confusion_png(report: dict, path: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = evaluate_run(args.run_dir, args.split, args.data_dir, args.tta_flip)
-    png = Path(args.png) if args.png else Path(args.run_dir) / "confusion.png"
+    run = open_run(args.run_dir, code=args.model_code, trust_code=args.trust_code)
+    png = check_output_file(args.png if args.png else Path(args.run_dir) / "confusion.png")
+    report = evaluate_run(run, args.split, args.data_dir, args.tta_flip)
     report["png"] = str(save_confusion_png(report, png))
+    if report["skipped"]:
+        first = report["skipped"][0]
+        more = f" (and {len(report['skipped']) - 1} more)" if len(report["skipped"]) > 1 else ""
+        print_warnings([f"skipped {len(report['skipped'])} unreadable image file(s): {first}{more}"])
     if args.format == "json":
         print(json.dumps(report, indent=2))
         return 0

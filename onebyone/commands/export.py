@@ -6,8 +6,9 @@ import argparse
 import json
 from dataclasses import asdict
 
-from onebyone.commands.common import add_model_arguments, load_model_and_input
+from onebyone.commands.common import add_model_arguments, input_size, open_subject, print_warnings
 from onebyone.deploy.export import export_onnx
+from onebyone.files import check_output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model, input_shape, _ = load_model_and_input(args)
-    result = export_onnx(model, args.onnx, (1, *input_shape), opset=args.opset)
+    check_output_file(args.onnx)  # before the model is built
+    run = open_subject(args)
+    result = export_onnx(run.model(), args.onnx, (1, *input_size(args, run)), opset=args.opset)
+    print_warnings(result.warnings)
     if args.format == "json":
         print(json.dumps(asdict(result), indent=2))
         return 0

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.console import Console
 
 from onebyone.analysis import profile
-from onebyone.analysis.cli_support import build, input_shape_for
 from onebyone.analysis.render import render_table, to_csv, to_json, to_markdown
-from onebyone.commands.common import add_model_arguments, load_model_and_input
+from onebyone.commands.common import add_model_arguments, full_input_shape, open_subject
 from onebyone.errors import OneByOneError
 
 FORMATS = ["table", "json", "csv", "markdown"]
@@ -35,15 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.depth < 0:
         raise OneByOneError(f"--depth must be 0 or more, got {args.depth}")
-    given_input = args.input
-    if Path(args.model).is_dir():  # a training or compressed run: its own (e.g. factorised) layout
-        model, input_size, _ = load_model_and_input(args)
-        given_input = args.input or (None if args.input_shape else "x".join(map(str, input_size)))
-    else:
-        model = build(args.model, args.overrides)
-    shape = input_shape_for(args.model, model, given_input, args.input_shape)
+    run = open_subject(args)  # a run folder profiles its own (e.g. factorised) layout
+    shape = full_input_shape(args, run)
     label = " ".join([args.model, *args.overrides])
-    result = profile(model, shape, train=args.train, name=label)
+    result = profile(run.model(), shape, train=args.train, name=label)
     if args.format == "json":
         print(to_json(result))
     elif args.format == "csv":

@@ -14,9 +14,10 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from onebyone.commands.arguments import parse_overrides
 from onebyone.commands.common import add_overrides_argument
-from onebyone.models.loading import parse_overrides
 from onebyone.train import TrainConfig, train
+from onebyone.train.writer import resume_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +36,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data-dir", metavar="DIR", help="folder with Fashion-MNIST's four IDX files")
     parser.add_argument("--out", metavar="RUN_DIR", help="run folder to write (default: write nothing)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint (or from its start, when it was stopped "
+        "before one was saved); its settings hold, only --device, --stop-after-epoch, --lr (a new peak) "
+        "and --no-progress may be given anew",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=None,
+        help="start again in a --out that holds a training run, replacing its files",
+    )
     add_overrides_argument(parser, "model option, e.g. --set width=0.5 (repeatable)")
     options = parser.add_argument_group("recipe (defaults: TrainConfig's)")
     options.add_argument("--epochs", type=int)
@@ -82,6 +95,7 @@ FIELDS = (
     "data_dir",
     "out",
     "resume",
+    "overwrite",
     "epochs",
     "batch_size",
     "lr",
@@ -107,11 +121,17 @@ FIELDS = (
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """A TrainConfig from the command line: flags given override the recipe's defaults."""
+    """A TrainConfig from the command line: flags given override the recipe's defaults, or on
+    --resume the run's own settings (so that only what was given is compared with them)."""
     given = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
+    given["model"] = args.model
+    if args.overrides or not args.resume:
+        given["model_overrides"] = parse_overrides(args.overrides)
     if args.resume and args.lr is not None:  # the saved recipe holds; a new peak lr is allowed
         given["resume_lr"] = given.pop("lr")
-    return TrainConfig(model=args.model, model_overrides=parse_overrides(args.overrides), **given)
+    if args.resume and args.out is not None:
+        return resume_config(args.out, given)
+    return TrainConfig(**given)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ DataLoader and no worker process. Augmentation works on a whole batch at once.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -74,6 +75,24 @@ def shard_indices(n: int, rank: int, world_size: int) -> Tensor:
     return indices[rank::world_size]
 
 
+# torch generators take seeds in [0, 2**64); a seed's arithmetic below wraps into that range
+# (the same generator for every seed torch accepted unwrapped).
+_SEED_RANGE = 2**64
+
+
+class BatchRecipe(Protocol):
+    """What `BatchIterator.from_config` reads: the batch fields of a `TrainConfig`."""
+
+    batch_size: int
+    augment: bool
+    crop_padding: int
+    hflip: bool
+    erase: float
+    mean: float | None
+    std: float | None
+    seed: int
+
+
 class BatchIterator:
     """Shuffled (or ordered) batches of float images in [0, 1] normalised by mean/std.
 
@@ -114,15 +133,56 @@ class BatchIterator:
         self.world_size = world_size
         self.epoch = 0
 
+    @classmethod
+    def from_config(
+        cls,
+        data: ImageDataset,
+        config: BatchRecipe,
+        *,
+        training: bool = True,
+        batch_size: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> BatchIterator:
+        """The batches a training recipe (a `TrainConfig`) asks for.
+
+        training: shuffled, augmented as the recipe says, seeded by `config.seed`, sharded over
+            `world_size` ranks, dropping a last partial batch when there are two or more full ones.
+            Otherwise: in order, plain, every image once (evaluation).
+        batch_size: instead of `config.batch_size` (evaluation batches can be larger).
+        """
+        size = batch_size or config.batch_size
+        if not training:
+            return cls(data, size, shuffle=False, mean=config.mean, std=config.std)
+        return cls(
+            data,
+            size,
+            shuffle=True,
+            drop_last=len(data) >= 2 * size,
+            augment=config.augment,
+            crop_padding=config.crop_padding,
+            hflip=config.hflip,
+            erase=config.erase,
+            mean=config.mean,
+            std=config.std,
+            seed=config.seed,
+            rank=rank,
+            world_size=world_size,
+        )
+
     def _indices(self) -> Tensor:
         n = len(self.data)
         if self.shuffle:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + 7919 * self.epoch))
+            order = torch.randperm(n, generator=self._generator(self.seed + 7919 * self.epoch))
         else:
             order = torch.arange(n)
         if self.world_size > 1:
             order = order[shard_indices(n, self.rank, self.world_size)]
         return order
+
+    @staticmethod
+    def _generator(seed: int) -> torch.Generator:
+        return torch.Generator().manual_seed(seed % _SEED_RANGE)
 
     def __len__(self) -> int:
         n = -(-len(self.data) // self.world_size) if self.world_size > 1 else len(self.data)
@@ -134,9 +194,7 @@ class BatchIterator:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         order = self._indices()
         # The augmentation generator is per epoch and per rank, for exact resumes.
-        generator = torch.Generator().manual_seed(
-            self.seed * 1_000_003 + 7919 * self.epoch + 104_729 * self.rank
-        )
+        generator = self._generator(self.seed * 1_000_003 + 7919 * self.epoch + 104_729 * self.rank)
         for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]
             if self.drop_last and len(index) < self.batch_size:

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from onebyone.data.idx import read_idx
+from onebyone.data.photos import load_image
 from onebyone.errors import OneByOneError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -31,6 +32,7 @@ FASHION_MNIST_CLASSES = (
     "Bag",
     "Ankle boot",
 )
+DIGITS_CLASSES = tuple(str(digit) for digit in range(10))
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -113,6 +115,11 @@ def _read_pair(image_path: Path, label_path: Path, stamp: tuple) -> tuple[np.nda
             f"{str(image_path)!r}/{label_path.name}: expected unsigned-byte IDX data, "
             f"got {images.dtype} and {labels.dtype}"
         )
+    if images.shape[1:] != (28, 28):
+        raise OneByOneError(
+            f"{str(image_path)!r}: images of {images.shape[1]}×{images.shape[2]} pixels; "
+            "Fashion-MNIST's are 28×28"
+        )
     if images.shape[0] != labels.shape[0]:
         raise OneByOneError(
             f"{str(image_path)!r} has {images.shape[0]} images but "
@@ -142,8 +149,19 @@ def load_digits(split: str = "train", *, test_fraction: float = 0.2, seed: int =
     n_test = int(round(len(labels) * test_fraction))
     chosen = order[:n_test] if split == "test" else order[n_test:]
     return ImageDataset(
-        images[chosen], labels[chosen], tuple(str(d) for d in range(10)), name=f"digits/{split}"
+        images[chosen], labels[chosen], DIGITS_CLASSES, name=f"digits/{split}"
     )
+
+
+def folder_classes(root: str | Path) -> tuple[str, ...]:
+    """Class names of an image folder: its sub-folders (not hidden ones), sorted; index = label."""
+    root = Path(root)
+    if not root.is_dir():
+        raise OneByOneError(f"image folder {str(root)!r} not found")
+    classes = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")))
+    if not classes:
+        raise OneByOneError(f"image folder {str(root)!r} has no class sub-folders")
+    return classes
 
 
 def load_image_folder(
@@ -154,42 +172,32 @@ def load_image_folder(
     Files Pillow cannot read are skipped and listed in `skipped`; a folder with no readable
     image at all is an error.
     """
-    from PIL import Image, UnidentifiedImageError
-
     root = Path(root)
-    if not root.is_dir():
-        raise OneByOneError(f"image folder {str(root)!r} not found")
     if channels not in (1, 3):
         raise OneByOneError(f"channels must be 1 or 3, got {channels}")
     height, width = (size, size) if isinstance(size, int) else size
     if height < 1 or width < 1:
         raise OneByOneError(f"image size must be positive, got {size}")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise OneByOneError(f"image folder {str(root)!r} has no class sub-folders")
-    mode = "L" if channels == 1 else "RGB"
-    arrays, labels, skipped = [], [], []
+    classes = folder_classes(root)
+    tensors, labels, skipped = [], [], []
     for label, name in enumerate(classes):
         for path in sorted((root / name).iterdir()):
             if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             try:
-                with Image.open(path) as image:
-                    image = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
-                    array = np.asarray(image, dtype=np.uint8)
-            except (UnidentifiedImageError, OSError, ValueError) as exc:
-                skipped.append(f"{path}: {type(exc).__name__}: {exc}")
+                tensors.append(load_image(path, channels=channels, size=(height, width)))
+            except OneByOneError as exc:
+                skipped.append(f"{path}: {exc}")
                 continue
-            arrays.append(array.reshape(height, width, channels))
             labels.append(label)
-    if not arrays:
+    if not tensors:
         raise OneByOneError(
             f"image folder {str(root)!r} has no readable images "
             f"({len(skipped)} unreadable, suffixes {', '.join(IMAGE_SUFFIXES)})"
         )
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W)
+    images = torch.cat(tensors)  # (N, C, H, W)
     return ImageDataset(
-        images, torch.tensor(labels, dtype=torch.long), tuple(classes), name=f"folder:{root}", skipped=skipped
+        images, torch.tensor(labels, dtype=torch.long), classes, name=f"folder:{root}", skipped=skipped
     )
 
 

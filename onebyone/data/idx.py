@@ -9,6 +9,7 @@ file and what was wrong, never a silently wrong array.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -64,7 +65,7 @@ def parse_idx(raw: bytes, name: str = "<bytes>", *, expected_ndim: int | None = 
     if any(size == 0 for size in shape):
         raise OneByOneError(f"{name!r}: zero-sized dimension in shape {shape}")
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: four 2**32 sizes do not wrap around
     body = len(raw) - header_size
     if body < expected:
         raise OneByOneError(f"{name!r}: truncated: shape {shape} needs {expected} data bytes, found {body}")

@@ -1,7 +1,31 @@
-"""Inference deployment: batch-norm folding, layout and precision, benchmarking, export."""
+"""Inference deployment: batch-norm folding, layout and precision, benchmarking, export.
 
+    fast, report = optimize(model, dtype=torch.bfloat16)     # BN folded, channels-last, bf16
+    frozen = freeze_for_cpu(model, (1, 1, 28, 28))             # TorchScript, conv + ReLU fused
+    result = export_onnx(model, "model.onnx", (1, 1, 28, 28))  # checked with onnxruntime
+    timing = bench(model, (1, 28, 28))                         # eager vs optimised, 1×1 roofline
+"""
+
+from onebyone.analysis.dtypes import parse_dtype
+from onebyone.deploy.bench import BenchResult, LatencyRow, PointwiseRow, bench, pointwise_roofline
+from onebyone.deploy.export import ExportResult, export_onnx
 from onebyone.deploy.fold import FoldReport, fold_batchnorm
 from onebyone.deploy.freeze import freeze_for_cpu
 from onebyone.deploy.optimize import CastIO, OptimizeReport, optimize
 
-__all__ = ["CastIO", "FoldReport", "OptimizeReport", "fold_batchnorm", "freeze_for_cpu", "optimize"]
+__all__ = [
+    "BenchResult",
+    "CastIO",
+    "ExportResult",
+    "FoldReport",
+    "LatencyRow",
+    "OptimizeReport",
+    "PointwiseRow",
+    "bench",
+    "export_onnx",
+    "fold_batchnorm",
+    "freeze_for_cpu",
+    "optimize",
+    "parse_dtype",
+    "pointwise_roofline",
+]

@@ -14,8 +14,11 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from onebyone.analysis.timing import median_seconds
-from onebyone.deploy.optimize import optimize, parse_dtype
+from onebyone.analysis.capture import shape_text
+from onebyone.analysis.dtypes import dtype_name, parse_dtype
+from onebyone.analysis.probe import Probe, probe_forward
+from onebyone.analysis.timing import check_repeats, median_seconds
+from onebyone.deploy.optimize import optimize
 from onebyone.errors import OneByOneError
 
 SCHEMA_VERSION = 1
@@ -75,15 +78,20 @@ def bench(
     *,
     name: str = "model",
     batch_sizes: tuple[int, ...] = (1, 64),
-    dtype: str = "bfloat16",
+    dtype: str | torch.dtype = "bfloat16",
     channels_last: bool = True,
     repeats: int = 7,
     pointwise: bool = True,
     device: str = "cpu",
     progress: Callable[[str], None] | None = None,
 ) -> BenchResult:
-    """Latency of eager fp32 NCHW vs `optimize(model, ...)` at each batch size, and 1×1 roofline rows."""
+    """Latency of eager fp32 NCHW vs `optimize(model, ...)` at each batch size, and 1×1 roofline rows.
+
+    `dtype` is a torch dtype or its name (float32, bfloat16, float16).
+    """
+    dtype = dtype_name(dtype)
     target, sync = _device(device)
+    check_batches(probe_forward(model, (1, *input_shape), name=name), batch_sizes, repeats, name, device)
     fast, _ = optimize(model, dtype=dtype, channels_last=channels_last)
     fast = fast.to(target)
     model = copy.deepcopy(model).eval().to(target)
@@ -108,6 +116,17 @@ def bench(
             device=device,
         )
     return result
+
+
+def check_batches(
+    probe: Probe, batch_sizes: tuple[int, ...], repeats: int, name: str, device: str = "cpu"
+) -> None:
+    """Before any timing: positive batch sizes whose activations fit in memory, a sane repeat count."""
+    if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
+        raise OneByOneError(f"batch sizes must be positive, got {list(batch_sizes)}")
+    check_repeats(repeats)
+    largest = max(batch_sizes)  # the one that decides
+    probe.check_batch(largest, f"{name} at batch {largest:,} of {shape_text(probe.input_shape[1:])}", device)
 
 
 def _device(name: str) -> tuple[torch.device, Callable[[], object] | None]:
@@ -138,7 +157,7 @@ def pointwise_roofline(
     input_shape: tuple[int, int, int],
     *,
     batch: int,
-    dtype: str = "bfloat16",
+    dtype: str | torch.dtype = "bfloat16",
     channels_last: bool = True,
     repeats: int = 7,
     device: str = "cpu",

@@ -5,6 +5,11 @@ and a new bias, so the BN can go. Pairs are found on a torch.fx trace (the BN's 
 the conv's output and nothing else reads that output); the fold is then done on a copy of the
 original module tree, which keeps the model's own class and methods. A model fx cannot trace
 falls back to adjacent (conv, BN) pairs inside nn.Sequential containers.
+
+Convs and batch norms are recognised by what they compute (`onebyone.analysis.layer_kinds`): a
+BatchNorm2d subclass that applies an activation after normalising (timm's BatchNormAct2d) is
+folded and replaced by that activation; every fold is checked on a probe input, so a conv
+subclass that uses its weights otherwise (weight standardisation) keeps its norm, with the reason.
 """
 
 from __future__ import annotations
@@ -13,20 +18,25 @@ import copy
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+from onebyone.analysis import layer_kinds
+
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 @dataclass
 class FoldReport:
-    """Which (layer, norm) pairs were folded, and which norms were left in place."""
+    """Which (layer, norm) pairs were folded, and which norms were left in place (and why, where
+    a conv precedes them)."""
 
     folded: list[tuple[str, str]] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     method: str = "fx"
+    reasons: dict[str, str] = field(default_factory=dict)  # kept norm -> why, for those after a conv
 
 
 def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, FoldReport]:
@@ -45,34 +55,60 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, FoldReport]:
     for layer_name, norm_name in pairs:
         layer = folded_model.get_submodule(layer_name)
         norm = folded_model.get_submodule(norm_name)
-        if norm.running_mean is None or norm.running_var is None:
-            continue  # a BN without running statistics normalises by batch statistics: not foldable
-        _fold_into(layer, norm)
-        _set_submodule(folded_model, norm_name, nn.Identity())
+        then = layer_kinds.batch_norm_then(norm)
+        if then is None:
+            report.reasons[norm_name] = (
+                "no running statistics: it normalises by batch statistics" if norm.running_mean is None
+                else f"{type(norm).__name__} does not compute batch norm followed by its child modules"
+            )
+            continue
+        if not _fold_into(layer, norm):
+            report.reasons[norm_name] = (
+                f"{layer_name} ({type(layer).__name__}) does not compute a plain convolution of its weights"
+            )
+            continue
+        _set_submodule(folded_model, norm_name, then)
         report.folded.append((layer_name, norm_name))
     done = {norm for _, norm in report.folded}
-    report.kept = [n for n, m in folded_model.named_modules() if isinstance(m, _NORMS) and n not in done]
+    report.kept = [n for n, m in folded_model.named_modules() if isinstance(m, _BatchNorm) and n not in done]
     return folded_model, report
 
 
 @torch.no_grad()
-def _fold_into(layer: nn.Module, norm: nn.Module) -> None:
+def _fold_into(layer: nn.Module, norm: nn.Module) -> bool:
+    """Fold `norm` into `layer` in place if a probe confirms the result; False (unchanged) if not."""
+    x = _probe_input(layer)
+    mean, var = norm.running_mean, norm.running_var
+    expected = F.batch_norm(layer(x), mean, var, norm.weight, norm.bias, False, 0.0, norm.eps)
+    original = layer.weight, layer.bias
     weight, bias = fuse_conv_bn_weights(
         layer.weight, layer.bias, norm.running_mean, norm.running_var, norm.eps, norm.weight, norm.bias
     )
     layer.weight = nn.Parameter(weight.detach(), requires_grad=layer.weight.requires_grad)
     layer.bias = nn.Parameter(bias.detach(), requires_grad=layer.weight.requires_grad)
+    if layer_kinds.computes_like(layer, lambda _: expected, x):
+        return True
+    layer.weight, layer.bias = original
+    return False
+
+
+def _probe_input(conv: nn.Module) -> torch.Tensor:
+    """A small seeded input on which `conv` gives at least one output position per axis."""
+    settings = zip(conv.kernel_size, conv.stride, conv.dilation, strict=True)
+    sizes = [dilation * (kernel - 1) + 1 + stride for kernel, stride, dilation in settings]
+    x = torch.randn(2, conv.in_channels, *sizes, generator=torch.Generator().manual_seed(0))
+    return x.to(device=conv.weight.device, dtype=conv.weight.dtype)
 
 
 def _pairs_from_fx(model: nn.Module) -> list[tuple[str, str]]:
-    graph = fx.symbolic_trace(model).graph
+    graph = layer_kinds.trace(model).graph
     calls: dict[str, int] = {}
     for node in graph.nodes:
         if node.op == "call_module":
             calls[node.target] = calls.get(node.target, 0) + 1
     pairs = []
     for node in graph.nodes:
-        if node.op != "call_module" or not isinstance(model.get_submodule(node.target), _NORMS):
+        if node.op != "call_module" or not isinstance(model.get_submodule(node.target), _BatchNorm):
             continue
         source = node.args[0] if node.args else None
         if not isinstance(source, fx.Node) or source.op != "call_module" or len(source.users) != 1:
@@ -93,7 +129,7 @@ def _pairs_from_sequentials(model: nn.Module) -> list[tuple[str, str]]:
             continue
         children = list(module.named_children())
         for (layer_name, layer), (norm_name, norm) in zip(children, children[1:], strict=False):
-            if isinstance(norm, _NORMS) and _foldable_pair(layer, norm):
+            if isinstance(norm, _BatchNorm) and _foldable_pair(layer, norm):
                 prefix = f"{name}." if name else ""
                 pairs.append((prefix + layer_name, prefix + norm_name))
     return pairs

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from onebyone.analysis.dtypes import dtype_name, parse_dtype
 from onebyone.deploy.fold import FoldReport, fold_batchnorm
-from onebyone.errors import OneByOneError
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class CastIO(nn.Module):
@@ -46,17 +44,10 @@ class OptimizeReport:
     compiled: bool
 
 
-def parse_dtype(name: str) -> torch.dtype:
-    """'float32' | 'bfloat16' | 'float16' to a torch dtype, with a clear error otherwise."""
-    if name not in _DTYPES:
-        raise OneByOneError(f"unknown dtype {name!r}; expected one of {', '.join(_DTYPES)}")
-    return _DTYPES[name]
-
-
 def optimize(
     model: nn.Module,
     *,
-    dtype: str = "float32",
+    dtype: str | torch.dtype = "float32",
     channels_last: bool = True,
     fold_bn: bool = True,
     compile: bool = False,
@@ -64,7 +55,7 @@ def optimize(
     """An inference copy of `model`: BN folded, channels-last, in `dtype`, optionally compiled.
 
     The result is a standard nn.Module that takes and returns float32 tensors; the original
-    model is not changed.
+    model is not changed. `dtype` is a torch dtype or its name (float32, bfloat16, float16).
     """
     torch_dtype = parse_dtype(dtype)
     folded, fold_report = (
@@ -76,4 +67,4 @@ def optimize(
     result: nn.Module = CastIO(folded, torch_dtype, channels_last).eval()
     if compile:
         result = torch.compile(result)
-    return result, OptimizeReport(fold_report, dtype, channels_last, compile)
+    return result, OptimizeReport(fold_report, dtype_name(torch_dtype), channels_last, compile)

@@ -3,7 +3,7 @@ receptive-field boxes and dense prediction on composed scenes (claims C9, C13, C
 
 Measuring returns plain dataclasses and tensors; `onebyone.inspect.plots` draws them as PNGs.
 
-    acts = capture_activations(model, images)            # {relu path: (N, C, h, w)}
+    acts = capture_activations(model, images)            # {activation: (N, C, h, w)}, F.relu too
     result = measure_sparsity(model, test_images)        # SparsityResult: rows by depth
     cams = class_activation_maps(model, images)          # (N, num_classes, h, w)
     box = strongest_unit_box(model, image, "features.stage3")
@@ -11,6 +11,7 @@ Measuring returns plain dataclasses and tensors; `onebyone.inspect.plots` draws 
     dense = dense_prediction(model, scenes, preprocess=...)   # DenseResult(hit_fraction, ...)
 """
 
+from onebyone.data.photos import load_image
 from onebyone.inspect.activations import (
     SparsityResult,
     SparsityRow,
@@ -20,11 +21,18 @@ from onebyone.inspect.activations import (
 )
 from onebyone.inspect.boxes import UnitBox, strongest_unit_box
 from onebyone.inspect.cam import class_activation_maps, class_map_network, gap_class_map_network
-from onebyone.inspect.dense import DenseResult, Scenes, compose_scenes, dense_prediction
-from onebyone.inspect.images import load_image
+from onebyone.inspect.dense import (
+    DenseResult,
+    PhotoMap,
+    Scenes,
+    compose_scenes,
+    dense_prediction,
+    photo_class_map,
+)
 
 __all__ = [
     "DenseResult",
+    "PhotoMap",
     "Scenes",
     "SparsityResult",
     "SparsityRow",
@@ -37,6 +45,7 @@ __all__ = [
     "gap_class_map_network",
     "load_image",
     "measure_sparsity",
+    "photo_class_map",
     "relu_layers",
     "strongest_unit_box",
 ]

@@ -7,7 +7,7 @@ the map is the linear layer applied at every position: M_c(y, x) = Σ_k w_ck f_k
 the bias included, the spatial mean of M_c is exactly the logit of class c.
 
 The maps come from the network itself, rewritten with torch.fx: the global pool is dropped and
-the linear layers after it become 1×1 convs (see `onebyone.surgery.fc_to_conv`).
+the linear layers after it become 1×1 convs (see `onebyone.analysis.heads`).
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, fx, nn
 
+from onebyone.analysis.graph import TracedModel
+from onebyone.analysis.heads import FcToConvResult, convert_fc_layers, rewrite_head
 from onebyone.errors import OneByOneError
-from onebyone.surgery.fc_to_conv import FcToConvResult, convert_fc_layers, rewrite_head
-from onebyone.surgery.graph import TracedModel
 
 
 def gap_class_map_network(model: nn.Module, input_shape: Sequence[int]) -> nn.Module:
     """A copy of a GAP network that returns its class maps (N, num_classes, h, w) instead of scores.
+
+    Between the pool and the scores there may be linear layers, 1×1 convs, batch norm on vectors,
+    dropout and reshapes: all linear, so the mean of their maps is their output on the mean.
 
     Raises OneByOneError, naming the layer, when the scores are not a spatial mean of maps: an FC
     head on a flattened map, a non-linearity after the pool, global max pooling.
@@ -61,6 +64,7 @@ def gap_class_map_network(model: nn.Module, input_shape: Sequence[int]) -> nn.Mo
             or traced.is_linear(node)
             or isinstance(module, nn.BatchNorm1d)
             or traced.elementwise(node) is True
+            or traced.is_pointwise_conv(node)  # a conv classifier after the pool (timm's DLA, BiT)
         )
         if not passes or len(inputs) != 1:
             why = "is not linear" if traced.elementwise(node) is False else "is not a pooling or linear layer"

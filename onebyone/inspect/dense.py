@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from onebyone.analysis.probe import check_input_shape, probe_forward
 from onebyone.errors import OneByOneError
 from onebyone.inspect.boxes import MapGeometry, output_geometry
 from onebyone.inspect.cam import class_map_network
+from onebyone.train.config import MAX_SEED
 
 
 @dataclass
@@ -77,6 +79,8 @@ def compose_scenes(
     item_h, item_w = images.shape[-2:]
     if gap < 0:
         raise OneByOneError(f"gap must be ≥ 0, got {gap}")
+    if not 0 <= seed <= MAX_SEED:
+        raise OneByOneError(f"seed must be from 0 to {MAX_SEED:,}, got {seed:,}")
     rows, cols = height // (item_h + gap), width // (item_w + gap)
     if rows * cols < 1 or items_per_scene < 1 or items_per_scene > rows * cols:
         raise OneByOneError(
@@ -87,6 +91,7 @@ def compose_scenes(
     if n_scenes < 1:
         raise OneByOneError(f"{images.shape[0]} images make no scene of {items_per_scene} items")
     cell_h, cell_w = height // rows, width // cols
+    check_input_shape((n_scenes, images.shape[1], height, width), "scenes", dtype=images.dtype)
     generator = torch.Generator().manual_seed(seed)
     canvases = images.new_zeros((n_scenes, images.shape[1], height, width))
     boxes, scene_index = [], []
@@ -172,6 +177,11 @@ def dense_prediction(
     """
     preprocess = preprocess or _default_preprocess
     channels = scenes.canvases.shape[1]
+    probe = probe_forward(model, (1, channels, *scenes.item_size))
+    batch_size = max(1, min(batch_size, len(scenes)))
+    canvas = "×".join(map(str, scenes.canvas_size))
+    probe.check_batch(batch_size, f"{type(model).__name__} on {batch_size} canvases of {canvas}",
+                      area=scenes.canvas_size)
     network, method = class_map_network(model, (1, channels, *scenes.item_size))
     network.eval()
     with torch.no_grad():
@@ -232,3 +242,54 @@ def _nearest(centres: Tensor, position: float) -> Tensor:
     """Indices of the cells whose centres are nearest `position` (two on a tie)."""
     distance = (centres - position).abs()
     return (distance <= distance.min() + 1e-9).nonzero().flatten()
+
+
+@dataclass
+class PhotoMap:
+    """A class map over a whole photo: one score per class for every window the network sees."""
+
+    class_maps: Tensor  # (num_classes, h, w)
+    geometry: MapGeometry
+    method: str  # "class activation maps" (a GAP head read as a 1×1 conv) or "fc_to_conv"
+    input_shape: tuple[int, ...]  # (1, C, H, W) of the photo as fed
+
+    def top_classes(self, count: int) -> list[int]:
+        """The classes with the highest mean score over the map, best first."""
+        return self.class_maps.mean((1, 2)).argsort(descending=True)[:count].tolist()
+
+    def share(self, classes: list[int]) -> list[float]:
+        """Fraction of the map's cells whose best class, among `classes`, is each of them."""
+        winners = self.class_maps[classes].argmax(0)
+        return [float((winners == i).float().mean()) for i in range(len(classes))]
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "input_shape": list(self.input_shape),
+            "map_size": list(self.class_maps.shape[-2:]),
+            "map_stride": list(self.geometry.stride),
+        }
+
+
+def photo_class_map(model: nn.Module, photo: Tensor, design_shape: tuple[int, ...]) -> PhotoMap:
+    """Run `model` over a whole (1, C, H, W) preprocessed photo larger than the `design_shape` it was
+    built for, as a dense predictor: its GAP + linear head read as a 1×1 conv at every position, or
+    its linear layers converted with `fc_to_conv` (claim C9)."""
+    if photo.dim() != 4 or photo.shape[0] != 1 or not photo.is_floating_point():
+        raise OneByOneError(f"photo must be a float (1, C, H, W) tensor, got {tuple(photo.shape)}")
+    if any(p < d for p, d in zip(photo.shape[2:], design_shape[-2:], strict=True)):
+        raise OneByOneError(
+            f"a {'×'.join(map(str, photo.shape[2:]))} photo is smaller than the "
+            f"{'×'.join(map(str, design_shape[-2:]))} the network was built for"
+        )
+    probe = probe_forward(model, design_shape)
+    probe.check_batch(1, f"{type(model).__name__} on a {'×'.join(map(str, photo.shape[2:]))} photo",
+                      area=tuple(photo.shape[2:]))
+    network, method = class_map_network(model, design_shape)
+    network.eval()
+    with torch.no_grad():
+        maps = network(photo).float()
+    if maps.dim() != 4:
+        raise OneByOneError(f"{type(model).__name__} gives no class map (output {tuple(maps.shape)})")
+    geometry = output_geometry(network, tuple(photo.shape))
+    return PhotoMap(maps[0], geometry, method, tuple(photo.shape))

@@ -1,13 +1,12 @@
-"""Resolve a model specification from the command line or a script into an nn.Module.
+"""Build the model a specification names: a zoo name (`resnet50`), a file and factory
+(`path/to/net.py:build`), or a module and factory (`mypkg.nets:build`).
 
-A specification is a zoo name (`resnet50`), a file and factory (`path/to/net.py:build`), or a
-module and factory (`mypkg.nets:build`). Overrides come as `key=value` strings and are parsed
-as Python literals, so `num_classes=10`, `naive=true` and `head=fc` all do what they say.
+User code runs only here, and only when a caller passes such a spec: a run folder that records one
+is opened with the user's consent (see `onebyone.runs`). Options are checked as plain data first.
 """
 
 from __future__ import annotations
 
-import ast
 import importlib
 import importlib.util
 import sys
@@ -16,62 +15,42 @@ from pathlib import Path
 from torch import nn
 
 from onebyone.errors import OneByOneError
+from onebyone.models.options import check_options
 from onebyone.models.registry import create_model, get_model_entry
-
-
-def parse_overrides(items: list[str] | None) -> dict[str, object]:
-    """['num_classes=10', 'naive=true', 'head=fc'] -> {'num_classes': 10, 'naive': True, 'head': 'fc'}."""
-    overrides: dict[str, object] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise OneByOneError(f"bad override {item!r}; expected key=value, e.g. num_classes=10")
-        overrides[key.strip()] = _parse_value(raw.strip())
-    return overrides
-
-
-def _parse_value(raw: str) -> object:
-    lowered = raw.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    try:
-        return ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        return raw  # a bare word is a string: head=fc
-
-
-def parse_input_shape(text: str) -> tuple[int, ...]:
-    """'3x224x224' (C×H×W) or '8x3x224x224' (N×C×H×W); commas also separate."""
-    parts = text.replace(",", "x").replace("×", "x").split("x")
-    try:
-        dims = tuple(int(p) for p in parts)
-    except ValueError:
-        dims = ()
-    if len(dims) not in (3, 4) or any(d <= 0 for d in dims):
-        raise OneByOneError(f"bad input shape {text!r}; expected CxHxW or NxCxHxW with positive sizes")
-    return dims
 
 
 def load_model(spec: str, overrides: dict[str, object] | None = None) -> nn.Module:
     """Build the model named by `spec` (zoo name, file.py:factory or module:factory)."""
     overrides = overrides or {}
-    if ":" in spec:
+    if is_user_code(spec):
         factory = _load_factory(spec)
+        check_options(spec, factory, overrides)
         try:
             model = factory(**overrides)
         except TypeError as exc:
             raise OneByOneError(f"{spec}: {exc}") from exc
+        except (Exception, SystemExit) as exc:  # the user's code failed: say so, in one line
+            raise OneByOneError(f"building {spec} failed: {one_line(exc)}") from exc
         if not isinstance(model, nn.Module):
             raise OneByOneError(f"{spec} returned {type(model).__name__}, not an nn.Module")
         return model
     return create_model(spec, **overrides)
 
 
+def is_user_code(spec: str) -> bool:
+    """Whether `spec` names user code (`file.py:factory`, `module:factory`) rather than a zoo model."""
+    return ":" in spec
+
+
+def one_line(exc: BaseException) -> str:
+    """'TypeName: first line of the message', for a one-line error about someone else's code."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 def default_input_size(spec: str) -> tuple[int, int, int] | None:
     """The (C, H, W) a zoo model was designed for; None for user code, which must say."""
-    if ":" in spec:
+    if is_user_code(spec):
         return None
     return get_model_entry(spec).input_size
 
@@ -100,8 +79,8 @@ def _load_factory(spec: str):
         sys.modules[module_name] = module
         try:
             module_spec.loader.exec_module(module)
-        except Exception as exc:
-            raise OneByOneError(f"importing {target} failed: {type(exc).__name__}: {exc}") from exc
+        except (Exception, SystemExit) as exc:
+            raise OneByOneError(f"importing {target} failed: {one_line(exc)}") from exc
     else:
         try:
             module = importlib.import_module(target)

@@ -14,30 +14,45 @@ from dataclasses import dataclass
 from torch import nn
 
 from onebyone.errors import OneByOneError
+from onebyone.models.options import check_options
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A registered model: its builder and the input it was designed for."""
+    """A registered model: its builder, the input it was designed for and, for a model with published
+    weights, how to feed it a photo and read its outputs."""
 
     name: str
     builder: Callable[..., nn.Module]
     input_size: tuple[int, int, int]  # (C, H, W) of the original definition
     description: str
+    mean: tuple[float, ...] | None = None  # per-channel input mean, pixel units in [0, 1]
+    std: tuple[float, ...] | None = None  # per-channel input standard deviation, same units
+    classes: str | None = None  # name of the class list its outputs index (onebyone.data.class_names)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(
-    name: str, *, input_size: tuple[int, int, int], description: str
+    name: str,
+    *,
+    input_size: tuple[int, int, int],
+    description: str,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+    classes: str | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator that adds a builder to the zoo under `name`."""
+    """Decorator that adds a builder to the zoo under `name` (see `ModelEntry` for the fields)."""
 
     def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise RuntimeError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelEntry(name, builder, tuple(input_size), description)
+        _REGISTRY[name] = ModelEntry(
+            name, builder, tuple(input_size), description,
+            mean=None if mean is None else tuple(mean), std=None if std is None else tuple(std),
+            classes=classes,
+        )
         return builder
 
     return add
@@ -79,6 +94,7 @@ def create_model(name: str, **overrides: object) -> nn.Module:
             f"model {name!r} has no option {', '.join(map(repr, unknown))}; "
             f"valid options: {', '.join(options) or 'none'}"
         )
+    check_options(name, entry.builder, overrides)
     return entry.builder(**overrides)
 
 

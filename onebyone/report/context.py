@@ -95,9 +95,11 @@ class ReportContext:
         return normalise(images, config)
 
     def _load_run(self, folder: Path):
-        from onebyone.train import load_run
+        """(model, TrainConfig) of a training run folder the report wrote."""
+        from onebyone.runs import open_run
 
-        return load_run(folder)
+        run = open_run(folder)
+        return run.model(), run.config
 
     def _train(self, config, folder: Path):
         from onebyone.train import train

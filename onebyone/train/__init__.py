@@ -1,10 +1,13 @@
 """Training and evaluation on real data: `train(TrainConfig(...)) -> TrainResult`, exact resume
-from safetensors checkpoints, DistributedDataParallel under torchrun, and `load_run` to get a
-trained model back from its run folder."""
+from safetensors checkpoints, DistributedDataParallel under torchrun. A run folder is opened again
+with `onebyone.runs.open_run`."""
 
 from onebyone.train.config import TrainConfig
-from onebyone.train.loop import EMA, TrainingDiverged, TrainResult, accuracy, lr_at, predict, train
-from onebyone.train.run import RunData, load_data, load_run
+from onebyone.train.evaluate import accuracy, predict
+from onebyone.train.guard import TrainingDiverged
+from onebyone.train.loop import TrainResult, train
+from onebyone.train.recipe import EMA, build_optimizer, lr_at
+from onebyone.train.run import RunData, load_data
 
 __all__ = [
     "EMA",
@@ -13,8 +16,8 @@ __all__ = [
     "TrainResult",
     "TrainingDiverged",
     "accuracy",
+    "build_optimizer",
     "load_data",
-    "load_run",
     "lr_at",
     "predict",
     "train",

@@ -10,15 +10,17 @@ for people to read.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
-from torch import Tensor
+from torch import Tensor, nn
 
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, atomic_write_text
+from onebyone.train.checks import first_line
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 CHECKPOINT_JSON = "checkpoint.json"
@@ -94,6 +96,47 @@ def load_checkpoint(run_dir: Path) -> tuple[dict[str, dict[str, Tensor]], dict]:
         group, name = flat.split("/", 1)
         groups.setdefault(group, {})[name] = tensor
     return groups, info
+
+
+@dataclass
+class TrainState:
+    """How far a run is: epochs done, optimizer steps taken, one metrics row per epoch done."""
+
+    epoch: int = 0
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def state_groups(model: nn.Module, optimizer: torch.optim.Optimizer, ema) -> tuple[dict, dict]:
+    """(tensor groups, JSON rest) of everything an exact resume needs; `ema` is an EMA or None."""
+    optimizer_tensors, optimizer_rest = optimizer_to_flat(optimizer.state_dict())
+    groups = {"model": model.state_dict(), "optimizer": optimizer_tensors, "rng": rng_state_tensors()}
+    if ema is not None:
+        groups["ema"] = ema.state
+    return groups, optimizer_rest
+
+
+def restore_state(
+    run_dir: Path,
+    checkpoint: tuple[dict[str, dict[str, Tensor]], dict],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    ema,
+    device: torch.device,
+) -> TrainState:
+    """Load a checkpoint (from `load_checkpoint`) into the model, optimizer, EMA and RNG."""
+    tensors, info = checkpoint
+    try:
+        model.load_state_dict(tensors["model"])
+        optimizer.load_state_dict(optimizer_from_flat(tensors.get("optimizer", {}), info["optimizer"]))
+        if ema is not None:
+            ema.state = {k: v.to(device) for k, v in tensors["ema"].items()}
+        restore_rng_state(tensors["rng"])
+        return TrainState(int(info["epoch"]), int(info["step"]), list(info["history"]))
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
+        raise OneByOneError(
+            f"{str(run_dir / CHECKPOINT_FILE)!r} does not fit this run's model and recipe ({first_line(exc)})"
+        ) from exc
 
 
 def rng_state_tensors() -> dict[str, Tensor]:

@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from onebyone.data.registry import get_dataset
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write_text
+from onebyone.models.options import is_plain_mapping, value_fits
 
 CONFIG_SCHEMA_VERSION = 1
+MAX_COUNT = 2**31 - 1  # epochs, images, batch size: far beyond any run, far below an overflow
+MAX_SEED = 2**63 - 1  # what torch's generators take as a signed 64-bit seed
+MAX_IMAGE_SIZE = 1024  # side of an image-folder image; 60,000 RGB images of 1024² are 190 GB
+
+# (lowest, highest) value of each integer field; a field that may be None is checked when set.
+_INT_RANGES = {
+    "epochs": (1, MAX_COUNT),
+    "batch_size": (1, MAX_COUNT),
+    "subset": (1, MAX_COUNT),
+    "test_size": (1, MAX_COUNT),
+    "val_size": (0, MAX_COUNT),
+    "stop_after_epoch": (1, MAX_COUNT),
+    "image_size": (1, MAX_IMAGE_SIZE),
+    "crop_padding": (0, 64),
+    "seed": (0, MAX_SEED),
+}
 
 
 @dataclass
@@ -62,9 +82,11 @@ class TrainConfig:
     resume_lr: float | None = None  # on resume, a new peak lr (the usual answer to a divergence)
     stop_after_epoch: int | None = None  # end the process after this epoch (as if interrupted)
     progress: bool = True
+    overwrite: bool = False  # start again in a run folder that holds a run (its files are replaced)
 
     def validate(self) -> TrainConfig:
-        """Check every field against what it may be; bad values raise OneByOneError."""
+        """Check every field against what it may be; bad values raise OneByOneError (one line)."""
+        self._check_types()
         choices = {
             "optimizer": ("sgd", "adamw"),
             "precision": ("bf16", "fp32"),
@@ -75,29 +97,48 @@ class TrainConfig:
                 raise OneByOneError(
                     f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
                 )
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr}
-        for name, value in positive.items():
-            if not value > 0:
-                raise OneByOneError(f"{name} must be > 0, got {value}")
-        if self.subset is not None and self.subset < 1:
-            raise OneByOneError(f"subset must be ≥ 1, got {self.subset}")
-        if self.test_size is not None and self.test_size < 1:
-            raise OneByOneError(f"test_size must be ≥ 1, got {self.test_size}")
-        if self.val_size is not None and self.val_size < 0:
-            raise OneByOneError(f"val_size must be ≥ 0, got {self.val_size}")
-        for name in ("warmup_fraction", "final_lr_fraction", "label_smoothing", "ema_decay", "erase"):
+        for name, (low, high) in _INT_RANGES.items():
+            _check_range(name, getattr(self, name), low, high)
+        for name in ("lr", "resume_lr", "std"):
+            _check_range(name, getattr(self, name), 0, math.inf, low_open=True)
+        for name in ("weight_decay", "mean"):
+            _check_range(name, getattr(self, name), 0 if name == "weight_decay" else -math.inf, math.inf)
+        for name in (
+            "warmup_fraction",
+            "final_lr_fraction",
+            "label_smoothing",
+            "ema_decay",
+            "erase",
+            "momentum",
+        ):
             if not 0 <= getattr(self, name) < 1:
                 raise OneByOneError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.weight_decay < 0 or self.momentum < 0:
-            raise OneByOneError("weight_decay and momentum must be ≥ 0")
-        if self.data not in ("fashion-mnist", "digits") and not self.data.startswith("folder:"):
-            raise OneByOneError(f"data must be fashion-mnist, digits or folder:PATH, got {self.data!r}")
+        get_dataset(self.data)  # an unknown name or a missing argument raises
         if self.resume and self.out is None:
             raise OneByOneError("resume needs a run folder (--out)")
-        if self.stop_after_epoch is not None and self.stop_after_epoch < 1:
-            raise OneByOneError(f"stop_after_epoch must be ≥ 1, got {self.stop_after_epoch}")
+        if self.overwrite and self.out is None:
+            raise OneByOneError("overwrite needs a run folder (--out)")
+        if self.overwrite and self.resume:
+            raise OneByOneError(
+                "--resume continues the run in --out and --overwrite starts it again: give one"
+            )
         self.tta_flip = self.test_time_flip
         return self
+
+    def _check_types(self) -> None:
+        """Each field holds plain data of its annotated type (a damaged config.json may hold anything)."""
+        for name, hint in typing.get_type_hints(TrainConfig).items():
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                continue  # a float all the same: the range checks name it as not finite
+            plain = is_plain_mapping(value) if isinstance(value, dict) else True
+            if not (plain and value_fits(value, hint)):
+                expected = " or ".join(
+                    "None" if k is type(None) else k.__name__ for k in typing.get_args(hint)
+                )
+                raise OneByOneError(f"{name} must be {expected or hint.__name__}, got {value!r:.80}")
+        if not self.model:
+            raise OneByOneError("model must be a zoo name, file.py:factory or module:factory, got ''")
 
     @property
     def test_time_flip(self) -> bool:
@@ -109,11 +150,31 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
+        if not isinstance(data, dict):
+            raise OneByOneError(f"a training configuration is a JSON object, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise OneByOneError(f"unknown training option(s) {', '.join(unknown)}")
-        return cls(**data)
+        config = cls(**data)
+        config._check_types()
+        return config
+
+
+def _check_range(name: str, value: float | None, low: float, high: float, *, low_open: bool = False) -> None:
+    """`value` (skipped when None) is finite and in [low, high] (or (low, high] when low_open)."""
+    if value is None:
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise OneByOneError(f"{name} must be a finite number, got {value}")
+    if value < low or (low_open and value == low):
+        bound = f"> {low}" if low_open else "> 0" if low == 1 else f"≥ {low}"
+        raise OneByOneError(f"{name} must be {bound}, got {value}")
+    if value > high:
+        shown = (
+            f"a {len(str(value))}-digit number" if isinstance(value, int) and value > 10**30 else f"{value:,}"
+        )
+        raise OneByOneError(f"{name} must be at most {high:,}, got {shown}")
 
 
 def write_config(path: Path, config: TrainConfig) -> None:
@@ -125,7 +186,7 @@ def read_config(path: Path) -> TrainConfig:
     if not path.is_file():
         raise OneByOneError(f"{str(path.parent)!r} is not a training run (no {path.name})")
     try:
-        payload = json.loads(path.read_text())
+        payload = json.loads(path.read_text(encoding="utf-8"))
         return TrainConfig.from_dict(payload["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OSError) as exc:  # JSON, UTF-8, shape or type errors
         raise OneByOneError(f"{str(path)!r}: unreadable run configuration ({exc})") from exc

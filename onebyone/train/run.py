@@ -1,29 +1,20 @@
-"""From a config to data and a model, and from a run folder back to a model.
+"""From a training config to its data: the splits, the model's options from the data, normalisation.
 
-`load_run(run_dir)` is what the inspect, report and compress tools use: it rebuilds the model
-from `config.json` and loads `model.safetensors` without unpickling anything.
+Opening a run folder back into a model is `onebyone.runs.open_run`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from onebyone.data import (
-    ImageDataset,
-    load_digits,
-    load_fashion_mnist,
-    load_image_folder,
-    split_train_val,
-)
-from onebyone.errors import OneByOneError
-from onebyone.models.loading import default_input_size, load_model
+from onebyone.data import ImageDataset, split_train_val
+from onebyone.data.registry import get_dataset, load_splits
+from onebyone.models.loading import default_input_size
 from onebyone.models.registry import model_options
-from onebyone.train.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights
-from onebyone.train.config import TrainConfig, read_config
+from onebyone.train.config import TrainConfig
 
 
 @dataclass
@@ -40,30 +31,24 @@ class RunData:
         return self.train.classes
 
 
-def _model_input_size(config: TrainConfig) -> tuple[int, int, int]:
-    size = default_input_size(config.model)
-    return size if size is not None else (3, 32, 32)
+def data_input_size(config: TrainConfig) -> tuple[int, int, int]:
+    """The (C, H, W) of the images a run's model gets: its data set's, or for data without a fixed
+    size (image folders) the model's design size, with `image_size` as the side when given."""
+    entry, _ = get_dataset(config.data)
+    if entry.input_size is not None:
+        return entry.input_size
+    design = default_input_size(config.model) or (3, 32, 32)
+    channels = config.model_overrides.get("in_channels", design[0])
+    side = config.image_size or design[1]
+    return (channels, side, side if config.image_size else design[2])
 
 
 def load_data(config: TrainConfig) -> RunData:
     """Load the configured data set and split off the validation set (seeded by config.seed)."""
-    if config.data == "fashion-mnist":
-        train = load_fashion_mnist("train", config.data_dir)
-        test = load_fashion_mnist("test", config.data_dir)
-    elif config.data == "digits":
-        train, test = load_digits("train"), load_digits("test")
-    else:
-        channels, height, _ = _model_input_size(config)
-        everything = load_image_folder(
-            config.data.removeprefix("folder:"),
-            size=config.image_size or height,
-            channels=1 if channels == 1 else 3,
-        )
-        # A fixed 20% test split, the same for every seed, so seeds compare on one test set.
-        train, test = split_train_val(everything, max(1, len(everything) // 5), seed=12345)
-    val_size = config.val_size
-    if val_size is None:
-        val_size = 5000 if config.data == "fashion-mnist" else max(1, len(train) // 10)
+    entry, _ = get_dataset(config.data)
+    train, test = load_splits(config.data, data_dir=config.data_dir, input_size=data_input_size(config))
+    skipped = list(train.skipped)
+    val_size = entry.validation_count(len(train)) if config.val_size is None else config.val_size
     train, val = split_train_val(train, val_size, seed=config.seed)
     if config.subset is not None:
         train = train.subset(torch.arange(min(config.subset, len(train))), f"{train.name}[:{config.subset}]")
@@ -71,7 +56,6 @@ def load_data(config: TrainConfig) -> RunData:
         test = test.subset(
             torch.arange(min(config.test_size, len(test))), f"{test.name}[:{config.test_size}]"
         )
-    skipped = everything.skipped if config.data.startswith("folder:") else []
     return RunData(train, val, test, skipped)
 
 
@@ -90,40 +74,3 @@ def resolve_overrides(config: TrainConfig, data: ImageDataset) -> dict:
 def normalise(images: Tensor, config: TrainConfig) -> Tensor:
     """uint8 (B, C, H, W) → float, scaled to [0, 1] and standardised with the run's mean/std."""
     return (images.float() / 255.0 - config.mean) / config.std
-
-
-def read_run_config(run_dir: str | Path) -> TrainConfig:
-    """The resolved config of a run folder; for a compressed run, the config of the run it came from."""
-    run = Path(run_dir)
-    if not (run / CONFIG_FILE).is_file():
-        from onebyone.surgery.runs import compressed_run_config, is_compressed_run
-
-        if is_compressed_run(run):
-            return compressed_run_config(run)
-    return read_config(run / CONFIG_FILE)
-
-
-def load_run(run_dir: str | Path) -> tuple[nn.Module, TrainConfig]:
-    """The trained model (eval mode, on CPU) and the resolved config of a run folder.
-
-    A folder written by `onebyone compress` loads too: its factorised model, with the config of the
-    run it was compressed from."""
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise OneByOneError(f"run folder {str(run)!r} not found")
-    if not (run / CONFIG_FILE).is_file():
-        from onebyone.surgery.runs import is_compressed_run, load_compressed_run
-
-        if is_compressed_run(run):  # written by `onebyone compress`
-            return load_compressed_run(run)
-    config = read_config(run / CONFIG_FILE)
-    if not (run / MODEL_FILE).is_file():
-        raise OneByOneError(f"{str(run)!r} has no {MODEL_FILE}: the run has not finished (resume it)")
-    state = load_weights(run / MODEL_FILE)
-    # config.json holds the resolved overrides (num_classes, in_channels), so no data is needed.
-    model = load_model(config.model, dict(config.model_overrides))
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise OneByOneError(f"{str(run)!r}: weights do not fit the configured model ({exc})") from exc
-    return model.eval(), config

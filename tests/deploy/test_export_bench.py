@@ -83,7 +83,8 @@ def test_export_missing_folder(tmp_path):
 
 
 def test_bench_numbers_are_sensible():
-    result = bench(tiny_nin(), (1, 28, 28), batch_sizes=(1, 8), dtype="float32", repeats=3)
+    result = bench(tiny_nin(), (1, 28, 28), batch_sizes=(1, 8), dtype=torch.float32, repeats=3)
+    assert result.dtype == "float32"  # a torch dtype is taken and recorded by name
     assert [(r.variant, r.batch) for r in result.latency] == [
         ("eager fp32 NCHW", 1),
         ("optimised", 1),

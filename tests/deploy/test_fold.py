@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from onebyone.deploy import fold_batchnorm, optimize
+from onebyone.errors import OneByOneError
 from onebyone.models import create_model, get_model_entry, list_models
 
 
@@ -107,20 +108,31 @@ def test_optimize_float32_channels_last_matches():
     assert report.fold.folded == [("conv_a", "bn_a")]
 
 
-def test_optimize_bfloat16_is_close_and_returns_float32():
+@pytest.mark.parametrize("dtype", ["bfloat16", "torch.bfloat16", torch.bfloat16])
+def test_optimize_bfloat16_is_close_and_returns_float32(dtype):
     torch.manual_seed(0)
     model = Branchy()
     _randomise_bn(model)
     model.eval()
-    fast, _ = optimize(model, dtype="bfloat16")
+    fast, report = optimize(model, dtype=dtype)
     x = torch.randn(4, 3, 16, 16)
     with torch.no_grad():
         out = fast(x)
         ref = model(x)
     assert out.dtype == torch.float32
+    assert fast.model.conv_a.weight.dtype == torch.bfloat16
+    assert report.dtype == "bfloat16"
     torch.testing.assert_close(out, ref, rtol=0.05, atol=0.05)
 
 
-def test_optimize_rejects_unknown_dtype():
-    with pytest.raises(ValueError, match="unknown dtype 'int3'"):
-        optimize(Branchy(), dtype="int3")
+@pytest.mark.parametrize(
+    "dtype, message",
+    [
+        ("int3", "unknown dtype 'int3'"),
+        (torch.int8, "unsupported dtype torch.int8"),
+        (16, "unknown dtype 16"),
+    ],
+)
+def test_optimize_rejects_unknown_dtype(dtype, message):
+    with pytest.raises(OneByOneError, match=message):
+        optimize(Branchy(), dtype=dtype)

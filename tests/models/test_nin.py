@@ -171,6 +171,7 @@ def test_nin_cifar_dropout_option(dropout, count):
         ({"second_pool": "median"}, "second_pool"),
         ({"dropout": 1.5}, "dropout"),
         ({"head": "fc", "image_size": 2}, "image_size"),
+        ({"init": "xavier"}, "init must be one of torch, he"),
     ],
 )
 def test_nin_cifar_rejects_bad_options(options, message):
@@ -185,3 +186,17 @@ def test_nin_fashion_is_small_and_fits_28x28():
     _, shapes = conv_macs_and_shapes(model, torch.randn(1, 1, 28, 28))
     assert shapes["features.pool1"][1:] == (14, 14) and shapes["features.pool2"][1:] == (7, 7)
     assert shapes["head"] == (10,)
+
+
+def test_he_init_scales_every_conv_by_its_fan_in_and_zeroes_biases():
+    torch.manual_seed(0)
+    model = create_model("nin-cifar", init="he")
+    for conv in (m for m in model.modules() if isinstance(m, nn.Conv2d)):
+        fan_in = conv.weight[0].numel()
+        # He-normal: std sqrt(2 / fan_in); torch's default (kaiming-uniform, a=sqrt(5)) gives sqrt(1/(3·fan_in)).
+        assert conv.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.1)
+        assert torch.count_nonzero(conv.bias) == 0
+    torch.manual_seed(0)
+    default = create_model("nin-cifar")
+    conv = next(m for m in default.modules() if isinstance(m, nn.Conv2d))
+    assert conv.weight.std().item() == pytest.approx((1 / (3 * conv.weight[0].numel())) ** 0.5, rel=0.1)

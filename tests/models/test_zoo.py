@@ -39,6 +39,7 @@ def smallest_size(name: str, *, in_channels: int | None = None, min_feature_pixe
 def test_zoo_lists_the_expected_models():
     expected = {"alexnet", "googlenet", "nin-cifar", "nin-fashion", "nin-imagenet"}
     expected |= {f"resnet{depth}" for depth in (18, 34, 50, 101, 152)}
+    expected |= {f"efficientnet-lite{size}" for size in (0, 1, 2)}
     assert set(list_models()) == expected
 
 

@@ -7,8 +7,8 @@ from torch.testing import assert_close
 
 from onebyone.errors import OneByOneError
 from onebyone.models import create_model as build_model
-from onebyone.surgery import convert_fc_layers, fc_to_conv, load_fc2conv
-from onebyone.surgery.fc_to_conv import save_fc2conv
+from onebyone.runs import open_run, save_converted
+from onebyone.surgery import convert_fc_layers, fc_to_conv
 
 
 def _seeded(model: nn.Module) -> nn.Module:
@@ -123,12 +123,12 @@ def test_save_and_load_round_trip(tmp_path):
     model = _seeded(build_model("nin-fashion", head="fc", width=0.25))
     result = convert_fc_layers(model, (1, 1, 28, 28))
     source = {"model": "nin-fashion", "model_overrides": {"head": "fc", "width": 0.25}}
-    save_fc2conv(tmp_path / "out", result, source)
-    loaded = load_fc2conv(tmp_path / "out")
+    save_converted(tmp_path / "out", result, source)
+    loaded = open_run(tmp_path / "out").model()
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         assert_close(loaded(x), model(x), rtol=1e-5, atol=1e-5)
     with pytest.raises(OneByOneError, match="not empty"):
-        save_fc2conv(tmp_path / "out", result, source)
-    with pytest.raises(OneByOneError, match="not an fc2conv folder"):
-        load_fc2conv(tmp_path)
+        save_converted(tmp_path / "out", result, source)
+    with pytest.raises(OneByOneError, match="is not a run folder"):
+        open_run(tmp_path)

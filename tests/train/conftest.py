@@ -21,3 +21,17 @@ def small_config(**changes) -> TrainConfig:
     )
     base.update(changes)
     return TrainConfig(**base)
+
+
+# The command-line form of small_config (one epoch unless --epochs is given again).
+SMALL_ARGS = [
+    "--subset", "160", "--val-size", "64", "--test-size", "200", "--batch-size", "32",
+    "--set", "width=0.25", "--seed", "1", "--no-progress",
+]  # fmt: skip
+
+
+def one_error_line(capsys) -> str:
+    """stderr of a failed command: exactly one line, no traceback."""
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err

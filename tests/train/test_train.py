@@ -7,7 +7,8 @@ import torch
 from conftest import small_config
 
 from onebyone.errors import OneByOneError
-from onebyone.train import TrainingDiverged, load_run, lr_at, predict, train
+from onebyone.runs import open_run
+from onebyone.train import TrainingDiverged, lr_at, predict, train
 from onebyone.train.checkpoint import load_checkpoint, load_weights
 
 
@@ -57,7 +58,7 @@ def test_absurd_lr_from_the_start_says_no_checkpoint_yet():
         train(small_config(lr=1e30, epochs=1))
 
 
-def test_run_folder_layout_and_load_run(tmp_path):
+def test_run_folder_layout_and_open_run(tmp_path):
     result = train(small_config(out=str(tmp_path / "run"), ema_decay=0.9))
     names = {p.name for p in (tmp_path / "run").iterdir()}
     assert {
@@ -67,7 +68,8 @@ def test_run_folder_layout_and_load_run(tmp_path):
         "checkpoint.json",
         "model.safetensors",
     } <= names
-    model, config = load_run(tmp_path / "run")
+    opened = open_run(tmp_path / "run")
+    model, config = opened.model(), opened.config
     assert config.ema_decay == 0.9 and config.mean is not None and config.model_overrides["num_classes"] == 10
     # model.safetensors holds the EMA weights the final numbers were measured with
     for name, value in result.model.state_dict().items():

@@ -1,14 +1,17 @@
 """What the head rewrites (`fc_to_conv`, class activation maps) need to know about a traced graph.
 
-A model is traced with torch.fx and run once at a given input size to record every node's output
+A model is traced with torch.fx (`layer_kinds.trace`: conv, linear, norm and activation modules
+stay whole, subclasses too) and run once at a given input size to record every node's output
 shape. The helpers below then classify nodes by what they do to a feature map: flatten it, pool
-it globally, or act on each element (or each channel) alike. Lookup tables, not isinstance chains,
-say which modules and functions are which.
+it globally, act on each element (or each channel) alike, or act on each position alike. Lookup
+tables, not isinstance chains, say which modules and functions are which.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import operator
 from collections.abc import Sequence
 
@@ -17,53 +20,11 @@ import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from onebyone.analysis import layer_kinds
+from onebyone.analysis.probe import probe_forward
 from onebyone.errors import OneByOneError
+from onebyone.models.loading import one_line
 
-# Element-wise or per-channel (dim 1) ops: the same on an (N, F) vector as on each position of an
-# (N, F, h, w) map. The "affine" ones among them keep a spatial mean equal to the mean of their
-# outputs, which class activation maps need (dropout is the identity in eval mode).
-ELEMENTWISE_MODULES: dict[type, bool] = {  # type -> affine
-    nn.Identity: True,
-    nn.Dropout: True,
-    nn.AlphaDropout: True,
-    nn.ReLU: False,
-    nn.ReLU6: False,
-    nn.LeakyReLU: False,
-    nn.PReLU: False,
-    nn.ELU: False,
-    nn.GELU: False,
-    nn.SiLU: False,
-    nn.Sigmoid: False,
-    nn.Tanh: False,
-    nn.Hardswish: False,
-    nn.Hardsigmoid: False,
-    nn.Mish: False,
-    nn.Softplus: False,
-}
-ELEMENTWISE_FUNCTIONS: dict[object, bool] = {
-    F.dropout: True,
-    F.relu: False,
-    torch.relu: False,
-    F.relu6: False,
-    F.leaky_relu: False,
-    F.elu: False,
-    F.gelu: False,
-    F.silu: False,
-    torch.sigmoid: False,
-    F.sigmoid: False,
-    torch.tanh: False,
-    F.tanh: False,
-    F.hardswish: False,
-    F.mish: False,
-    F.softplus: False,
-}
-ELEMENTWISE_METHODS: dict[str, bool] = {
-    "contiguous": True,
-    "clone": True,
-    "relu": False,
-    "sigmoid": False,
-    "tanh": False,
-}
 # Ops that only reshape: a flatten of an (N, C, H, W) map, or a no-op reshape of an (N, F) vector.
 RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
 RESHAPE_FUNCTIONS = (torch.flatten, torch.reshape)
@@ -103,19 +64,22 @@ class TracedModel:
         self.name = type(model).__name__
         self.input_shape = shape
         self.training = model.training
+        probe_forward(model, shape)  # a model that cannot run on the input, or returns no tensor: one line
         try:
-            self.module = fx.symbolic_trace(copy.deepcopy(model))
+            self.module = layer_kinds.trace(copy.deepcopy(model))
         except Exception as exc:  # fx raises many types for untraceable Python (control flow on values)
             raise OneByOneError(
-                f"cannot trace {self.name} with torch.fx ({type(exc).__name__}: {exc}); "
+                f"cannot trace {self.name} with torch.fx ({one_line(exc)}); "
                 "write the model as an nn.Sequential or without control flow on tensor values"
             ) from exc
         self.module.eval()
-        try:
-            with torch.no_grad():
+        try:  # ShapeProp prints a traceback of its own before it raises: keep it off the terminal
+            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
                 ShapeProp(self.module).propagate(torch.zeros(shape))
         except Exception as exc:
-            raise OneByOneError(f"{self.name} does not run on an input of shape {shape}: {exc}") from exc
+            raise OneByOneError(
+                f"{self.name} does not run on an input of shape {shape} when traced: {one_line(exc)}"
+            ) from exc
         self.modules = dict(self.module.named_modules())
 
     def shape(self, node: fx.Node) -> tuple[int, ...] | None:
@@ -146,18 +110,63 @@ class TracedModel:
         return [a for a in node.all_input_nodes if self.shape(a) is not None]
 
     def is_linear(self, node: fx.Node) -> bool:
-        return isinstance(self.target_module(node), nn.Linear)
+        """A linear layer (subclasses that compute one included) applied to (N, F) vectors."""
+        inputs = self.tensor_inputs(node)
+        return self.is_any_linear(node) and len(inputs) == 1 and len(self.shape(inputs[0])) == 2
+
+    def is_any_linear(self, node: fx.Node) -> bool:
+        return layer_kinds.is_linear(self.target_module(node))
+
+    def is_position_wise_linear(self, node: fx.Node) -> bool:
+        """A linear layer on the last axis of an (N, …, C) tensor: a 1×1 conv on channels-last maps."""
+        inputs = self.tensor_inputs(node)
+        return self.is_any_linear(node) and len(inputs) == 1 and len(self.shape(inputs[0])) > 2
 
     def elementwise(self, node: fx.Node) -> bool | None:
         """None: not element-wise; True: element-wise and affine; False: element-wise, not affine."""
         module = self.target_module(node)
         if module is not None:
-            return ELEMENTWISE_MODULES.get(type(module))
-        if node.op == "call_function":
-            return ELEMENTWISE_FUNCTIONS.get(node.target)
-        if node.op == "call_method":
-            return ELEMENTWISE_METHODS.get(node.target)
-        return None
+            found = layer_kinds.elementwise(module)
+        elif node.op == "call_function":
+            found = layer_kinds.ELEMENTWISE_FUNCTIONS.get(node.target)
+        elif node.op == "call_method":
+            found = layer_kinds.ELEMENTWISE_METHODS.get(node.target)
+        else:
+            found = None
+        return None if found is None else found.affine
+
+    def is_pointwise_conv(self, node: fx.Node) -> bool:
+        """A 1×1 conv with stride 1 and no padding (subclasses that compute one included): a linear
+        map of the channels at each position, such as timm's conv classifiers after global pooling."""
+        module, inputs = self.target_module(node), self.tensor_inputs(node)
+        if not isinstance(module, nn.Conv2d) or len(inputs) != 1 or len(self.shape(inputs[0])) != 4:
+            return False
+        plain = layer_kinds.plain_conv2d(module, self.shape(inputs[0]))
+        return (
+            plain is not None
+            and plain.pad is None
+            and plain.conv.kernel_size == (1, 1)
+            and plain.conv.stride == (1, 1)
+            and plain.conv.padding == (0, 0)
+        )
+
+    def is_position_wise(self, node: fx.Node) -> bool:
+        """An op on an (N, C, H, W) map that computes each position from that position alone:
+        element-wise ops, batch norm, 1×1 convs with stride 1, a LayerNorm over the channels."""
+        inputs = self.tensor_inputs(node)
+        if len(inputs) != 1 or self.shape(inputs[0]) is None or len(self.shape(inputs[0])) != 4:
+            return False
+        if self.elementwise(node) is not None or self.is_scalar_arithmetic(node):
+            return True
+        module = self.target_module(node)
+        channels = self.shape(inputs[0])[1]
+        if isinstance(module, nn.BatchNorm2d):
+            then = layer_kinds.batch_norm_then(module)
+            return then is not None and all(layer_kinds.elementwise(m) is not None for m in then.modules()
+                                            if not isinstance(m, nn.Sequential))
+        if self.is_pointwise_conv(node):
+            return True
+        return layer_kinds.normalizes_channels(module, channels)
 
     def is_scalar_arithmetic(self, node: fx.Node) -> bool:
         """`x + 1`, `2 * x`: arithmetic whose only tensor operand is one node."""
@@ -209,7 +218,7 @@ class TracedModel:
             return None
         module = self.target_module(node)
         if module is not None:
-            kind = POOL_MODULES.get(type(module))
+            kind = layer_kinds.lookup(POOL_MODULES, module)
             if kind is not None and not isinstance(module, ADAPTIVE_MODULES):
                 # A fixed window is global only when it is exactly the map (Caffe NIN's 6×6 pool4).
                 covers = _pair(module.kernel_size) == before[2:] and _pair(module.padding) == (0, 0)

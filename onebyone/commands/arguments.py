@@ -1,0 +1,81 @@
+"""Command-line strings into values: `--set key=value` options, input shapes, `compare` variants.
+
+Values are parsed as Python literals, so `num_classes=10`, `naive=true` and `head=fc` all do what
+they say; anything malformed is one OneByOneError line.
+"""
+
+from __future__ import annotations
+
+import ast
+import shlex
+
+from onebyone.analysis.probe import MAX_SIDE
+from onebyone.errors import OneByOneError
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, object]:
+    """['num_classes=10', 'naive=true', 'head=fc'] -> {'num_classes': 10, 'naive': True, 'head': 'fc'}."""
+    overrides: dict[str, object] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise OneByOneError(f"bad override {item!r}; expected key=value, e.g. num_classes=10")
+        overrides[key.strip()] = _parse_value(raw.strip())
+    return overrides
+
+
+def _parse_value(raw: str) -> object:
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+        return raw  # a bare word is a string: head=fc
+
+
+def _dims(text: str, separators: str) -> tuple[int, ...]:
+    for separator in separators:
+        text = text.replace(separator, ",")
+    try:
+        dims = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        return ()
+    return dims if all(0 < d <= MAX_SIDE for d in dims) else ()
+
+
+def parse_input_shape(text: str) -> tuple[int, ...]:
+    """'3x224x224' (C×H×W) or '8x3x224x224' (N×C×H×W); commas also separate."""
+    dims = _dims(text, "x×")
+    if len(dims) not in (3, 4):
+        raise OneByOneError(
+            f"bad input shape {text!r}; expected CxHxW or NxCxHxW with sizes from 1 to {MAX_SIDE:,}"
+        )
+    return dims
+
+
+def parse_full_shape(text: str) -> tuple[int, ...]:
+    """'1,3,224,224' (the full input shape including the batch) -> (1, 3, 224, 224)."""
+    dims = _dims(text, "x×")
+    if len(dims) < 2:
+        raise OneByOneError(
+            f"bad input shape {text!r}; expected N,C,... with sizes from 1 to {MAX_SIDE:,}, e.g. 1,3,224,224"
+        )
+    return dims
+
+
+def split_variant(text: str) -> tuple[str, list[str]]:
+    """'googlenet naive=true' or 'googlenet --set naive=true' -> ('googlenet', ['naive=true'])."""
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:  # e.g. an unclosed quote
+        raise OneByOneError(f"bad variant {text!r}: {exc}") from exc
+    if not tokens:
+        raise OneByOneError("empty model spec")
+    overrides = [t for t in tokens[1:] if t != "--set"]
+    for token in overrides:
+        if "=" not in token:
+            raise OneByOneError(f"bad variant {text!r}; expected MODEL [key=value ...]")
+    return tokens[0], overrides

@@ -1,0 +1,57 @@
+"""What the inspect subcommands share: which image, where the PNG goes, and table-or-JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from torch import Tensor
+
+from onebyone.commands.common import input_size
+from onebyone.errors import OneByOneError
+from onebyone.files import check_output_file
+from onebyone.runs import Run
+
+
+def out_path(args: argparse.Namespace, run: Run, name: str) -> Path:
+    """The PNG to write, checked before any work: --out, else RUN/inspect-NAME.png or ./NAME.png."""
+    if args.out:  # matplotlib would add ".png" to a bare name behind our back: add it here
+        out = Path(args.out)
+        out = out if out.suffix else out.with_name(out.name + ".png")
+    else:
+        out = run.path / f"inspect-{name}.png" if run.is_folder else Path(f"{name}.png")
+    return check_output_file(out)
+
+
+def pick_image(args: argparse.Namespace, run: Run) -> tuple[Tensor, int | None, str]:
+    """(1, C, H, W) uint8 from --image or --index into the test set, its label if known, and its source."""
+    if args.image:  # scaled and centre-cropped as the model's data was prepared
+        return run.photo(args.image, input_size(args, run)[1:]), None, args.image
+    data = run.test_set()
+    index = 0 if args.index is None else args.index
+    if not 0 <= index < len(data):
+        raise OneByOneError(f"--index must be in 0..{len(data) - 1} ({data.name}), got {index}")
+    return data.images[index : index + 1], int(data.labels[index]), f"{data.name}[{index}]"
+
+
+def emit(
+    args: argparse.Namespace, data: dict, title: str, columns: list[str], rows: list[list], notes: list[str]
+) -> int:
+    """Print `data` as JSON (--format json) or as a titled table followed by notes."""
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+        return 0
+    console = Console()
+    table = Table(title=title)
+    for index, column in enumerate(columns):
+        text = index == 0 or column == "layer"  # paths and names fold onto more lines; numbers stay whole
+        table.add_column(column, justify="left" if text else "right", overflow="fold", no_wrap=not text)
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+    for note in notes:
+        console.print(note)
+    return 0

@@ -1,0 +1,92 @@
+"""The converted-model folder (written by `onebyone convert fc2conv`): fc2conv.json + model.safetensors.
+
+fc2conv.json records the source model (a zoo name and options, and the training configuration when it
+came from a training run), the input size the conversion was made at, and what was converted. Opening
+it converts the rebuilt source model again at that size and loads the saved weights.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from torch import nn
+
+from onebyone.analysis.probe import check_shape
+from onebyone.errors import OneByOneError
+from onebyone.files import atomic_write, atomic_write_text, check_output_folder
+from onebyone.runs.registry import Consent, register_run_format
+from onebyone.runs.run import Run
+from onebyone.runs.training import load_state
+from onebyone.surgery.fc_to_conv import FcToConvResult, fc_to_conv
+from onebyone.train.checkpoint import MODEL_FILE
+from onebyone.train.config import TrainConfig
+
+FC2CONV_FILE = "fc2conv.json"
+SCHEMA_VERSION = 1
+
+
+def save_converted(
+    out_dir: str | Path,
+    result: FcToConvResult,
+    source: dict,
+    train_config: dict | None = None,
+    checks: dict | None = None,
+) -> Path:
+    """Write model.safetensors (the converted weights) and fc2conv.json to `out_dir` (new or empty).
+
+    `source` says how to rebuild the unconverted model: {"model": zoo name, "model_overrides": {...}}
+    (and, for the record, the "run" it came from); `train_config` is that run's configuration.
+    """
+    from safetensors.torch import save_file
+
+    out = check_output_folder(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().clone() for k, v in result.model.state_dict().items()}
+    atomic_write(out / MODEL_FILE, lambda path: save_file(state, str(path)))
+    description = {
+        "schema_version": SCHEMA_VERSION,
+        "source": source,
+        "train_config": train_config,
+        **result.to_dict(),
+        **(checks or {}),
+    }
+    atomic_write_text(out / FC2CONV_FILE, json.dumps(description, indent=2) + "\n")
+    return out
+
+
+@register_run_format("converted", marker=FC2CONV_FILE, description="a converted model")
+def open_converted_run(path: Path, consent: Consent) -> Run:
+    record = path / FC2CONV_FILE
+    try:
+        description = json.loads(record.read_text(encoding="utf-8"))
+        source = description["source"]
+        shape = [int(d) for d in description["input_shape"]]
+        recorded = description.get("train_config")
+        config = TrainConfig.from_dict(recorded) if recorded else None
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise OneByOneError(f"{str(record)!r}: unreadable fc2conv description ({exc})") from exc
+    if len(shape) < 3:
+        raise OneByOneError(f"{str(record)!r}: unreadable fc2conv description (input shape {shape})")
+    try:
+        check_shape(shape)
+    except OneByOneError as exc:
+        raise OneByOneError(f"{str(record)!r}: unreadable fc2conv description ({exc})") from None
+    build_source = consent.builder(source, str(path))
+    if not (path / MODEL_FILE).is_file():
+        raise OneByOneError(f"{str(path)!r} has no {MODEL_FILE}")
+
+    def build() -> nn.Module:
+        model = fc_to_conv(build_source().eval(), shape)
+        return load_state(model, path / MODEL_FILE, path, "converted model")
+
+    return Run(
+        name=str(path),
+        kind="converted",
+        spec=dict(source),
+        build=build,
+        input_size=tuple(shape[-3:]),
+        config=config,
+        path=path,
+        record=description,
+    )

@@ -1,0 +1,46 @@
+"""The training-run folder (written by `onebyone train --out`): config.json + model.safetensors.
+
+The model is rebuilt from the recorded zoo name and options and its weights loaded from safetensors,
+so nothing is unpickled and no code runs (see `onebyone.runs.registry` for user-code models).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from onebyone.errors import OneByOneError
+from onebyone.runs.registry import Consent, register_run_format
+from onebyone.runs.run import Run
+from onebyone.train.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights
+from onebyone.train.config import read_config
+from onebyone.train.run import data_input_size
+
+
+def load_state(model: nn.Module, weights: Path, where: Path, what: str = "recorded model") -> nn.Module:
+    """Load a safetensors file into `model`; a file of another layout is one error line."""
+    try:
+        model.load_state_dict(load_weights(weights))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise OneByOneError(f"{str(where)!r}: weights do not fit the {what} ({first})") from exc
+    return model.eval()
+
+
+@register_run_format("training", marker=CONFIG_FILE, description="a training run")
+def open_training_run(path: Path, consent: Consent) -> Run:
+    config = read_config(path / CONFIG_FILE)
+    spec = {"model": config.model, "model_overrides": dict(config.model_overrides)}
+    build_base = consent.builder(spec, str(path))
+    if not (path / MODEL_FILE).is_file():
+        raise OneByOneError(f"{str(path)!r} has no {MODEL_FILE}: the run has not finished (resume it)")
+    return Run(
+        name=str(path),
+        kind="training",
+        spec=spec,
+        build=lambda: load_state(build_base(), path / MODEL_FILE, path),
+        input_size=data_input_size(config),
+        config=config,
+        path=path,
+    )

@@ -1,0 +1,446 @@
+"""Bad input through the real command line: exit code 2, exactly one stderr line, no traceback (issue 20).
+
+Each row is something a hostile-but-ordinary user types, with the words its one line must contain: IDX
+files that lie about their size, decompression bombs, wrong channels and inputs too small, absurd sizes
+and batches, unwritable outputs, user models that return a dict, a tuple or None or take two inputs,
+factories that exit or raise, damaged run records, a run where a model belongs and the reverse, unknown
+names. Rows run in-process through `onebyone.cli.main` (fast; `capfd` sees file descriptor 2 too, where
+C++ code writes); a few run as a real `python -m onebyone` process, as a shell sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import textwrap
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from onebyone.cli import main
+from onebyone.data import FASHION_MNIST_DIR, write_idx
+from onebyone.errors import OneByOneError
+from onebyone.train import TrainConfig, train
+
+if not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+    pytest.skip("Fashion-MNIST not installed", allow_module_level=True)
+
+HEAD = "from torch import nn\n\n"
+NET = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, {inputs}):
+        y = self.conv(x).relu().mean((2, 3))
+        return {output}
+
+
+def build():
+    return Net()
+"""
+USER_MODELS = {
+    "dict_out": NET.format(inputs="x", output='{"logits": self.fc(y)}'),
+    "tuple_out": NET.format(inputs="x", output="self.fc(y), y"),
+    "none_out": NET.format(inputs="x", output="None"),
+    "two_in": NET.format(inputs="x, z", output="self.fc(y)"),
+    "good": NET.format(inputs="x", output="self.fc(y)"),
+    "branch": textwrap.dedent(
+        """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 1)
+
+            def forward(self, x):
+                y = self.conv(x)
+                if y.sum() > 0:
+                    return y.relu()
+                return -y
+
+
+        def build():
+            return Net()
+        """
+    ),
+    "histc": "class Net(nn.Module):\n    def forward(self, x):\n        return x.histc(bins=4)[None]\n\n\n"
+    "def build():\n    return Net()\n",
+    "exit3": "import sys\n\n\ndef build():\n    sys.exit(3)\n",
+    "exit_import": "import sys\n\nsys.exit(3)\n",
+    "raises": 'def build():\n    raise RuntimeError("boom\\nsecond line")\n',
+}
+
+
+def bomb_png(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose header declares width × height RGB pixels (the data does not follow)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    return path
+
+
+def idx_folder(folder: Path, test_images: bytes) -> Path:
+    """Fashion-MNIST's four IDX files, small, with `test_images` as the raw test-image file."""
+    folder.mkdir()
+    write_idx(np.zeros((64, 28, 28), np.uint8), folder / "train-images-idx3-ubyte")
+    write_idx(np.zeros(64, np.uint8), folder / "train-labels-idx1-ubyte")
+    write_idx(np.zeros(10000, np.uint8), folder / "t10k-labels-idx1-ubyte")
+    (folder / "t10k-images-idx3-ubyte").write_bytes(test_images)
+    return folder
+
+
+def idx_header(*shape: int) -> bytes:
+    return struct.pack(">HBB", 0, 0x08, len(shape)) + struct.pack(f">{len(shape)}I", *shape)
+
+
+def damaged(source: Path, name: str, file: str, text: str) -> Path:
+    copy = source.parent / name
+    shutil.copytree(source, copy)
+    (copy / file).write_text(text)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict[str, str]:
+    """Run folders (trained, compressed, converted, damaged copies), user models, images, IDX files."""
+    root = tmp_path_factory.mktemp("bad-input")
+    run = root / "run"
+    train(TrainConfig(
+        model="nin-fashion", model_overrides={"width": 0.25, "head": "fc"}, epochs=1, subset=64, val_size=0,
+        test_size=32, batch_size=32, out=str(run), progress=False, precision="fp32",
+    ))  # fmt: skip
+    comp, conv = root / "comp", root / "conv"
+    assert main(["compress", str(run), "--budget", "0.9", "--finetune-epochs", "0", "--batch", "1",
+                 "--repeats", "1", "--out", str(comp), "--format", "json"]) == 0
+    assert main(["convert", "fc2conv", str(run), "--out", str(conv), "--format", "json"]) == 0
+    places = {"run": run, "comp": comp, "conv": conv, "root": root}
+    config = json.loads((run / "config.json").read_text())
+    config["config"]["model"] = 5
+    fact = json.loads((comp / "factorized.json").read_text())
+    fact["input_shape"] = [1, 99999999, 28]
+    fc = json.loads((conv / "fc2conv.json").read_text())
+    fc["train_config"]["epochs"] = "x"
+    for name, source, file, text in [
+        ("config_trunc", run, "config.json", "{"),
+        ("config_list", run, "config.json", "[]"),
+        ("config_model", run, "config.json", json.dumps(config)),
+        ("config_os", run, "config.json", json.dumps(
+            {"schema_version": 1, "config": {"model": "os:system", "model_overrides": {"command": "true"}}})),
+        ("checkpoint_json", run, "checkpoint.json", "{"),
+        ("weights", run, "model.safetensors", "garbage"),
+        ("fact_trunc", comp, "factorized.json", "{"),
+        ("fact_struct", comp, "factorized.json", json.dumps(
+            {"base": {"model": "nin-fashion"}, "structure": {"x": 1}, "input_shape": [1, 28, 28]})),
+        ("fact_big", comp, "factorized.json", json.dumps(fact)),
+        ("fc_trunc", conv, "fc2conv.json", "{"),
+        ("fc_shape", conv, "fc2conv.json",
+         json.dumps({"source": {"model": "nin-fashion"}, "input_shape": [1, 28]})),
+        ("fc_config", conv, "fc2conv.json", json.dumps(fc)),
+    ]:  # fmt: skip
+        places[name] = damaged(source, name, file, text)
+    models = root / "m"
+    models.mkdir()
+    for name, code in USER_MODELS.items():
+        (models / f"{name}.py").write_text(HEAD + code)
+    places["m"] = models
+    images = root / "img"
+    images.mkdir()
+    places["bomb"] = bomb_png(images / "bomb.png", 30000, 30000)  # over twice Pillow's limit
+    places["bomb12k"] = bomb_png(images / "bomb12k.png", 12000, 12000)  # Pillow only warns
+    Image.fromarray(np.full((2, 2, 3), 9, np.uint8)).save(images / "tiny.png")
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(images / "ok.png")
+    (images / "notimage.png").write_bytes(b"hello")
+    places.update(tiny=images / "tiny.png", ok=images / "ok.png", notimage=images / "notimage.png")
+    most = 2**32 - 1  # the largest size a header holds: the product of three overflows 64 bits
+    places["idx_overflow"] = idx_folder(root / "idx_overflow", idx_header(most, most, most) + bytes(100))
+    places["idx_short"] = idx_folder(root / "idx_short", idx_header(10000, 28, 28) + bytes(100))
+    places["idx_shape"] = idx_folder(root / "idx_shape", idx_header(10000, 7, 112) + bytes(10000 * 784))
+    places["afile"] = root / "afile"
+    places["afile"].write_text("not a folder")
+    return {name: str(path) for name, path in places.items()}
+
+
+# (command line with {places}, words the one error line contains)
+ROWS = [
+    # IDX files that lie about their size, reached through eval --data-dir
+    ("eval {run} --data-dir {idx_overflow}", [f"needs {(2**32 - 1) ** 3} data bytes, found 100"]),
+    ("eval {run} --data-dir {idx_short}", ["shape (10000, 28, 28) needs 7840000 data bytes, found 100"]),
+    ("eval {run} --data-dir {idx_shape}", ["images of 7×112 pixels", "28×28"]),
+    ("eval {run} --data-dir {root}/nowhere", ["data folder", "not found"]),
+    # decompression bombs, unreadable and tiny images
+    ("predict {run} --image {bomb}", ["DecompressionBombError", "900000000 pixels"]),
+    ("predict {run} --image {bomb12k}", ["DecompressionBomb", "144000000 pixels"]),
+    ("inspect feature-maps {run} --image {bomb12k} --out x.png", ["144000000 pixels"]),
+    ("inspect cam {conv} --image {bomb} --out x.png", ["900000000 pixels"]),
+    ("inspect dense {run} --image {bomb12k} --out x.png", ["144000000 pixels"]),
+    ("inspect sparsity {run} --image {bomb} --out x.png", ["900000000 pixels"]),
+    ("predict {run} --image {notimage}", ["cannot read image", "notimage.png"]),
+    ("predict {run} --image {tiny}", ["is 2×2 pixels", "needs at least"]),
+    # wrong channels, inputs too small
+    ("bench nin-fashion --input 3x28x28 --batch 1 --repeats 1",
+     ["nin-fashion does not run on input 1×3×28×28", "to have 1 channels"]),
+    ("bench nin-fashion --input 1x2x2 --batch 1 --repeats 1", ["input 1×1×2×2", "Output size is too small"]),
+    ("export nin-fashion --input 3x28x28 --onnx x.onnx", ["does not run on input 1×3×28×28"]),
+    ("export nin-fashion --input 1x2x2 --onnx x.onnx", ["does not run on input 1×1×2×2", "too small"]),
+    ("convert fc2conv nin-fashion --set head=fc --input 1x2x2 --out c", ["input 1×1×2×2", "too small"]),
+    ("inspect cam nin-fashion --input 1x2x2 --image {ok} --out x.png", ["input 1×1×2×2", "too small"]),
+    ("compress nin-fashion --input 3x28x28 --budget 0.5 --out c", ["does not run on input", "channels"]),
+    ("profile nin-fashion --input 3x28x28", ["expects 1 channels, got input 1×3×28×28"]),
+    # absurd sizes, batches, repeats
+    ("bench nin-fashion --input 1x999999999x3", ["bad input shape '1x999999999x3'"]),
+    ("profile nin-fashion --input 0x28x28", ["bad input shape '0x28x28'"]),
+    ("bench nin-fashion --input 1x999999x999999 --batch 1 --repeats 1", ["input 1×1×999999×999999",
+                                                                        "needs at least", "available"]),
+    ("bench nin-fashion --batch 0", ["batch sizes must be positive, got [0]"]),
+    ("bench nin-fashion --batch 1 --repeats 0", ["repeats must be from 1 to 1,000, got 0"]),
+    ("bench nin-fashion --batch 1 --repeats 1000000000000", ["repeats must be from 1 to 1,000"]),
+    ("bench nin-fashion --batch 1 100000000 --repeats 1", ["batch 100,000,000 of 1×28×28 needs at least"]),
+    ("compress {run} --budget 0.5 --batch 100000000 --repeats 1 --out c", ["batch 100,000,000", "needs"]),
+    ("compress {run} --budget 0.5 --repeats 1000000000000 --out c", ["repeats must be from 1 to 1,000"]),
+    ("compress {run} --budget 0.5 --hooi-iters 100000000 --out c", ["hooi_iters must be in 0..1000"]),
+    ("inspect dense {run} --canvas 100000000 --scenes 1 --out x.png", ["scenes shape", "1,048,576"]),
+    (f"inspect dense {{run}} --seed {10**27} --scenes 1 --out x.png", ["seed must be from 0 to"]),
+    ("inspect sparsity {run} --batch-size 100000", ["--batch-size in 1..4096"]),
+    ("predict {run} --image {ok} --input 1x3000x3000", ["at most 2048 pixels on its shorter side"]),
+    ("inspect feature-maps {run} --image {ok} --input 1x1000x40000 --out x.png", ["16,777,216 in all"]),
+    ("inspect sparsity {run} --images 0", ["--images must be ≥ 1"]),
+    ("export nin-fashion --onnx x.onnx --opset 3", ["opset must be from 7 to"]),
+    ("""compare "googlenet naive='true" nin-fashion""", ["bad variant", "No closing quotation"]),
+    # unwritable outputs, found before any work
+    ("export nin-fashion --onnx /etc/passwd/x.onnx", ["'/etc/passwd' is a file"]),
+    ("export nin-fashion --onnx {afile}/x.onnx", ["cannot be written", "is a file"]),
+    ("export nin-fashion --onnx {root}", ["is a folder"]),
+    ("inspect feature-maps {run} --out /proc/x.png", ["output file '/proc/x.png' cannot be written"]),
+    ("inspect sparsity {run} --out {afile}/x.png", ["is a file"]),
+    ("convert fc2conv {run} --out {afile}/x", ["cannot be made", "is a file"]),
+    ("convert fc2conv {run} --out /proc/x", ["output folder '/proc/x' cannot be written"]),
+    ("compress {run} --budget 0.5 --out {afile}/x", ["cannot be made", "is a file"]),
+    ("compress {run} --budget 0.5 --out /proc/x", ["output folder '/proc/x' cannot be written"]),
+    ("compress {run} --budget 0.5 --out {run}", ["exists and is not empty"]),
+    ("eval {run} --png {afile}/x.png", ["is a file"]),
+    ("eval {run} --png /proc/x.png", ["cannot be written"]),
+    ("eval {run} --png {root}", ["is a folder"]),
+    # user models whose forward returns a dict, a tuple or None, or takes two inputs
+    *[
+        (f"{command} {{m}}/{name}.py:build --input 3x8x8 {rest}", [words])
+        for command, rest in [
+            ("export", "--onnx x.onnx"),
+            ("bench", "--batch 1 --repeats 1"),
+            ("convert fc2conv", "--out c"),
+            ("inspect cam", "--image {ok} --out x.png"),
+            ("inspect dense", "--image {ok} --side 16 --out x.png"),
+        ]
+        for name, words in [
+            ("dict_out", "returns a dict (keys: logits) for input 1×3×8×8"),
+            ("tuple_out", "returns a tuple of 2 values for input 1×3×8×8"),
+            ("none_out", "returns None for input 1×3×8×8"),
+            ("two_in", "does not run on input 1×3×8×8: TypeError: Net.forward() missing 1 required"),
+        ]
+    ],
+    ("profile {m}/two_in.py:build --input 3x8x8", ["forward() missing 1 required positional argument"]),
+    *[(f"inspect {what} {{m}}/two_in.py:build --input 3x8x8 --image {{ok}} --out x.png",
+       ["missing 1 required"]) for what in ("feature-maps", "sparsity", "box")],
+    ("compress {m}/two_in.py:build --input 3x8x8 --budget 0.9 --out c", ["missing 1 required"]),
+    ("predict {m}/good.py:build --image {ok}", ["user code has no known normalisation"]),
+    # user factories that exit or raise
+    ("profile {m}/exit3.py:build --input 3x8x8", ["building", "exit3.py:build failed: SystemExit: 3"]),
+    ("bench {m}/exit_import.py:build --input 3x8x8", ["importing", "exit_import.py failed: SystemExit: 3"]),
+    ("export {m}/raises.py:build --input 3x8x8 --onnx x.onnx", ["raises.py:build failed: RuntimeError"]),
+    # damaged run records
+    ("eval {config_trunc}", ["config_trunc/config.json", "unreadable run configuration"]),
+    ("profile {config_list}", ["config_list/config.json", "unreadable run configuration"]),
+    ("inspect sparsity {config_model}", ["config_model/config.json", "model must be str"]),
+    ("compress {config_trunc} --budget 0.5 --out c", ["config_trunc/config.json"]),
+    ("convert fc2conv {config_trunc} --out c", ["config_trunc/config.json"]),
+    ("eval {config_os}", ["made from user code 'os:system'", "--trust-code"]),
+    ("profile {weights}", ["weights/model.safetensors", "unreadable safetensors file"]),
+    ("eval {fact_trunc}", ["fact_trunc/factorized.json", "unreadable compressed-run description"]),
+    ("profile {fact_struct}", ["fact_struct/factorized.json", "the recorded layout does not fit"]),
+    ("inspect cam {fact_big} --out x.png", ["fact_big/factorized.json", "1×99999999×28", "1,048,576"]),
+    ("compress {fact_trunc} --budget 0.5 --out c", ["fact_trunc/factorized.json"]),
+    ("convert fc2conv {fact_trunc} --out c", ["fact_trunc/factorized.json"]),
+    ("eval {fc_trunc}", ["fc_trunc/fc2conv.json", "unreadable fc2conv description"]),
+    ("profile {fc_shape}", ["fc_shape/fc2conv.json", "input shape [1, 28]"]),
+    ("compress {fc_config} --budget 0.5 --out c", ["fc_config/fc2conv.json", "epochs must be int"]),
+    ("inspect feature-maps {fc_trunc}", ["fc_trunc/fc2conv.json"]),
+    ("convert fc2conv {fc_trunc} --out c", ["fc_trunc/fc2conv.json"]),
+    # a run where a model belongs, a model where a run belongs, a split the run does not have
+    ("eval nin-fashion", ["'nin-fashion' is a model, not a run folder"]),
+    ("eval {m}/good.py:build", ["is a model, not a run folder"]),
+    ("compare {run} nin-fashion", ["is a run folder; give a zoo model name"]),
+    ("profile {run} --set width=2", ["--set changes a model's definition"]),
+    ("profile {run} --model {m}/good.py:build", ["made from zoo model 'nin-fashion'", "drop --model"]),
+    ("profile ./nowhere/", ["run folder './nowhere/' not found"]),
+    ("eval {run} --split val", ["has no val images", "val_size 0"]),
+    ("convert fc2conv {comp} --out c", ["is a compressed run"]),
+    ("compress {conv} --budget 0.5 --out c", ["is already a converted run"]),
+    # unknown names
+    ("models --format xml", ["invalid choice: 'xml'"]),
+    ("nope", ["invalid choice: 'nope'"]),
+    ("inspect nope {run}", ["invalid choice: 'nope'"]),
+    ("convert nope {run}", ["invalid choice: 'nope'"]),
+    ("eval {run} --split nope", ["invalid choice: 'nope'"]),
+    *[(f"{command} nope{rest}", ["unknown model 'nope'"]) for command, rest in [
+        ("profile", ""), ("bench", ""), ("export", " --onnx x.onnx"), ("predict", " --image {ok}"),
+        ("compress", " --budget 0.5"), ("convert fc2conv", " --out c"), ("inspect cam", ""),
+        ("compare nin-fashion", ""),
+    ]],  # fmt: skip
+    ("profile nin-fashion --set nope=1", ["has no option 'nope'"]),
+    ("profile nin-fashion --set width=abc", ["option width must be float"]),
+    ("bench nin-fashion --dtype int8", ["unknown dtype 'int8'"]),
+    ("bench nin-fashion --device tpu", ["unknown device 'tpu'"]),
+    ("compress {run} --budget 0.5 --target nope", ["unknown --target 'nope'"]),
+    ("inspect feature-maps {run} --layer nope --out x.png", ["no layer 'nope' in NIN"]),
+    ("profile {m}/good.py:nope --input 3x8x8", ["has no callable 'nope'"]),
+    ("profile nosuchmodule:build --input 3x8x8", ["cannot import module 'nosuchmodule'"]),
+]
+
+
+def _argv(line: str, world: dict[str, str]) -> list[str]:
+    import shlex
+
+    return shlex.split(line.format(**world))
+
+
+def _main(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exit_:  # argparse's own errors exit from inside parse_args
+        return exit_.code
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(("line", "words"), ROWS, ids=[row[0] for row in ROWS])
+def test_bad_input_is_one_line_and_exit_2(world, tmp_path, monkeypatch, capfd, line, words):
+    monkeypatch.chdir(tmp_path)  # relative outputs (x.onnx, c, x.png) land here
+    capfd.readouterr()  # what the fixture printed
+    code = _main(_argv(line, world))
+    captured = capfd.readouterr()
+    error = one_line(captured.err)
+    assert code == 2, captured.err
+    assert error.startswith("onebyone"), error
+    for word in words:
+        assert word.format(**world) in error, error
+    assert not any(tmp_path.iterdir()), "nothing is written on bad input"
+
+
+# As a shell sees it: the process's exit code (a factory's sys.exit(3) is not it) and all of stderr,
+# C++ writes included (the ONNX exporter dumps the whole graph to descriptor 2 when an op fails).
+PROCESS_ROWS = [
+    ("predict {run} --image {bomb12k}", "144000000 pixels"),
+    ("export {m}/dict_out.py:build --input 3x8x8 --onnx x.onnx", "returns a dict"),
+    ("export {m}/histc.py:build --input 1x4x4 --onnx x.onnx", "cannot export to ONNX"),
+    ("profile {m}/exit3.py:build --input 3x8x8", "SystemExit: 3"),
+]
+
+
+def test_bad_input_in_a_real_process(world, tmp_path):
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "onebyone", *_argv(line, world)], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for line, _ in PROCESS_ROWS
+    ]  # fmt: skip
+    for (line, words), process in zip(PROCESS_ROWS, processes, strict=True):
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 2, (line, err)
+        assert words in one_line(err) and out == "", (line, err)
+
+
+def test_export_warns_once_about_data_dependent_control_flow(world, tmp_path, capfd):
+    onnx = tmp_path / "branch.onnx"
+    assert main(["export", f"{world['m']}/branch.py:build", "--input", "3x8x8", "--onnx", str(onnx)]) == 0
+    warning = one_line(capfd.readouterr().err)
+    source = (Path(world["m"]) / "branch.py").read_text().splitlines()
+    line = next(n for n, text in enumerate(source, start=1) if "if y.sum() > 0" in text)
+    assert warning.startswith("onebyone: warning: Net's forward turns tensor values into Python values at "
+                              f"branch.py:{line} (bool) (data-dependent control flow)"), warning
+    assert onnx.stat().st_size > 0
+    assert main(["export", f"{world['m']}/good.py:build", "--input", "3x8x8", "--onnx", str(onnx),
+                 "--format", "json"]) == 0
+    captured = capfd.readouterr()
+    assert captured.err == "" and json.loads(captured.out)["warnings"] == []
+
+
+def test_what_a_command_does_not_read_does_not_fail_it(world, capfd):
+    """eval and profile need config.json and the weights, not checkpoint.json (that is for resuming)."""
+    assert main(["eval", world["checkpoint_json"], "--format", "json"]) == 0
+    assert json.loads(capfd.readouterr().out)["images"] == 32
+
+
+def test_sparsity_on_more_images_than_there_are_measures_them_all(world, capfd):
+    assert main(["inspect", "sparsity", world["run"], "--images", "100000000", "--format", "json"]) == 0
+    assert json.loads(capfd.readouterr().out)["images"] == 32  # the run's test set, in batches
+
+
+def test_unreadable_images_in_an_image_folder_are_skipped_and_named(tmp_path, capfd):
+    folder = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for index in range(4):
+            pixels = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / label / f"{index}.png")
+    run = tmp_path / "run"
+    train(TrainConfig(
+        model="nin-fashion", model_overrides={"width": 0.25}, data=f"folder:{folder}", val_size=0, epochs=1,
+        batch_size=8, image_size=16, out=str(run), progress=False, precision="fp32",
+    ))  # fmt: skip
+    bomb_png(folder / "a" / "bomb.png", 30000, 30000)
+    bomb_png(folder / "b" / "bomb12k.png", 12000, 12000)
+    assert main(["eval", str(run), "--format", "json"]) == 0
+    captured = capfd.readouterr()
+    warning = one_line(captured.err)
+    assert warning.startswith("onebyone: warning: skipped 2 unreadable image file(s): ") and "bomb" in warning
+    skipped = json.loads(captured.out)["skipped"]
+    assert sorted(Path(entry.split(": ")[0]).name for entry in skipped) == ["bomb.png", "bomb12k.png"]
+
+
+@pytest.mark.parametrize("exception", [RuntimeError("first\nsecond"), OneByOneError("first\nsecond")])
+def test_a_message_with_newlines_is_printed_as_one_line(monkeypatch, capsys, exception):
+    def broken(name):
+        raise exception
+
+    monkeypatch.setattr("onebyone.commands.models.count_parameters", broken)
+    monkeypatch.delenv("ONEBYONE_TRACEBACK", raising=False)
+    code = main(["models"])
+    error = one_line(capsys.readouterr().err)
+    if isinstance(exception, OneByOneError):  # bad input: exit 2
+        assert code == 2 and error == "onebyone: error: first; second"
+    else:  # a bug: exit 1, never 2, and how to see the traceback
+        assert code == 1 and error.startswith("onebyone: internal error: RuntimeError: first; second (")
+        assert "ONEBYONE_TRACEBACK=1" in error
+
+
+def test_the_traceback_of_a_bug_is_one_variable_away(monkeypatch):
+    def broken(name):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("onebyone.commands.models.count_parameters", broken)
+    monkeypatch.setenv("ONEBYONE_TRACEBACK", "1")
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["models"])
+
+
+def test_fixture_sanity(world):
+    """The rows above fail for the reason they name, not because a fixture is missing."""
+    for name in ("run", "comp", "conv"):
+        assert main(["profile", world[name], "--format", "json"]) == 0
+    assert os.path.getsize(world["bomb"]) < 200
