@@ -8,7 +8,7 @@ used (the training run itself scores one test image, which is ignored). Prints o
 
     python benchmarks/report_recipe.py --variants gap,no1x1,fc,fc-dropout --seeds 100,101
     python benchmarks/report_recipe.py --variants gap-nobn --seeds 100,101,102 \
-        --set optimizer=adamw --set lr=0.004
+        --set optimizer=adamw --set lr=0.002
 
 docs/report.md lists the runs that chose the recipe in onebyone/report/config.py.
 """
@@ -42,7 +42,7 @@ def parse_value(text: str):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default="gap,no1x1,fc,fc-dropout,gap-nobn")
-    parser.add_argument("--seeds", default="100,101", help="seeds the report does not use (it uses 0–5)")
+    parser.add_argument("--seeds", default="100,101", help="seeds the report does not use (its default runs use 0–7)")
     parser.add_argument("--subset", type=int, default=ReportConfig.train_subset)
     parser.add_argument("--epochs", type=int, default=ReportConfig.epochs)
     parser.add_argument("--width", type=float, default=ReportConfig.width)

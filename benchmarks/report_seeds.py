@@ -2,9 +2,9 @@
 lists, each timed with /usr/bin/time -v (wall clock, peak RSS), and their verdicts compared claim by
 claim and part by part.
 
-    python benchmarks/report_seeds.py                                  # default runs, seeds 0,1,2 vs 3,4,5
+    python benchmarks/report_seeds.py                                  # default runs, seeds 0,1,2,3 vs 4,5,6,7
     python benchmarks/report_seeds.py --quick --json benchmarks/results/report_seeds_quick.json
-    python benchmarks/report_seeds.py --seeds-a 0,1,2,3 --seeds-b 4,5,6,7
+    python benchmarks/report_seeds.py --seeds-a 0,1,2 --seeds-b 3,4,5
 
 Each run trains into its own fresh folder (nothing cached) unless --keep reuses them. The machine's
 load average is printed before and after each run: quote it next to the times.
@@ -110,8 +110,8 @@ def parts(report: dict) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds-a", default="0,1,2")
-    parser.add_argument("--seeds-b", default="3,4,5")
+    parser.add_argument("--seeds-a", default="0,1,2,3")
+    parser.add_argument("--seeds-b", default="4,5,6,7")
     parser.add_argument("--out", default="/tmp/report-seeds", help="folder for the two report folders")
     parser.add_argument("--quick", action="store_true", help="compare two --quick runs instead")
     parser.add_argument("--keep", action="store_true", help="reuse the report folders (cached models)")

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seeds",
         metavar="N|LIST",
-        help="a count N (seeds 0..N-1) or a list like 3,4,5 (default 3; quick 2): every trained variant is "
+        help="a count N (seeds 0..N-1) or a list like 3,4,5 (default 4; quick 2): every trained variant is "
         "trained once per seed, and intervals are taken over the seeds",
     )
     parser.add_argument("--epochs", type=int, help="epochs per trained model (default 15; quick 4)")
