@@ -6,6 +6,7 @@ finite trigonometric series, and its quantile is found by bisection.
     estimate = mean_interval([0.8, 1.1, 0.9], over="seeds")     # Estimate(value, low, high, n, ...)
     ratio = ratio_interval([3.4, 3.6, 3.5])                       # geometric mean, interval on log scale
     rho = spearman([1, 2, 3, 4], [0.1, 0.3, 0.2, 0.5])            # 0.8
+    share = proportion_interval(37, 40, over="collages")          # 0.925, Wilson interval
 """
 
 from __future__ import annotations
@@ -113,6 +114,26 @@ def ratio_interval(ratios: Sequence[float], *, confidence: float = 0.95, over: s
         confidence,
         tuple(map(float, ratios)),
     )
+
+
+def proportion_interval(
+    successes: int, trials: int, *, confidence: float = 0.95, over: str = "trials"
+) -> Estimate:
+    """The share successes/trials with its Wilson score interval (Wilson, JASA 1927).
+
+    Unlike p ± z·√(p(1−p)/n) it stays inside [0, 1] and is not of width zero at 0 or n successes.
+    The samples are the trials as 1s and 0s.
+    """
+    if int(trials) != trials or int(successes) != successes or trials < 1 or not 0 <= successes <= trials:
+        raise OneByOneError(f"need 0 ≤ successes ≤ trials and trials ≥ 1, got {successes} of {trials}")
+    if not 0 < confidence < 1:
+        raise OneByOneError(f"confidence must be in (0, 1), got {confidence}")
+    n, share = int(trials), successes / trials
+    z = statistics.NormalDist().inv_cdf((1 + confidence) / 2)
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    samples = (1.0,) * int(successes) + (0.0,) * (n - int(successes))
+    return Estimate(share, max(0.0, centre - half), min(1.0, centre + half), n, over, confidence, samples)
 
 
 def _ranks(values: Sequence[float]) -> list[float]:

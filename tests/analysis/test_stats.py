@@ -8,6 +8,7 @@ import pytest
 from onebyone.analysis.stats import (
     Estimate,
     mean_interval,
+    proportion_interval,
     ratio_interval,
     samples_needed,
     spearman,
@@ -111,3 +112,27 @@ def test_samples_needed_shrinks_the_interval_below_the_margin():
     assert t_quantile(n - 1) / math.sqrt(n) < 0.5 <= t_quantile(n - 2) / math.sqrt(n - 1)
     assert samples_needed(estimate, 1e-6) is None  # beyond the limit
     assert samples_needed(mean_interval([1.0]), 0.5) is None  # no spread known
+
+
+@pytest.mark.parametrize(
+    "successes, trials, low, high",  # Wilson score intervals, 95%, as in Newcombe (1998), Table I
+    [
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 10, 0.0179, 0.4042),
+        (5, 10, 0.2366, 0.7634),
+        (10, 10, 0.7225, 1.0),
+    ],
+)
+def test_proportion_interval_is_wilsons(successes, trials, low, high):
+    estimate = proportion_interval(successes, trials, over="collages")
+    assert estimate.value == successes / trials and estimate.n == trials and estimate.over == "collages"
+    assert (round(estimate.low, 4), round(estimate.high, 4)) == (low, high)
+    assert sorted(estimate.samples) == [0.0] * (trials - successes) + [1.0] * successes
+
+
+@pytest.mark.parametrize(("successes", "trials"), [(3, 2), (-1, 5), (1, 0), (1.5, 4)])
+def test_proportion_interval_refuses_impossible_counts(successes, trials):
+    with pytest.raises(OneByOneError, match="successes ≤ trials"):
+        proportion_interval(successes, trials)
