@@ -1,7 +1,8 @@
 """C9 and C14: a 1×1 conv as a fully connected layer that slides, and where the network looks.
 
 Both run the trained nin-fashion variants on composed scenes: Fashion-MNIST test items placed on a
-larger empty canvas (inspect.compose_scenes), so the true position of every item is known.
+larger empty canvas (inspect.compose_scenes), so the true position of every item is known; and
+EfficientNet-Lite0 with its ImageNet weights on collages of two photos (claims.photo_localisation).
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from pathlib import Path
 import torch
 
 from onebyone.analysis.stats import Estimate, mean_interval
+from onebyone.report.claims.photo_localisation import (
+    measure_c9_photos,
+    measure_c14_photos,
+    render_c9_photos,
+    render_c14_photos,
+)
 from onebyone.report.format import interval_text
+from onebyone.report.photos import Unavailable
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Figure, Table
 from onebyone.report.verdicts import Criterion, above, below
@@ -19,6 +27,26 @@ from onebyone.report.verdicts import Criterion, above, below
 CANVAS = 56  # C14: one item on a 56×56 canvas
 LAYER = "features.stage3"  # the last mlpconv stage: its strongest unit's field is back-projected
 BOX_ITEMS = 100  # strongest-unit boxes measured (first seed)
+NIN_GAP = "nin-fashion (batch norm)"
+NIN_FC = "nin-fashion, FC head + dropout"
+
+
+def _with_photos(measured: Measured, photos) -> Measured:
+    """The NIN's measurement with the photo parts' estimates and criteria added, when measured."""
+    measured.data["photos"] = photos
+    if not isinstance(photos, Unavailable):
+        measured.estimates.update(photos.estimates)
+        measured.criteria += photos.criteria
+    return measured
+
+
+def _add_photos(rendered: Rendered, photo_parts) -> Rendered:
+    reason, tables, figures, findings = photo_parts
+    rendered.reason += "; " + reason
+    rendered.tables += tables
+    rendered.figures += figures
+    rendered.findings += findings
+    return rendered
 
 
 def _scenes(ctx, config, count: int, canvas: int, per_scene: int, seed: int):
@@ -88,6 +116,7 @@ def measure_c14(ctx) -> Measured:
             "share of items whose true-class CAM peak lies inside the item",
             holds=above(need),
             approximately=above(2 * chance),
+            subject=NIN_GAP,
         ),
     )
     data = {
@@ -99,7 +128,9 @@ def measure_c14(ctx) -> Measured:
         "first": first,
         "model": model,
     }
-    return Measured({"cam_rate": mean_interval(rates, over="seeds")}, data, criteria)
+    return _with_photos(
+        Measured({"cam_rate": mean_interval(rates, over="seeds")}, data, criteria), measure_c14_photos(ctx)
+    )
 
 
 def render_c14(m: Measured, ctx) -> Rendered:
@@ -119,7 +150,7 @@ def render_c14(m: Measured, ctx) -> Rendered:
     channel_map = capture_activations(d["model"], d["x"][:1], [LAYER])[LAYER][0, unit.channel]
     box = plot_box(scenes.canvases[0].float(), unit, ctx.figure_path("rf_box"), channel_map=channel_map)
     short = LAYER.removeprefix("features.")
-    return Rendered(
+    rendered = Rendered(
         f"on {len(scenes.boxes)} Fashion-MNIST test items placed at random on a {CANVAS}×{CANVAS} canvas, "
         f"the peak of the true class's CAM lies inside the item for {interval_text(m.estimates['cam_rate'])} "
         f"of them "
@@ -145,6 +176,7 @@ def render_c14(m: Measured, ctx) -> Rendered:
             "(profiler)",
         ],
     )
+    return _add_photos(rendered, render_c14_photos(d["photos"], ctx))
 
 
 register_claim(
@@ -157,7 +189,8 @@ register_claim(
         measure_c14,
         render_c14,
         "onebyone inspect cam OUT/models/gap-seed0 --index 0; "
-        "onebyone inspect box OUT/models/gap-seed0 --index 0 --layer features.stage3",
+        "onebyone inspect box OUT/models/gap-seed0 --index 0 --layer features.stage3; "
+        "onebyone inspect cam efficientnet-lite0 --set pretrained=true --image pair.png",
         needs=("gap",),
     )
 )
@@ -187,7 +220,8 @@ def measure_c9(ctx) -> Measured:
     }
     cells = larger.shape[-1] * larger.shape[-2] if larger.dim() == 4 else 1
     estimates = {"max_diff": Estimate.exact(difference), "cells": Estimate.exact(cells)}
-    return Measured(estimates, {"run": fc, "larger": tuple(larger.shape), "scenes": scenes, "dense": dense})
+    data = {"run": fc, "larger": tuple(larger.shape), "scenes": scenes, "dense": dense}
+    return _with_photos(Measured(estimates, data), measure_c9_photos(ctx))
 
 
 def render_c9(m: Measured, ctx) -> Rendered:
@@ -210,7 +244,7 @@ def render_c9(m: Measured, ctx) -> Rendered:
             ("NIN, GAP head (already convolutional)", dense_gap),
         )
     ]
-    return Rendered(
+    rendered = Rendered(
         f"the converted FC-head NIN matches the original to {m.estimates['max_diff'].value:.1e} at 28×28 and "
         f"returns a {'×'.join(map(str, d['larger'][1:]))} class map on an 84×84 input; on composed scenes it "
         f"names {dense_fc.hit_fraction:.0%} of the items at their location (the classifier alone: "
@@ -230,6 +264,7 @@ def render_c9(m: Measured, ctx) -> Rendered:
             )
         ],
     )
+    return _add_photos(rendered, render_c9_photos(d["photos"], ctx))
 
 
 register_claim(
@@ -244,18 +279,21 @@ register_claim(
                 "the converted network computes what the FC network does",
                 "largest |Δ| converted vs original at 28×28",
                 holds=below(1e-4),
+                subject=NIN_FC,
             ),
             Criterion(
                 "cells",
                 "a larger input gives a class map",
                 "cells of the output map at 84×84",
                 holds=above(2),
+                subject=NIN_FC,
             ),
         ),
         measure_c9,
         render_c9,
         "onebyone convert fc2conv OUT/models/fc-dropout-seed0 --out fc2conv; "
-        "onebyone inspect dense OUT/models/fc-dropout-seed0",
+        "onebyone inspect dense OUT/models/fc-dropout-seed0; "
+        "onebyone inspect dense efficientnet-lite0 --set pretrained=true --image pair.png",
         needs=("fc-dropout", "gap"),
     )
 )

@@ -7,6 +7,11 @@ step), and how much it rises from the first third of the ReLUs to the last third
 exceed 0.10 to count as a clear rise: an untrained network's zero fraction already wanders
 ±0.06 from layer to layer. Another network is one more `SparsityNetwork` entry: a name and a
 function giving its measured instances.
+
+EfficientNet-Lite0 with its ImageNet weights is measured the same way on bundled photos
+(report.photos): the interval is over the photos (each photo's value from all its views, which are
+not independent of each other), its criteria are added when it is measured, and without the
+weights package the page says it was not measured and why.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import torch
 from onebyone.analysis.stats import mean_interval, spearman
 from onebyone.report.figures import depth_curves
 from onebyone.report.format import interval_text
+from onebyone.report.photos import SUBJECT, Unavailable, photo_set
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Table
 from onebyone.report.verdicts import Criterion, above
@@ -28,8 +34,11 @@ from onebyone.report.verdicts import Criterion, above
 class SparsityNetwork:
     key: str
     name: str
-    # (ctx) -> [(trained SparsityResult, untrained SparsityResult)], one pair per seed
+    # (ctx) -> [(trained SparsityResult, untrained SparsityResult)], one pair per `over`, or Unavailable
     measure: Callable
+    over: str = "seeds"  # what the interval is over
+    images: str = "test images"  # what each SparsityResult was measured on
+    fixed: bool = True  # always measured: its criteria are the claim's own (else added when measured)
 
 
 def _trained_variant(variant: str) -> Callable:
@@ -55,11 +64,30 @@ def _trained_variant(variant: str) -> Callable:
     return measure
 
 
+def _photos(ctx):
+    """Per photo: EfficientNet-Lite0 pretrained and untrained (seed 0) on all the photo's views."""
+    from onebyone.inspect import measure_sparsity
+    from onebyone.models.loading import load_model
+
+    photos = photo_set(ctx)
+    if isinstance(photos, Unavailable):
+        return photos
+    torch.manual_seed(0)
+    untrained = load_model(photos.run.spec["model"], {}).eval()
+    with torch.no_grad():
+        return [
+            tuple(measure_sparsity(model, views, preprocess=photos.run.preprocess) for model in (
+                photos.run.model(), untrained))
+            for views in photos.views
+        ]
+
+
 NETWORKS = (
     SparsityNetwork("bn", "nin-fashion (batch norm)", _trained_variant("gap")),
     SparsityNetwork(
         "nobn", "nin-fashion without batch norm (as in the NIN paper)", _trained_variant("gap-nobn")
     ),
+    SparsityNetwork("effnet", SUBJECT, _photos, "photos", "views of each photo", fixed=False),
 )
 
 
@@ -78,13 +106,39 @@ def rise(result) -> float:
     return sum(zeros[-third:]) / third - sum(zeros[:third]) / third
 
 
+def criteria(net: SparsityNetwork) -> tuple[Criterion, ...]:
+    """The two parts of C13 for one network: the same bands for every network."""
+    return (
+        Criterion(
+            f"rho_{net.key}",
+            "sparser with depth",
+            "Spearman's ρ of zero fraction with depth",
+            holds=above(0.5),
+            approximately=above(0.0),
+            subject=net.name,
+        ),
+        Criterion(
+            f"rise_{net.key}",
+            "clearly sparser deep down",
+            "zero fraction, last third of the ReLUs − first third",
+            holds=above(CLEAR_RISE),
+            approximately=above(0.0),
+            subject=net.name,
+        ),
+    )
+
+
 def measure_c13(ctx) -> Measured:
     measured = {net.key: net.measure(ctx) for net in NETWORKS}
-    estimates = {}
-    for key, pairs in measured.items():
-        estimates[f"rho_{key}"] = mean_interval([rank_correlation(t) for t, _ in pairs], over="seeds")
-        estimates[f"rise_{key}"] = mean_interval([rise(t) for t, _ in pairs], over="seeds")
-    return Measured(estimates, measured)
+    estimates, added = {}, ()
+    for net in NETWORKS:
+        pairs = measured[net.key]
+        if isinstance(pairs, Unavailable):
+            continue
+        estimates[f"rho_{net.key}"] = mean_interval([rank_correlation(t) for t, _ in pairs], over=net.over)
+        estimates[f"rise_{net.key}"] = mean_interval([rise(t) for t, _ in pairs], over=net.over)
+        added += () if net.fixed else criteria(net)
+    return Measured(estimates, measured, added)
 
 
 def _by_depth(results) -> list:
@@ -92,17 +146,27 @@ def _by_depth(results) -> list:
     return [mean_interval([r.rows[i].zero_fraction for r in results]) for i in range(len(results[0].rows))]
 
 
+def _direction(rho) -> str:
+    """Says so when a network is not shown to get sparser with depth."""
+    if rho.low is None or rho.low > 0:
+        return ""
+    return " (denser with depth, not sparser)" if rho.high < 0 else " (not shown to get sparser with depth)"
+
+
 def render_c13(m: Measured, ctx) -> Rendered:
-    tables, curves, parts = [], [], []
+    tables, curves, parts = [], {}, []
     for net in NETWORKS:
         pairs = m.data[net.key]
+        if isinstance(pairs, Unavailable):
+            parts.append(f"{net.name}: {pairs.reason}")
+            continue
         trained = _by_depth([t for t, _ in pairs])
         untrained = _by_depth([u for _, u in pairs])
         rows = pairs[0][0].rows
         tables.append(
             Table(
-                f"{net.name}: zero fraction after each ReLU, {pairs[0][0].images:,} test images, "
-                f"mean over seeds (95% interval)",
+                f"{net.name}: zero fraction after each ReLU, {pairs[0][0].images:,} {net.images}, "
+                f"mean over {len(pairs)} {net.over} (95% interval); untrained: seed 0",
                 ["depth", "layer", "map", "zero fraction", "untrained"],
                 [
                     [
@@ -116,19 +180,30 @@ def render_c13(m: Measured, ctx) -> Rendered:
                 ],
             )
         )
-        curves += [(net.name, trained), (f"{net.name}, untrained", untrained)]
+        curves.setdefault(net.over, []).extend([(net.name, trained), (f"{net.name}, untrained", untrained)])
         rho, up = m.estimates[f"rho_{net.key}"], m.estimates[f"rise_{net.key}"]
         parts.append(
             f"{net.name}: zero fraction {trained[0].value:.2f} after the first ReLU, "
             f"{trained[-1].value:.2f} after the last; ρ = {interval_text(rho)}, rise {interval_text(up)}"
+            + _direction(rho)
         )
-    figure = depth_curves(
-        ctx.figure_path("sparsity"),
-        "Fraction of exactly-zero ReLU outputs by depth",
-        curves,
-        "Mean over seeds; error bars: 95% intervals over seeds. Dashed: the same networks untrained.",
-    )
-    return Rendered("; ".join(parts), tables, [figure])
+    figures = [
+        depth_curves(
+            ctx.figure_path("sparsity" if over == "seeds" else f"sparsity_{over}"),
+            "Fraction of exactly-zero ReLU outputs by depth" + ("" if over == "seeds" else f", {over}"),
+            lines,
+            f"Mean over {over}; error bars: 95% intervals over {over}. Dashed: the same networks untrained.",
+        )
+        for over, lines in curves.items()
+    ]
+    findings = []
+    if not isinstance(m.data["effnet"], Unavailable):
+        findings.append(
+            "EfficientNet-Lite0's ReLU6 outputs are counted on every photo's views (report.photos: "
+            f"{len(m.data['effnet'])} photos × {m.data['effnet'][0][0].images} views); the interval is over "
+            "photos, since views of one photo are not independent"
+        )
+    return Rendered("; ".join(parts), tables, figures, findings)
 
 
 register_claim(
@@ -136,31 +211,12 @@ register_claim(
         "C13",
         "Feature maps get sparser with depth",
         "In a trained CNN the feature maps become sparser with depth: ReLU zeroes most units.",
-        tuple(
-            criterion
-            for net in NETWORKS
-            for criterion in (
-                Criterion(
-                    f"rho_{net.key}",
-                    "sparser with depth",
-                    "Spearman's ρ of zero fraction with depth",
-                    holds=above(0.5),
-                    approximately=above(0.0),
-                    subject=net.name,
-                ),
-                Criterion(
-                    f"rise_{net.key}",
-                    "clearly sparser deep down",
-                    "zero fraction, last third of the ReLUs − first third",
-                    holds=above(CLEAR_RISE),
-                    approximately=above(0.0),
-                    subject=net.name,
-                ),
-            )
-        ),
+        tuple(criterion for net in NETWORKS if net.fixed for criterion in criteria(net)),
         measure_c13,
         render_c13,
-        "onebyone inspect sparsity OUT/models/gap-seed0",
+        "onebyone inspect sparsity OUT/models/gap-seed0; "
+        "onebyone inspect sparsity efficientnet-lite0 --set pretrained=true --image cat.png "
+        "--image coffee.png",
         needs=("gap", "gap-nobn"),
     )
 )

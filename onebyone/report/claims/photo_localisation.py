@@ -1,0 +1,211 @@
+"""C9 and C14 on EfficientNet-Lite0 with its ImageNet weights and collages of two photos
+(report.photos): the parts that localisation.py adds to the NIN's when the weights are installed.
+
+- C14: on each collage, the peak of the class map of each photo's class (its truth: the network's
+  top-1 on the photo alone) lies in that photo's half. A random cell would: 0.5.
+- C9: the GAP + linear head turned into a 1×1 conv (fc_to_conv) returns the original's scores at
+  224×224; on a 224×448 collage the same head, applied at every cell, gives a class map whose mean
+  over each half names that half's photo among the 1,000 classes.
+
+Each photo of each collage is one trial ("placement"); the share has a Wilson interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from onebyone.analysis.stats import Estimate, proportion_interval
+from onebyone.report.format import interval_text
+from onebyone.report.photos import (
+    COLLAGE_VIEWS,
+    MODEL,
+    SIDE,
+    SUBJECT,
+    Unavailable,
+    collages,
+    count_hits,
+    halves_named,
+    peaks_in_own_half,
+    photo_set,
+    views_named,
+)
+from onebyone.report.results import Figure, Table
+from onebyone.report.verdicts import Criterion, above, below
+
+OVER = "placements"  # one photo in one collage
+Page = tuple[str, list[Table], list[Figure], list[str]]  # reason, tables, figures, findings to add
+
+
+@dataclass
+class PhotoParts:
+    """What the photo parts of C9 and C14 measured."""
+
+    estimates: dict[str, Estimate]
+    criteria: tuple[Criterion, ...]
+    photos: object  # report.photos.PhotoSet
+    collages: object  # report.photos.Collages
+    hits: torch.Tensor  # (N, 2) bool, per collage and side
+    alone: torch.Tensor | None  # (P,) views of each photo named right with the view alone (C9)
+    chance: float
+
+
+def _per_photo(parts: PhotoParts) -> list[list]:
+    """Per photo: its class, k/n of its placements that succeed, and (C9) k/n of its views alone."""
+    rows = []
+    sides = torch.tensor([[a, b] for a, b, _ in parts.collages.pairs])  # (N, 2) the photo on each side
+    views = len({v for _, _, v in parts.collages.pairs})
+    for photo, name in enumerate(parts.photos.names):
+        mine = sides == photo
+        row = [name, parts.photos.class_name(photo), f"{int(parts.hits[mine].sum())}/{int(mine.sum())}"]
+        rows.append(row + ([] if parts.alone is None else [f"{int(parts.alone[photo])}/{views}"]))
+    return rows
+
+
+def measure_c14_photos(ctx) -> PhotoParts | Unavailable:
+    found = collages(ctx)
+    if isinstance(found, Unavailable):
+        return found
+    left, right = found.half_columns()
+    chance = (len(left) + len(right)) / 2 / found.maps.shape[-1]  # a random column is in a given half
+    hits = peaks_in_own_half(found.maps, found.classes, found.centres_x, found.middle)
+    estimate = proportion_interval(*count_hits(hits), over=OVER)
+    criterion = Criterion(
+        "cam_rate_effnet",
+        "the class map's peak lies on the photo of that class",
+        "share of photos in collages whose class's CAM peak lies in the photo's half",
+        holds=above(0.8),
+        approximately=above(chance),
+        subject=SUBJECT,
+    )
+    photos = photo_set(ctx)
+    return PhotoParts({criterion.key: estimate}, (criterion,), photos, found, hits, None, chance)
+
+
+def measure_c9_photos(ctx) -> PhotoParts | Unavailable:
+    from onebyone.surgery.fc_to_conv import fc_to_conv
+
+    found = collages(ctx)
+    if isinstance(found, Unavailable):
+        return found
+    photos = photo_set(ctx)
+    model = photos.run.model()
+    x = photos.run.preprocess(photos.views[:, 0])  # the centre crops, (P, 3, 224, 224)
+    with torch.no_grad():
+        original, converted = model(x), fc_to_conv(model, (1, 3, SIDE, SIDE)).eval()(x)
+    difference = (original - converted.reshape(original.shape)).abs().max().item()
+    hits = halves_named(found.maps, found.classes, *found.half_columns())
+    criteria = (
+        Criterion(
+            "max_diff_effnet",
+            "the converted network computes what the original does",
+            "largest |Δ| converted vs original at 224×224, on the photos' centre crops",
+            holds=below(1e-4),
+            subject=SUBJECT,
+        ),
+        Criterion(
+            "halves_named_effnet",
+            "the class map names each photo on its half of a collage",
+            "share of photos in collages named (top-1 of 1,000 classes) by the map's mean over their half",
+            holds=above(0.5),
+            subject=SUBJECT,
+        ),
+    )
+    estimates = {
+        "max_diff_effnet": Estimate.exact(difference),
+        "halves_named_effnet": proportion_interval(*count_hits(hits), over=OVER),
+    }
+    alone = views_named(photos, COLLAGE_VIEWS["quick" if ctx.config.quick else "default"])
+    return PhotoParts(estimates, criteria, photos, found, hits, alone, 1 / len(photos.run.classes))
+
+
+def _setting(parts: PhotoParts) -> str:
+    found = parts.collages
+    return (
+        f"{len(found.pairs)} collages ({len(parts.photos.names)} photos, every ordered pair of different "
+        f"classes, {len({v for _, _, v in found.pairs})} view(s) each), {found.maps.shape[-2]}×"
+        f"{found.maps.shape[-1]} class map cells {found.geometry.stride[1]:g} px apart"
+    )
+
+
+def truth_note(parts: PhotoParts) -> str:
+    classes = ", ".join(f"{n}: {parts.photos.class_name(i)}" for i, n in enumerate(parts.photos.names))
+    return (
+        f"{MODEL} truth: each photo's class is the network's own top-1 on the photo alone (centre crop "
+        f"{SIDE} of 256), not a hand label ({classes})"
+    )
+
+
+def render_c14_photos(parts: PhotoParts | Unavailable, ctx) -> Page:
+    if isinstance(parts, Unavailable):
+        return f"{MODEL}: {parts.reason}", [], [], []
+    from onebyone.inspect.plots import plot_cam
+
+    found = parts.collages
+    estimate = parts.estimates["cam_rate_effnet"]
+    figure = plot_cam(
+        found.images[0].float(),
+        found.maps[0],
+        ctx.figure_path("cam_photos"),
+        geometry=found.geometry,
+        classes=parts.photos.run.classes,
+        label=int(found.classes[0, 0]),
+    )
+    return (
+        f"{MODEL} on {len(found.pairs)} collages of two photos: the peak of each photo's class map lies in "
+        f"its half for {interval_text(estimate)} of the {estimate.n} placements (a random cell: "
+        f"{parts.chance:.2f})",
+        [
+            Table(
+                f"{SUBJECT}: CAM peak in the photo's own half, per photo ({_setting(parts)})",
+                ["photo", "class", "peak in own half"],
+                _per_photo(parts),
+            )
+        ],
+        [
+            Figure(
+                "Class activation maps on a collage of two photos (EfficientNet-Lite0)",
+                Path(figure),
+                "Left photo and right photo side by side; each map is the linear head applied at every cell.",
+            )
+        ],
+        [truth_note(parts)],
+    )
+
+
+def render_c9_photos(parts: PhotoParts | Unavailable, ctx) -> Page:
+    if isinstance(parts, Unavailable):
+        return f"{MODEL}: {parts.reason}", [], [], []
+    from onebyone.inspect import PhotoMap
+    from onebyone.inspect.plots import plot_photo_class_map
+
+    found = parts.collages
+    named = parts.estimates["halves_named_effnet"]
+    photo_map = PhotoMap(found.maps[0], found.geometry, found.method, (1, *found.images.shape[1:]))
+    figure = plot_photo_class_map(
+        found.images[0], photo_map, ctx.figure_path("class_map_photos"), classes=parts.photos.run.classes
+    )
+    right, views = int(parts.alone.sum()), len({v for _, _, v in found.pairs}) * len(parts.alone)
+    return (
+        f"{MODEL}'s head as a 1×1 conv matches the original to "
+        f"{parts.estimates['max_diff_effnet'].value:.1e} at 224×224; on collages of two photos the class map "
+        f"names the photo of each half among 1,000 classes for {interval_text(named)} of {named.n} "
+        f"placements (each view alone: {right}/{views})",
+        [
+            Table(
+                f"{SUBJECT}: each half named by the class map, per photo ({_setting(parts)})",
+                ["photo", "class", "half named", "view alone named"],
+                _per_photo(parts),
+            )
+        ],
+        [
+            Figure(
+                "Class map over a collage of two photos (EfficientNet-Lite0)",
+                Path(figure),
+                "Which of the top classes wins each cell: the linear head as a 1×1 conv at every cell.",
+            )
+        ],
+        [truth_note(parts)],
+    )
