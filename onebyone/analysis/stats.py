@@ -133,7 +133,9 @@ def proportion_interval(
     centre = (share + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
     samples = (1.0,) * int(successes) + (0.0,) * (n - int(successes))
-    return Estimate(share, max(0.0, centre - half), min(1.0, centre + half), n, over, confidence, samples)
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    # the interval always holds the share; min/max only undo round-off (1.0 against 0.9999999999999998)
+    return Estimate(share, min(low, share), max(high, share), n, over, confidence, samples)
 
 
 def _ranks(values: Sequence[float]) -> list[float]:

@@ -114,11 +114,18 @@ def views_of(image, count: int) -> list:
     return views[:count]
 
 
-def _missing() -> Unavailable | None:
-    """What is not installed, if anything: the weights package or a bundled photo's package."""
-    needed = {PACKAGE: PACKAGE.replace("-", "_"), "scikit-image": "skimage", "scikit-learn": "sklearn"}
-    for install, module in needed.items():
-        found = importlib.util.find_spec(module)
+# pip name → import name of what the photo parts need
+REQUIRED = {PACKAGE: PACKAGE.replace("-", "_"), "scikit-image": "skimage", "scikit-learn": "sklearn"}
+
+
+def missing(required: dict[str, str] = REQUIRED) -> Unavailable | None:
+    """The first of `required` (pip name → import name) that is not installed, or a bundled photo
+    that its package lacks, as the reason the photo parts are not measured; None when all are there."""
+    for install, module in required.items():
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
         files = [file for _, package, file in PHOTOS if package == module]
         if found is None or not all(_bundled(module, file).is_file() for file in files):
             why = f"{install} is not installed (pip install {install}, or pip install 'onebyone[dev]')"
@@ -130,7 +137,7 @@ def _missing() -> Unavailable | None:
 def photo_set(ctx) -> PhotoSet | Unavailable:
     """The pretrained network, the photos' views and their classes; measured once per report run."""
     if "photos" not in ctx.shared:
-        ctx.shared["photos"] = _missing() or _load(ctx)
+        ctx.shared["photos"] = missing() or _load(ctx)
     return ctx.shared["photos"]
 
 

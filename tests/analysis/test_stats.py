@@ -130,6 +130,7 @@ def test_proportion_interval_is_wilsons(successes, trials, low, high):
     assert estimate.value == successes / trials and estimate.n == trials and estimate.over == "collages"
     assert (round(estimate.low, 4), round(estimate.high, 4)) == (low, high)
     assert sorted(estimate.samples) == [0.0] * (trials - successes) + [1.0] * successes
+    assert estimate.low <= estimate.value <= estimate.high
 
 
 @pytest.mark.parametrize(("successes", "trials"), [(3, 2), (-1, 5), (1, 0), (1.5, 4)])

@@ -1,6 +1,7 @@
 """`onebyone report`: every claim measured with verdicts and criteria, numbers from this run, a page
 that renders."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -20,12 +21,18 @@ from onebyone.report import (
 )
 from onebyone.report.build import measure_claim
 from onebyone.report.context import ReportContext
+from onebyone.report.photos import REQUIRED, SUBJECT, Unavailable, missing
 from onebyone.report.render import SCHEMA_VERSION
 from onebyone.report.verdicts import DOES_NOT_HOLD, HOLDS
 
 needs_data = pytest.mark.skipif(
     not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(), reason="Fashion-MNIST not installed"
 )
+needs_photos = pytest.mark.skipif(
+    any(importlib.util.find_spec(module) is None for module in REQUIRED.values()),
+    reason=f"one of {', '.join(REQUIRED)} is not installed (the dev extra installs them)",
+)
+PHOTOS_INSTALLED = missing() is None
 PNG = b"\x89PNG\r\n\x1a\n"
 EXACT = ("C1", "C2", "C4", "C11", "C12", "C15")  # no training, no timing: verdicts are exact
 
@@ -79,7 +86,63 @@ def test_trained_and_timed_parts_rest_on_intervals_over_seeds_and_rounds(quick):
     for key in [("C8", "time_ratio"), ("C10", "time_ratio")]:
         assert over[key].over == "rounds" and over[key].n == ReportConfig.quick_preset().latency_rounds
     c13 = {v.criterion.subject for v in report.claim("C13").verdicts}
-    assert c13 == {"nin-fashion (batch norm)", "nin-fashion without batch norm (as in the NIN paper)"}
+    nin = {"nin-fashion (batch norm)", "nin-fashion without batch norm (as in the NIN paper)"}
+    assert c13 == nin | ({SUBJECT} if PHOTOS_INSTALLED else set())
+
+
+@needs_data
+@needs_photos
+def test_efficientnet_parts_on_photos_have_subjects_intervals_and_verdicts(quick):
+    report, _, paths = quick
+    parts = {
+        (c.id, v.criterion.key): v
+        for c in report.claims
+        for v in c.verdicts
+        if v.criterion.subject == SUBJECT
+    }
+    assert set(parts) == {
+        ("C9", "max_diff_effnet"),
+        ("C9", "halves_named_effnet"),
+        ("C13", "rho_effnet"),
+        ("C13", "rise_effnet"),
+        ("C14", "cam_rate_effnet"),
+    }
+    assert parts[("C9", "max_diff_effnet")].decision == HOLDS  # the head as a 1×1 conv: the same scores
+    assert parts[("C9", "max_diff_effnet")].estimate.value < 1e-4
+    collages = 6 * 5  # quick: every ordered pair of the six photos, one view each
+    for key in [("C9", "halves_named_effnet"), ("C14", "cam_rate_effnet")]:
+        estimate = parts[key].estimate  # a share of the 2 photos × 30 collages, with a Wilson interval
+        assert estimate.over == "placements" and estimate.n == 2 * collages and len(estimate.samples) == 60
+        assert estimate.value == sum(estimate.samples) / 60
+        assert estimate.low <= estimate.value <= estimate.high
+    for key in [("C13", "rho_effnet"), ("C13", "rise_effnet")]:
+        assert parts[key].estimate.over == "photos" and parts[key].estimate.n == 6
+    written = {
+        (c["id"], v["measurement"]): v
+        for c in json.loads(paths["json"].read_text())["claims"]
+        for v in c["verdicts"]
+    }
+    for (claim_id, _), verdict in parts.items():
+        part = written[(claim_id, verdict.criterion.measurement)]
+        assert part["subject"] == SUBJECT and part["decision"] == verdict.decision in VERDICTS
+    assert "top-1 on the photo alone" in " ".join(report.claim("C14").findings)
+    c8 = {row[0]: row for row in report.claim("C8").tables[1].rows}  # the profiler's exact counts
+    assert c8["1×1 convs"] == ["1×1 convs", "3,146,112", "67.6%", "338,537,472", "87.9%"]
+
+
+@needs_data
+def test_without_the_weights_the_photo_parts_say_they_were_not_measured_and_why(quick):
+    _, out, _ = quick
+    ctx = ReportContext(ReportConfig.quick_preset(out=str(out), device="cpu", progress=False))
+    ctx.shared["photos"] = missing({"no-such-weights": "no_such_weights"})  # what report.photos gives
+    assert isinstance(ctx.shared["photos"], Unavailable)
+    for claim in claims_in_order():
+        if claim.id in ("C9", "C13", "C14"):
+            result = measure_claim(claim, ctx)  # the NIN's parts from the cached models, judged as usual
+            assert result.verdicts and all(v.criterion.subject != SUBJECT for v in result.verdicts)
+            assert (
+                "not measured: no-such-weights is not installed (pip install no-such-weights" in result.reason
+            )
 
 
 @needs_data
