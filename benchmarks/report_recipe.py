@@ -42,7 +42,9 @@ def parse_value(text: str):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default="gap,no1x1,fc,fc-dropout,gap-nobn")
-    parser.add_argument("--seeds", default="100,101", help="seeds the report does not use (its default runs use 0–7)")
+    parser.add_argument(
+        "--seeds", default="100,101", help="seeds the report does not use (its default runs use 0–7)"
+    )
     parser.add_argument("--subset", type=int, default=ReportConfig.train_subset)
     parser.add_argument("--epochs", type=int, default=ReportConfig.epochs)
     parser.add_argument("--width", type=float, default=ReportConfig.width)

@@ -2,7 +2,7 @@
 lists, each timed with /usr/bin/time -v (wall clock, peak RSS), and their verdicts compared claim by
 claim and part by part.
 
-    python benchmarks/report_seeds.py                                  # default runs, seeds 0,1,2,3 vs 4,5,6,7
+    python benchmarks/report_seeds.py           # default runs, seeds 0,1,2,3 vs 4,5,6,7
     python benchmarks/report_seeds.py --quick --json benchmarks/results/report_seeds_quick.json
     python benchmarks/report_seeds.py --seeds-a 0,1,2 --seeds-b 3,4,5
 

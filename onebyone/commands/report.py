@@ -26,6 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="two seeds, small subsets, quarter-width models (< 1 minute)"
     )
+    parser.add_argument(
+        "--list-claims",
+        action="store_true",
+        help="print the claims and the rule that decides each part (Markdown), and measure nothing",
+    )
     parser.add_argument("--only", metavar="IDS", help="comma-separated claims to measure, e.g. C6,C8,C10")
     parser.add_argument(
         "--seeds",
@@ -93,6 +98,11 @@ def _only(text: str | None) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     from onebyone.report import build_report, write_html, write_json, write_markdown
 
+    if args.list_claims:
+        from onebyone.report.listing import claims_markdown
+
+        print(claims_markdown())
+        return 0
     config, only = _config(args), _only(args.only)
     out = Path(config.out)
     if out.exists() and not out.is_dir():

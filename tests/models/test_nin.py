@@ -193,7 +193,7 @@ def test_he_init_scales_every_conv_by_its_fan_in_and_zeroes_biases():
     model = create_model("nin-cifar", init="he")
     for conv in (m for m in model.modules() if isinstance(m, nn.Conv2d)):
         fan_in = conv.weight[0].numel()
-        # He-normal: std sqrt(2 / fan_in); torch's default (kaiming-uniform, a=sqrt(5)) gives sqrt(1/(3·fan_in)).
+        # He-normal: std sqrt(2 / fan_in); torch's default (kaiming-uniform, a=sqrt(5)): sqrt(1/(3·fan_in)).
         assert conv.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.1)
         assert torch.count_nonzero(conv.bias) == 0
     torch.manual_seed(0)
