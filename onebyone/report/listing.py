@@ -32,6 +32,9 @@ def claims_markdown() -> str:
                 "- Its rule depends on the measurement (e.g. the chance rate of the canvas drawn): the "
                 "report page states it under the verdict."
             )
+        for criterion in claim.optional:
+            when = "measured when its weights are installed"
+            lines.append(f"- **{criterion.statement}** ({criterion.subject}; {when}): {criterion.sentence()}")
         if claim.needs:
             names = "; ".join(VARIANTS[key].name for key in claim.needs)
             lines.append(f"- Trained networks: {names}.")

@@ -11,7 +11,8 @@ criteria of its parts) and two functions (measure, render).
 
 `judge_claim` decides each criterion against the estimate under its key; the page, the JSON and the
 tests all read those `Verdict`s. A claim measured on several networks lists one criterion per network
-(`subject`); measuring one more network is one more entry where that claim lists its networks.
+(`subject`); measuring one more network is one more entry where that claim lists its networks. Parts
+that need something optional installed (EfficientNet-Lite0's weights) are `optional` criteria.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class Claim:
     render: Callable[[Measured, Any], Rendered]
     reproduce: str = ""
     needs: tuple[str, ...] = ()  # trained variants (report.ablations.VARIANTS) it measures, every seed
+    # parts measured only when what they need is installed (pretrained weights): judged when the
+    # measurement has their estimate; otherwise the page says why they were not measured
+    optional: tuple[Criterion, ...] = ()
 
     @property
     def number(self) -> int:
@@ -76,7 +80,8 @@ def claims_in_order() -> list[Claim]:
 
 
 def judge_claim(claim: Claim, measured: Measured) -> list[Verdict]:
-    criteria = claim.criteria + measured.criteria
+    present = tuple(c for c in claim.optional if c.key in measured.estimates)
+    criteria = claim.criteria + present + measured.criteria
     missing = [c.key for c in criteria if c.key not in measured.estimates]
     if missing:
         raise KeyError(f"{claim.id}: no estimate for {missing}")

@@ -13,6 +13,8 @@ import torch
 
 from onebyone.analysis.stats import Estimate, mean_interval
 from onebyone.report.claims.photo_localisation import (
+    C9_CRITERIA,
+    C14_CRITERIA,
     measure_c9_photos,
     measure_c14_photos,
     render_c9_photos,
@@ -32,11 +34,10 @@ NIN_FC = "nin-fashion, FC head + dropout"
 
 
 def _with_photos(measured: Measured, photos) -> Measured:
-    """The NIN's measurement with the photo parts' estimates and criteria added, when measured."""
+    """The NIN's measurement with the photo parts' estimates added, when they were measured."""
     measured.data["photos"] = photos
     if not isinstance(photos, Unavailable):
         measured.estimates.update(photos.estimates)
-        measured.criteria += photos.criteria
     return measured
 
 
@@ -192,6 +193,7 @@ register_claim(
         "onebyone inspect box OUT/models/gap-seed0 --index 0 --layer features.stage3; "
         "onebyone inspect cam efficientnet-lite0 --set pretrained=true --image pair.png",
         needs=("gap",),
+        optional=C14_CRITERIA,
     )
 )
 
@@ -295,5 +297,6 @@ register_claim(
         "onebyone inspect dense OUT/models/fc-dropout-seed0; "
         "onebyone inspect dense efficientnet-lite0 --set pretrained=true --image pair.png",
         needs=("fc-dropout", "gap"),
+        optional=C9_CRITERIA,
     )
 )

@@ -39,17 +39,46 @@ OVER = "placements"  # one photo in one collage
 Page = tuple[str, list[Table], list[Figure], list[str]]  # reason, tables, figures, findings to add
 
 
+# A random cell of the map lies in a given photo's half for that half's share of the columns; over
+# the two photos of a collage that averages to exactly one half, whatever the number of columns.
+CHANCE = 0.5
+C14_CRITERIA = (
+    Criterion(
+        "cam_rate_effnet",
+        "the class map's peak lies on the photo of that class",
+        "share of photos in collages whose class's CAM peak lies in the photo's half",
+        holds=above(0.8),
+        approximately=above(CHANCE),
+        subject=SUBJECT,
+    ),
+)
+C9_CRITERIA = (
+    Criterion(
+        "max_diff_effnet",
+        "the converted network computes what the original does",
+        "largest |Δ| converted vs original at 224×224, on the photos' centre crops",
+        holds=below(1e-4),
+        subject=SUBJECT,
+    ),
+    Criterion(
+        "halves_named_effnet",
+        "the class map names each photo on its half of a collage",
+        "share of photos in collages named (top-1 of 1,000 classes) by the map's mean over their half",
+        holds=above(0.5),
+        subject=SUBJECT,
+    ),
+)
+
+
 @dataclass
 class PhotoParts:
     """What the photo parts of C9 and C14 measured."""
 
     estimates: dict[str, Estimate]
-    criteria: tuple[Criterion, ...]
     photos: object  # report.photos.PhotoSet
     collages: object  # report.photos.Collages
     hits: torch.Tensor  # (N, 2) bool, per collage and side
-    alone: torch.Tensor | None  # (P,) views of each photo named right with the view alone (C9)
-    chance: float
+    alone: torch.Tensor | None = None  # (P,) views of each photo named right with the view alone (C9)
 
 
 def _per_photo(parts: PhotoParts) -> list[list]:
@@ -68,20 +97,9 @@ def measure_c14_photos(ctx) -> PhotoParts | Unavailable:
     found = collages(ctx)
     if isinstance(found, Unavailable):
         return found
-    left, right = found.half_columns()
-    chance = (len(left) + len(right)) / 2 / found.maps.shape[-1]  # a random column is in a given half
     hits = peaks_in_own_half(found.maps, found.classes, found.centres_x, found.middle)
-    estimate = proportion_interval(*count_hits(hits), over=OVER)
-    criterion = Criterion(
-        "cam_rate_effnet",
-        "the class map's peak lies on the photo of that class",
-        "share of photos in collages whose class's CAM peak lies in the photo's half",
-        holds=above(0.8),
-        approximately=above(chance),
-        subject=SUBJECT,
-    )
-    photos = photo_set(ctx)
-    return PhotoParts({criterion.key: estimate}, (criterion,), photos, found, hits, None, chance)
+    estimates = {"cam_rate_effnet": proportion_interval(*count_hits(hits), over=OVER)}
+    return PhotoParts(estimates, photo_set(ctx), found, hits)
 
 
 def measure_c9_photos(ctx) -> PhotoParts | Unavailable:
@@ -97,28 +115,12 @@ def measure_c9_photos(ctx) -> PhotoParts | Unavailable:
         original, converted = model(x), fc_to_conv(model, (1, 3, SIDE, SIDE)).eval()(x)
     difference = (original - converted.reshape(original.shape)).abs().max().item()
     hits = halves_named(found.maps, found.classes, *found.half_columns())
-    criteria = (
-        Criterion(
-            "max_diff_effnet",
-            "the converted network computes what the original does",
-            "largest |Δ| converted vs original at 224×224, on the photos' centre crops",
-            holds=below(1e-4),
-            subject=SUBJECT,
-        ),
-        Criterion(
-            "halves_named_effnet",
-            "the class map names each photo on its half of a collage",
-            "share of photos in collages named (top-1 of 1,000 classes) by the map's mean over their half",
-            holds=above(0.5),
-            subject=SUBJECT,
-        ),
-    )
     estimates = {
         "max_diff_effnet": Estimate.exact(difference),
         "halves_named_effnet": proportion_interval(*count_hits(hits), over=OVER),
     }
     alone = views_named(photos, COLLAGE_VIEWS["quick" if ctx.config.quick else "default"])
-    return PhotoParts(estimates, criteria, photos, found, hits, alone, 1 / len(photos.run.classes))
+    return PhotoParts(estimates, photos, found, hits, alone)
 
 
 def _setting(parts: PhotoParts) -> str:
@@ -156,7 +158,7 @@ def render_c14_photos(parts: PhotoParts | Unavailable, ctx) -> Page:
     return (
         f"{MODEL} on {len(found.pairs)} collages of two photos: the peak of each photo's class map lies in "
         f"its half for {interval_text(estimate)} of the {estimate.n} placements (a random cell: "
-        f"{parts.chance:.2f})",
+        f"{CHANCE:.2f})",
         [
             Table(
                 f"{SUBJECT}: CAM peak in the photo's own half, per photo ({_setting(parts)})",
