@@ -81,7 +81,7 @@ def claims_in_order() -> list[Claim]:
 
 def judge_claim(claim: Claim, measured: Measured) -> list[Verdict]:
     present = tuple(c for c in claim.optional if c.key in measured.estimates)
-    criteria = claim.criteria + present + measured.criteria
+    criteria = claim.criteria + measured.criteria + present
     missing = [c.key for c in criteria if c.key not in measured.estimates]
     if missing:
         raise KeyError(f"{claim.id}: no estimate for {missing}")
