@@ -15,13 +15,14 @@ from onebyone.analysis.stats import Estimate, mean_interval
 from onebyone.report.claims.photo_localisation import (
     C9_CRITERIA,
     C14_CRITERIA,
+    add_photos,
     measure_c9_photos,
     measure_c14_photos,
     render_c9_photos,
     render_c14_photos,
+    with_photos,
 )
 from onebyone.report.format import interval_text
-from onebyone.report.photos import Unavailable
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Figure, Table
 from onebyone.report.verdicts import Criterion, above, below
@@ -31,23 +32,6 @@ LAYER = "features.stage3"  # the last mlpconv stage: its strongest unit's field 
 BOX_ITEMS = 100  # strongest-unit boxes measured (first seed)
 NIN_GAP = "nin-fashion (batch norm)"
 NIN_FC = "nin-fashion, FC head + dropout"
-
-
-def _with_photos(measured: Measured, photos) -> Measured:
-    """The NIN's measurement with the photo parts' estimates added, when they were measured."""
-    measured.data["photos"] = photos
-    if not isinstance(photos, Unavailable):
-        measured.estimates.update(photos.estimates)
-    return measured
-
-
-def _add_photos(rendered: Rendered, photo_parts) -> Rendered:
-    reason, tables, figures, findings = photo_parts
-    rendered.reason += "; " + reason
-    rendered.tables += tables
-    rendered.figures += figures
-    rendered.findings += findings
-    return rendered
 
 
 def _scenes(ctx, config, count: int, canvas: int, per_scene: int, seed: int):
@@ -129,7 +113,7 @@ def measure_c14(ctx) -> Measured:
         "first": first,
         "model": model,
     }
-    return _with_photos(
+    return with_photos(
         Measured({"cam_rate": mean_interval(rates, over="seeds")}, data, criteria), measure_c14_photos(ctx)
     )
 
@@ -177,7 +161,7 @@ def render_c14(m: Measured, ctx) -> Rendered:
             "(profiler)",
         ],
     )
-    return _add_photos(rendered, render_c14_photos(d["photos"], ctx))
+    return add_photos(rendered, render_c14_photos(d["photos"], ctx))
 
 
 register_claim(
@@ -223,7 +207,7 @@ def measure_c9(ctx) -> Measured:
     cells = larger.shape[-1] * larger.shape[-2] if larger.dim() == 4 else 1
     estimates = {"max_diff": Estimate.exact(difference), "cells": Estimate.exact(cells)}
     data = {"run": fc, "larger": tuple(larger.shape), "scenes": scenes, "dense": dense}
-    return _with_photos(Measured(estimates, data), measure_c9_photos(ctx))
+    return with_photos(Measured(estimates, data), measure_c9_photos(ctx))
 
 
 def render_c9(m: Measured, ctx) -> Rendered:
@@ -266,7 +250,7 @@ def render_c9(m: Measured, ctx) -> Rendered:
             )
         ],
     )
-    return _add_photos(rendered, render_c9_photos(d["photos"], ctx))
+    return add_photos(rendered, render_c9_photos(d["photos"], ctx))
 
 
 register_claim(

@@ -32,6 +32,7 @@ from onebyone.report.photos import (
     photo_set,
     views_named,
 )
+from onebyone.report.registry import Measured, Rendered
 from onebyone.report.results import Figure, Table
 from onebyone.report.verdicts import Criterion, above, below
 
@@ -211,3 +212,21 @@ def render_c9_photos(parts: PhotoParts | Unavailable, ctx) -> Page:
         ],
         [truth_note(parts)],
     )
+
+
+def with_photos(measured: Measured, photos: PhotoParts | Unavailable) -> Measured:
+    """The NIN's measurement with the photo parts' estimates added, when they were measured."""
+    measured.data["photos"] = photos
+    if not isinstance(photos, Unavailable):
+        measured.estimates.update(photos.estimates)
+    return measured
+
+
+def add_photos(rendered: Rendered, photo_parts: Page) -> Rendered:
+    """The NIN's page with the photo parts' reason, tables, figures and findings appended."""
+    reason, tables, figures, findings = photo_parts
+    rendered.reason += "; " + reason
+    rendered.tables += tables
+    rendered.figures += figures
+    rendered.findings += findings
+    return rendered
