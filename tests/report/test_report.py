@@ -68,9 +68,8 @@ def test_trained_and_timed_parts_rest_on_intervals_over_seeds_and_rounds(quick):
         ("C3", "accuracy_effect"),
         ("C5", "accuracy_gap_vs_fc"),
         ("C5", "loss_gap_vs_fc-dropout"),
-        ("C13", "rho_bn"),
-        ("C13", "rho_nobn"),
         ("C13", "rise_bn"),
+        ("C13", "rise_nobn"),
         ("C14", "cam_rate"),
     ]:
         estimate = over[key]

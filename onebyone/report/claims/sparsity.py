@@ -1,11 +1,14 @@
 """C13: do feature maps get sparser with depth? Measured per network, each with its own verdict.
 
 For every network in `NETWORKS` the fraction of exactly-zero outputs after each ReLU is counted on
-real test images, and two criteria are read per network, each with its 95% interval over the
-trained seeds: Spearman's rank correlation of that fraction with depth (+1: sparser at every
-step), and how much it rises from the first third of the ReLUs to the last third, which must
-exceed 0.10 to count as a clear rise: an untrained network's zero fraction already wanders
-±0.06 from layer to layer. Another network is one more `SparsityNetwork` entry: a name and a
+real test images, and one criterion decides per network, with its 95% interval over the trained
+seeds: how much that fraction rises from the first third of the ReLUs to the last third. Above
+0.10 it is a clear rise (an untrained network's zero fraction already wanders ±0.06 from layer to
+layer); above 0 a rise. Spearman's rank correlation of the fraction with depth (+1: sparser at
+every step) is shown beside it, not decided on: over nine ReLUs per seed it moved so much from
+seed to seed (95% interval 0.30 to 1.12 over seeds 0–3 of the batch-norm network) that two seed
+lists gave two verdicts, while the rise, which averages thirds, gave the same
+(benchmarks/report_seeds.py; docs/report.md). Another network is one more `SparsityNetwork` entry: a name and a
 function giving its measured instances.
 """
 
@@ -140,14 +143,6 @@ register_claim(
             criterion
             for net in NETWORKS
             for criterion in (
-                Criterion(
-                    f"rho_{net.key}",
-                    "sparser with depth",
-                    "Spearman's ρ of zero fraction with depth",
-                    holds=above(0.5),
-                    approximately=above(0.0),
-                    subject=net.name,
-                ),
                 Criterion(
                     f"rise_{net.key}",
                     "clearly sparser deep down",
