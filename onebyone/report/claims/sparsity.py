@@ -42,7 +42,7 @@ class SparsityNetwork:
     over: str = "seeds"  # what the interval is over
     images: str = "test images"  # what each SparsityResult was measured on
     fixed: bool = True  # always measured (else its criteria are the claim's optional ones)
-    control: str = "seed 0, the same images"  # what the untrained column was measured with
+    control: str = "each seed's initial weights, the same images"  # what the untrained column measured
 
 
 def _trained_variant(variant: str) -> Callable:
