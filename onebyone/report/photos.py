@@ -75,6 +75,11 @@ class Collages:
     method: str  # how the map was made ("class activation maps": the linear head as a 1×1 conv)
 
     @property
+    def views(self) -> int:
+        """How many views of each pair of photos were put side by side."""
+        return len({view for _, _, view in self.pairs})
+
+    @property
     def middle(self) -> float:
         return self.images.shape[-1] / 2
 

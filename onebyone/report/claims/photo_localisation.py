@@ -20,7 +20,6 @@ import torch
 from onebyone.analysis.stats import Estimate, proportion_interval
 from onebyone.report.format import interval_text
 from onebyone.report.photos import (
-    COLLAGE_VIEWS,
     MODEL,
     SIDE,
     SUBJECT,
@@ -86,7 +85,7 @@ def _per_photo(parts: PhotoParts) -> list[list]:
     """Per photo: its class, k/n of its placements that succeed, and (C9) k/n of its views alone."""
     rows = []
     sides = torch.tensor([[a, b] for a, b, _ in parts.collages.pairs])  # (N, 2) the photo on each side
-    views = len({v for _, _, v in parts.collages.pairs})
+    views = parts.collages.views
     for photo, name in enumerate(parts.photos.names):
         mine = sides == photo
         row = [name, parts.photos.class_name(photo), f"{int(parts.hits[mine].sum())}/{int(mine.sum())}"]
@@ -120,7 +119,7 @@ def measure_c9_photos(ctx) -> PhotoParts | Unavailable:
         "max_diff_effnet": Estimate.exact(difference),
         "halves_named_effnet": proportion_interval(*count_hits(hits), over=OVER),
     }
-    alone = views_named(photos, COLLAGE_VIEWS["quick" if ctx.config.quick else "default"])
+    alone = views_named(photos, found.views)
     return PhotoParts(estimates, photos, found, hits, alone)
 
 
@@ -128,7 +127,7 @@ def _setting(parts: PhotoParts) -> str:
     found = parts.collages
     return (
         f"{len(found.pairs)} collages ({len(parts.photos.names)} photos, every ordered pair of different "
-        f"classes, {len({v for _, _, v in found.pairs})} view(s) each), {found.maps.shape[-2]}×"
+        f"classes, {found.views} view(s) each), {found.maps.shape[-2]}×"
         f"{found.maps.shape[-1]} class map cells {found.geometry.stride[1]:g} px apart"
     )
 
@@ -137,7 +136,7 @@ def truth_note(parts: PhotoParts) -> str:
     classes = ", ".join(f"{n}: {parts.photos.class_name(i)}" for i, n in enumerate(parts.photos.names))
     return (
         f"{MODEL} truth: each photo's class is the network's own top-1 on the photo alone (centre crop "
-        f"{SIDE} of 256), not a hand label ({classes})"
+        f"{SIDE} of {SIDE + parts.photos.run.crop_padding}), not a hand label ({classes})"
     )
 
 
@@ -190,7 +189,7 @@ def render_c9_photos(parts: PhotoParts | Unavailable, ctx) -> Page:
     figure = plot_photo_class_map(
         found.images[0], photo_map, ctx.figure_path("class_map_photos"), classes=parts.photos.run.classes
     )
-    right, views = int(parts.alone.sum()), len({v for _, _, v in found.pairs}) * len(parts.alone)
+    right, views = int(parts.alone.sum()), found.views * len(parts.alone)
     return (
         f"{MODEL}'s head as a 1×1 conv matches the original to "
         f"{parts.estimates['max_diff_effnet'].value:.1e} at 224×224; on collages of two photos the class map "
