@@ -156,6 +156,8 @@ def render_c5(m: Measured, ctx) -> Rendered:
     runs = m.data
     gap, fc = runs["gap"], runs["fc"]
     acc, loss = m.estimates["accuracy_gap_vs_fc"], m.estimates["loss_gap_vs_fc"]
+    acc_dropout = m.estimates["accuracy_gap_vs_fc-dropout"]
+    loss_dropout = m.estimates["loss_gap_vs_fc-dropout"]
     less = acc.high is not None and acc.high < 0 and loss.high is not None and loss.high < 0
     figure = interval_bars(
         ctx.figure_path("heads"),
@@ -176,7 +178,9 @@ def render_c5(m: Measured, ctx) -> Rendered:
     return Rendered(
         f"the GAP head has {fc[0].parameters - gap[0].parameters:,} fewer parameters "
         f"({gap[0].parameters:,} vs {fc[0].parameters:,}); {verdict_text}: its accuracy gap differs by "
-        f"{interval_text(acc, 2, 'signed')} points and its loss gap by {interval_text(loss, 3, 'signed')}",
+        f"{interval_text(acc, 2, 'signed')} points and its loss gap by {interval_text(loss, 3, 'signed')}; "
+        f"from the FC head + dropout's by {interval_text(acc_dropout, 2, 'signed')} points and "
+        f"{interval_text(loss_dropout, 3, 'signed')}",
         [Table(recipe_caption(ctx), STATS_COLUMNS, [variant_row(runs[key]) for key in HEADS])],
         [figure],
     )
