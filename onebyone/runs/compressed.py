@@ -13,10 +13,9 @@ from pathlib import Path
 
 from torch import nn
 
-from onebyone.analysis.probe import check_shape
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, atomic_write_text, check_output_folder
-from onebyone.runs.registry import Consent, register_run_format
+from onebyone.runs.registry import Consent, read_record, register_run_format
 from onebyone.runs.run import Run
 from onebyone.runs.training import load_state
 from onebyone.surgery.compress import CompressResult
@@ -63,20 +62,8 @@ def save_compressed(
 
 def read_description(run: Path) -> dict:
     """factorized.json, checked for the keys a compressed run needs."""
-    path = run / STRUCTURE_FILE
-    try:
-        description = json.loads(path.read_text(encoding="utf-8"))
-        description["base"]["model"], description["structure"]  # noqa: B018 - required keys
-        shape = [int(d) for d in description["input_shape"]]
-    except (ValueError, KeyError, TypeError, OSError) as exc:
-        raise OneByOneError(f"{str(path)!r}: unreadable compressed-run description ({exc})") from exc
-    if len(shape) < 3:
-        raise OneByOneError(f"{str(path)!r}: unreadable compressed-run description (input shape {shape})")
-    try:
-        check_shape(shape)
-    except OneByOneError as exc:
-        raise OneByOneError(f"{str(path)!r}: unreadable compressed-run description ({exc})") from None
-    return description
+    required = lambda record: (record["base"]["model"], record["structure"])  # noqa: E731
+    return read_record(run / STRUCTURE_FILE, "compressed-run", required)[0]
 
 
 @register_run_format("compressed", marker=STRUCTURE_FILE, description="a compressed run")

@@ -12,10 +12,9 @@ from pathlib import Path
 
 from torch import nn
 
-from onebyone.analysis.probe import check_shape
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, atomic_write_text, check_output_folder
-from onebyone.runs.registry import Consent, register_run_format
+from onebyone.runs.registry import Consent, read_record, register_run_format
 from onebyone.runs.run import Run
 from onebyone.runs.training import load_state
 from onebyone.surgery.fc_to_conv import FcToConvResult, fc_to_conv
@@ -55,23 +54,14 @@ def save_converted(
     return out
 
 
+def _source_and_config(record: dict) -> tuple[dict, TrainConfig | None]:
+    recorded = record.get("train_config")
+    return record["source"], TrainConfig.from_dict(recorded) if recorded else None
+
+
 @register_run_format("converted", marker=FC2CONV_FILE, description="a converted model")
 def open_converted_run(path: Path, consent: Consent) -> Run:
-    record = path / FC2CONV_FILE
-    try:
-        description = json.loads(record.read_text(encoding="utf-8"))
-        source = description["source"]
-        shape = [int(d) for d in description["input_shape"]]
-        recorded = description.get("train_config")
-        config = TrainConfig.from_dict(recorded) if recorded else None
-    except (ValueError, KeyError, TypeError, OSError) as exc:
-        raise OneByOneError(f"{str(record)!r}: unreadable fc2conv description ({exc})") from exc
-    if len(shape) < 3:
-        raise OneByOneError(f"{str(record)!r}: unreadable fc2conv description (input shape {shape})")
-    try:
-        check_shape(shape)
-    except OneByOneError as exc:
-        raise OneByOneError(f"{str(record)!r}: unreadable fc2conv description ({exc})") from None
+    description, shape, (source, config) = read_record(path / FC2CONV_FILE, "fc2conv", _source_and_config)
     build_source = consent.builder(source, str(path))
     if not (path / MODEL_FILE).is_file():
         raise OneByOneError(f"{str(path)!r} has no {MODEL_FILE}")

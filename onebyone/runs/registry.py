@@ -9,12 +9,14 @@ the folder (`trust_code=True`, the CLI's `--trust-code`), as the ecosystem's `tr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
+from onebyone.analysis.probe import check_shape
 from onebyone.data import class_names
 from onebyone.errors import OneByOneError
 from onebyone.models.loading import is_user_code, load_model, model_input_size, one_line
@@ -24,6 +26,25 @@ from onebyone.runs.run import Run
 
 # The margin cut off around the centre crop of a photo for published ImageNet weights (256 → 224).
 IMAGENET_CROP_PADDING = 32
+
+
+def read_record(path: Path, what: str, read: Callable[[dict], object]) -> tuple[dict, list[int], object]:
+    """(record, input shape, read(record)) of a format's JSON record (factorized.json, fc2conv.json):
+    `read` takes the format's own fields; anything unreadable is one line naming the file."""
+    unreadable = f"{str(path)!r}: unreadable {what} description"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        fields = read(record)
+        shape = [int(d) for d in record["input_shape"]]
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise OneByOneError(f"{unreadable} ({exc})") from exc
+    if len(shape) < 3:
+        raise OneByOneError(f"{unreadable} (input shape {shape})")
+    try:
+        check_shape(shape)
+    except OneByOneError as exc:
+        raise OneByOneError(f"{unreadable} ({exc})") from None
+    return record, shape, fields
 
 
 @dataclass(frozen=True)
