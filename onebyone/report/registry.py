@@ -33,6 +33,7 @@ class Measured:
     estimates: dict[str, Estimate]
     data: Any = None
     criteria: tuple[Criterion, ...] = ()  # criteria that depend on the measurement (e.g. a chance rate)
+    unmeasured: str = ""  # why the claim's optional parts were not measured (e.g. weights not installed)
 
 
 @dataclass
@@ -53,8 +54,8 @@ class Claim:
     render: Callable[[Measured, Any], Rendered]
     reproduce: str = ""
     needs: tuple[str, ...] = ()  # trained variants (report.ablations.VARIANTS) it measures, every seed
-    # parts measured only when what they need is installed (pretrained weights): judged when the
-    # measurement has their estimate; otherwise the page says why they were not measured
+    # parts measured only when what they need is installed (pretrained weights): judged unless the
+    # measurement says why they were not measured (Measured.unmeasured), which the page then shows
     optional: tuple[Criterion, ...] = ()
 
     @property
@@ -80,8 +81,8 @@ def claims_in_order() -> list[Claim]:
 
 
 def judge_claim(claim: Claim, measured: Measured) -> list[Verdict]:
-    present = tuple(c for c in claim.optional if c.key in measured.estimates)
-    criteria = claim.criteria + measured.criteria + present
+    optional = () if measured.unmeasured else claim.optional
+    criteria = claim.criteria + measured.criteria + optional
     missing = [c.key for c in criteria if c.key not in measured.estimates]
     if missing:
         raise KeyError(f"{claim.id}: no estimate for {missing}")

@@ -216,7 +216,9 @@ def render_c9_photos(parts: PhotoParts | Unavailable, ctx) -> Page:
 def with_photos(measured: Measured, photos: PhotoParts | Unavailable) -> Measured:
     """The NIN's measurement with the photo parts' estimates added, when they were measured."""
     measured.data["photos"] = photos
-    if not isinstance(photos, Unavailable):
+    if isinstance(photos, Unavailable):
+        measured.unmeasured = photos.reason
+    else:
         measured.estimates.update(photos.estimates)
     return measured
 

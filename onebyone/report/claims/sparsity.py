@@ -130,14 +130,15 @@ def criteria(net: SparsityNetwork) -> tuple[Criterion, ...]:
 
 def measure_c13(ctx) -> Measured:
     measured = {net.key: net.measure(ctx) for net in NETWORKS}
-    estimates = {}
+    estimates, unmeasured = {}, ""
     for net in NETWORKS:
         pairs = measured[net.key]
         if isinstance(pairs, Unavailable):
+            unmeasured = pairs.reason
             continue
         estimates[f"rho_{net.key}"] = mean_interval([rank_correlation(t) for t, _ in pairs], over=net.over)
         estimates[f"rise_{net.key}"] = mean_interval([rise(t) for t, _ in pairs], over=net.over)
-    return Measured(estimates, measured)
+    return Measured(estimates, measured, unmeasured=unmeasured)
 
 
 def _by_depth(results) -> list:
