@@ -11,9 +11,21 @@ from onebyone.inspect.dense import DenseResult, PhotoMap, Scenes
 from onebyone.inspect.plots.common import display, pyplot, save
 
 
+def _outline(ax, box: Tensor, colour: str, width: float) -> None:
+    """Draw an item's box (top, left, bottom, right; inclusive pixel indices) around its pixels."""
+    import matplotlib.patches as patches
+
+    top, left, bottom, right = box.tolist()
+    ax.add_patch(
+        patches.Rectangle(
+            (left - 0.5, top - 0.5), right - left + 1, bottom - top + 1,
+            fill=False, edgecolor=colour, linewidth=width,
+        )
+    )
+
+
 def plot_class_map(scenes: Scenes, result: DenseResult, path: str | Path, *, scene: int = 0) -> Path:
     """One composed scene with its items (true → predicted), and the class map's argmax over it."""
-    import matplotlib.patches as patches
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
     plt = pyplot()
@@ -28,16 +40,7 @@ def plot_class_map(scenes: Scenes, result: DenseResult, path: str | Path, *, sce
         top, left, bottom, right = scenes.boxes[item].tolist()
         truth, guess = int(scenes.labels[item]), int(result.predictions[item])
         colour = "lime" if truth == guess else "red"
-        axes[0].add_patch(
-            patches.Rectangle(
-                (left - 0.5, top - 0.5),
-                right - left + 1,
-                bottom - top + 1,
-                fill=False,
-                edgecolor=colour,
-                linewidth=1.5,
-            )
-        )
+        _outline(axes[0], scenes.boxes[item], colour, 1.5)
         axes[0].text(
             left,
             top - 1.5,
@@ -67,17 +70,7 @@ def plot_class_map(scenes: Scenes, result: DenseResult, path: str | Path, *, sce
     axes[1].set_xlabel("x (input pixels)")
     axes[1].set_ylabel("y (input pixels)")
     for item in items:
-        top, left, bottom, right = scenes.boxes[item].tolist()
-        axes[1].add_patch(
-            patches.Rectangle(
-                (left - 0.5, top - 0.5),
-                right - left + 1,
-                bottom - top + 1,
-                fill=False,
-                edgecolor="white",
-                linewidth=1,
-            )
-        )
+        _outline(axes[1], scenes.boxes[item], "white", 1)
     axes[1].set_title(
         f"argmax class per cell ({result.map_size[0]}×{result.map_size[1]} cells, stride "
         f"{result.geometry.stride[0]:g} px, {result.method})",
