@@ -298,6 +298,13 @@ ROWS = [
         ("compress", " --budget 0.5"), ("convert fc2conv", " --out c"), ("inspect cam", ""),
         ("compare nin-fashion", ""),
     ]],  # fmt: skip
+    ("profile nin-fashion --batch 0", ["--batch must be 1 or more, got 0"]),
+    ("profile nin-fashion --fits 12XB", ["bad memory size '12XB'", "GiB"]),
+    ("profile nin-fashion --fits=-1GB", ["bad memory size '-1GB'"]),
+    ("profile nin-fashion --train --optimizer lion", ["invalid choice: 'lion'"]),
+    ("profile nin-fashion --optimizer adamw", ["--optimizer", "add --train"]),
+    ("profile nin-fashion --dtype int8", ["invalid choice: 'int8'"]),
+    ("profile nin-fashion --batch 4 --input-shape 2,1,28,28", ["--batch or in --input-shape, not both"]),
     ("profile nin-fashion --set nope=1", ["has no option 'nope'"]),
     ("profile nin-fashion --set width=abc", ["option width must be float"]),
     ("bench nin-fashion --dtype int8", ["unknown dtype 'int8'"]),

@@ -13,6 +13,7 @@ import textwrap
 import pytest
 
 from onebyone.cli import main
+from onebyone.models import create_model
 
 USER_MODELS = textwrap.dedent(
     """
@@ -163,3 +164,28 @@ def test_piped_table_keeps_every_number_whole(columns):
         assert "columns left out at width" in proc.stdout
     else:
         assert "columns left out" not in proc.stdout and "other FLOPs" in proc.stdout
+
+
+def test_memory_in_json_table_and_fits(capsys):
+    """--train --batch --optimizer --dtype: every part in bytes; --fits: the search's answer."""
+    argv = ["profile", "nin-fashion", "--train", "--batch", "32", "--optimizer", "sgd-momentum", "--dtype", "bf16",
+            "--channels-last", "--fits", "8MiB", "--format", "json"]  # fmt: skip
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    memory = json.loads(out)["memory"]
+    assert memory["input_shape"] == [32, 1, 28, 28] and memory["autocast"] == "bfloat16"
+    training = memory["training"]
+    parts = ("weights", "optimizer", "gradients", "saved", "transient")
+    assert training["peak_bytes"] == sum(training[p] for p in parts)
+    net = create_model("nin-fashion")
+    assert training["weights"] == sum(t.numel() * t.element_size() for t in [*net.parameters(), *net.buffers()])
+    assert training["optimizer"] == 289_652 * 4  # one momentum buffer per float32 parameter
+    assert memory["inference"]["peak_bytes"] < training["peak_bytes"]
+    fits = memory["fits"]
+    assert fits["phase"] == "training" and fits["budget_bytes"] == 8 * 2**20
+    assert fits["peak_bytes"] <= fits["budget_bytes"] < fits["next_peak_bytes"]
+    code, out, _ = run(argv[:-2], capsys)
+    assert code == 0
+    assert "predicted peak memory (batch 32; sgd-momentum; bf16 autocast; channels-last):" in out
+    assert f"batch {fits['batch_size']:,} (" in out and "most kept for backward: " in out
+    assert all(len(line) <= 80 for line in out.splitlines())

@@ -12,6 +12,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from onebyone.analysis.memory_results import MemoryResult
 from onebyone.analysis.results import SCHEMA_VERSION, LayerRow, ProfileResult, format_count
 from onebyone.tables import Column, fitted_table, left_out_note
 
@@ -100,8 +101,12 @@ def notes(result: ProfileResult) -> list[str]:
         f"params {totals['params']:,} (trainable {totals['trainable_params']:,}, "
         f"frozen {totals['frozen_params']:,}); MACs {totals['macs']:,} "
         f"(conv/linear/matmul, = torch.utils.flop_counter / 2); other FLOPs {totals['other_flops']:,}",
-        f"peak live activation memory (inference estimate): {format_bytes(result.peak_activation_bytes)}",
     ]
+    if result.memory is None:  # `onebyone profile` prints memory_lines instead
+        lines.append(
+            "peak live activations of a no-grad forward (weights excluded): "
+            f"{format_bytes(result.peak_activation_bytes)}"
+        )
     uncounted = totals["uncounted"]
     if uncounted:
         listed = ", ".join(f"{op} ×{n}" for op, n in sorted(uncounted.items()))
@@ -110,6 +115,55 @@ def notes(result: ProfileResult) -> list[str]:
         lines.append("uncounted ops: none")
     lines += [f"warning: {w}" for w in result.warnings]
     return lines
+
+
+def memory_lines(memory: MemoryResult) -> list[str]:
+    """The predicted peaks with their parts, the modules that keep the most, and the batch that fits."""
+    setting = [f"batch {memory.input_shape[0]}"]
+    if memory.training is not None:
+        setting.append(memory.optimizer)
+    setting.append("no autocast" if memory.autocast == "float32" else f"{_SHORT[memory.autocast]} autocast")
+    if memory.channels_last:
+        setting.append("channels-last")
+    inference = memory.inference.parts
+    lines = [
+        f"predicted peak memory ({'; '.join(setting)}):",
+        f"  inference {format_bytes(memory.inference.peak_bytes)} = weights "
+        f"{format_bytes(inference['weights'])} + activations {format_bytes(inference['transient'])}",
+    ]
+    if memory.training is not None:
+        parts = memory.training.parts
+        lines += [
+            f"  training {format_bytes(memory.training.peak_bytes)} = weights "
+            f"{format_bytes(parts['weights'])} + optimizer {format_bytes(parts['optimizer'])}",
+            f"    + gradients {format_bytes(parts['gradients'])} + saved {format_bytes(parts['saved'])}"
+            f" + transient {format_bytes(parts['transient'])}",
+        ]
+        most = max(memory.training.modules, key=lambda m: m.saved_bytes, default=None)
+        if most is not None:
+            lines.append(f"  most kept for backward: {most.path or '(model)'} {format_bytes(most.saved_bytes)}")
+    fit = memory.fits
+    if fit is not None:
+        head = f"  fits {_exact_gib(fit.budget_bytes)} ({fit.phase}): "
+        if fit.batch_size == 0:
+            lines.append(head + f"no batch; batch 1 needs {_exact_gib(fit.next_peak_bytes)}")
+        elif fit.next_peak_bytes is None:
+            cap = f"batch {fit.batch_size:,} or more ({_exact_gib(fit.peak_bytes)}; the search's cap)"
+            lines.append(head + cap)
+        else:
+            lines.append(
+                head + f"batch {fit.batch_size:,} ({_exact_gib(fit.peak_bytes)}); "
+                f"{fit.batch_size + 1:,} needs {_exact_gib(fit.next_peak_bytes)}"
+            )
+    return lines
+
+
+_SHORT = {"bfloat16": "bf16", "float16": "fp16"}
+
+
+def _exact_gib(value: int) -> str:
+    """Enough digits to tell a peak that fits from one that does not: '23.9981 GiB'."""
+    return f"{value / 2**30:.4f} GiB" if value >= 2**30 else f"{value / 2**20:.3f} MiB"
 
 
 # Left out first when a terminal is narrow: the higher the number, the longer a column stays.

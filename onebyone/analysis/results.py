@@ -6,6 +6,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+from onebyone.analysis.memory_results import MemoryResult
+
 SCHEMA_VERSION = 1
 
 CONVENTIONS = {
@@ -13,7 +15,8 @@ CONVENTIONS = {
     "other_flops": "bias adds, normalisation, pooling, activations, elementwise ops and reductions; "
     "see onebyone/analysis/counters.py",
     "activation_bytes": "bytes of new tensors allocated by the layer's own ops (views excluded)",
-    "peak_activation_bytes": "maximum bytes of live input+activation tensors during eager inference",
+    "peak_activation_bytes": "maximum bytes of live input+activation tensors during eager inference "
+    "(without weights); `memory` has the predicted peaks of inference and training with their parts",
     "receptive_field": "per spatial axis: size and stride in input pixels, start = centre of output "
     "position 0 in input coordinates",
 }
@@ -67,6 +70,7 @@ class ProfileResult:
     rows: list[LayerRow]
     peak_activation_bytes: int
     warnings: list[str] = field(default_factory=list)
+    memory: MemoryResult | None = None  # set by estimate_memory's callers (`onebyone profile`)
 
     @property
     def totals(self) -> dict:
@@ -122,6 +126,7 @@ class ProfileResult:
             "peak_activation_bytes": self.peak_activation_bytes,
             "rows": [r.to_dict() for r in self.rows],
             "warnings": list(self.warnings),
+            "memory": self.memory.to_dict() if self.memory is not None else None,
         }
 
 

@@ -79,3 +79,28 @@ def split_variant(text: str) -> tuple[str, list[str]]:
         if "=" not in token:
             raise OneByOneError(f"bad variant {text!r}; expected MODEL [key=value ...]")
     return tokens[0], overrides
+
+
+_BYTE_UNITS = {
+    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+
+
+def parse_bytes(text: str) -> int:
+    """'24GiB' -> 25769803776; '16GB', '512MiB', '1.5TiB', '1000000B' likewise (GB = 10⁹, GiB = 2³⁰)."""
+    raw = text.strip().replace(" ", "").lower()
+    number = raw.rstrip("kmgtib")
+    unit = raw[len(number):] or "b"
+    units = "B, KB, MB, GB, TB, KiB, MiB, GiB, TiB"
+    try:
+        value = float(number)
+    except ValueError:
+        value = None
+    if value is None or unit not in _BYTE_UNITS or not (0 < value < 1e18):
+        expected = f"expected a positive number with a unit ({units}), e.g. 24GiB"
+        raise OneByOneError(f"bad memory size {text!r}; {expected}")
+    size = int(value * _BYTE_UNITS[unit])
+    if size < 1:
+        raise OneByOneError(f"bad memory size {text!r}; it is less than one byte")
+    return size

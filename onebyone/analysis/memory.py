@@ -1,0 +1,219 @@
+"""`estimate_memory(model, input_shape)`: the peak memory of a training step and of inference,
+observed on fake tensors in milliseconds to a second, without allocating anything.
+
+The step is run for real on FakeTensors (shapes, strides and dtypes, no data, on the CPU as far
+as PyTorch's dispatch is concerned, so CPU autocast applies exactly as in a real run):
+`zero_grad(set_to_none=True)`, forward (under autocast when `autocast` is a dtype), the loss,
+`backward()`, `optimizer.step()`. A `Ledger` (ledger.py) follows every storage's lifetime; what
+autograd saves for backward is observed with `torch.autograd.graph.saved_tensors_hooks`, and
+gradients when they are accumulated, so the peak comes with its parts:
+weights (parameters + buffers), optimizer state, gradients, saved activations, and the
+transient rest (the batch, activations in flight, temporaries).
+
+The optimizer is the real torch.optim class. Its state and the temporaries of its step are
+observed per distinct parameter shape (optimizer.py): on the CPU torch steps one parameter at a
+time (its single-tensor implementation), so the state is a sum over parameters and the step's
+extra peak is that of the largest parameter's step. See docs/memory.md for how this compares
+with measured peaks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+
+from onebyone.analysis.ledger import KINDS, Ledger, unpack
+from onebyone.analysis.memory_results import MemoryResult, ModuleMemory, StepMemory
+from onebyone.analysis.optimizer import OPTIMIZERS, optimizer_memory
+from onebyone.errors import OneByOneError
+
+AUTOCAST = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class MemorySetup:
+    """What the step does besides the model: optimizer, mixed precision, memory layout."""
+
+    optimizer: str = "adamw"  # none | sgd | sgd-momentum | adam | adamw (optimizer.OPTIMIZERS)
+    autocast: str = "float32"  # float32 (no autocast) | bfloat16 | float16
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise OneByOneError(
+                f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}"
+            )
+        if self.autocast not in AUTOCAST:
+            raise OneByOneError(
+                f"unknown autocast dtype {self.autocast!r}; expected one of {', '.join(AUTOCAST)}"
+            )
+
+
+def estimate_memory(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    setup: MemorySetup | None = None,
+    *,
+    train: bool = True,
+) -> MemoryResult:
+    """Predicted peak bytes of one inference pass and (with `train`) of one training step.
+
+    Args:
+        model: any nn.Module; it is not modified and nothing of it is computed.
+        input_shape: the batch's shape, batch first, e.g. (64, 3, 224, 224).
+        setup: optimizer, autocast dtype and memory layout of the step (default: AdamW, fp32).
+        train: also simulate the training step (inference alone is cheaper).
+    """
+    setup = setup or MemorySetup()
+    shape = _checked_shape(input_shape)
+    inference = simulate(model, shape, setup, train=False)
+    training = simulate(model, shape, setup, train=True) if train else None
+    return MemoryResult(
+        input_shape=list(shape),
+        optimizer=setup.optimizer,
+        autocast=setup.autocast,
+        channels_last=setup.channels_last,
+        inference=inference,
+        training=training,
+    )
+
+
+def simulate(model: nn.Module, shape: tuple[int, ...], setup: MemorySetup, *, train: bool) -> StepMemory:
+    """One inference pass (eval, no_grad) or one training step on fake tensors, with its peak."""
+    from torch._subclasses.fake_tensor import FakeTensorMode  # imported on first use: it is slow
+
+    names = {id(m): n for n, m in model.named_modules()}
+    modes = [(m, m.training) for m in model.modules()]
+    fake = FakeTensorMode(allow_non_fake_inputs=True)
+    stack: list[str] = []
+    ledger = Ledger(owner=lambda: stack[-1] if stack else None)
+    types: dict[str, str] = {}
+
+    def pre_hook(module, args):
+        name = names.get(id(module))
+        if name is not None:
+            stack.append(name)
+            types.setdefault(name, type(module).__name__)
+
+    def post_hook(module, args, output):
+        if names.get(id(module)) is not None and stack:
+            stack.pop()
+
+    handles = [register_module_forward_pre_hook(pre_hook), register_module_forward_hook(post_hook)]
+    try:
+        with fake:
+            state, params = _fake_state(model, setup.channels_last)
+            x = torch.empty(shape).contiguous(memory_format=layout_of(setup, len(shape)))
+            ledger.add_constant("weights", state.values())
+            step_extra = 0
+            if train and setup.optimizer != "none":
+                opt = optimizer_memory(setup.optimizer, [p for p in params if p.requires_grad])
+                ledger.add_bytes("optimizer", opt.state_bytes)
+                step_extra = opt.step_peak_bytes
+            for p in params:
+                if p.requires_grad and train:
+                    p.register_post_accumulate_grad_hook(lambda q: ledger.mark_gradient(q.grad))
+            model.train(train)
+            with ledger:
+                ledger.track(x)
+                if train:
+                    with torch.autograd.graph.saved_tensors_hooks(ledger.pack, unpack):
+                        with autocast_of(setup):
+                            out = torch.func.functional_call(model, state, (x,), strict=False)
+                            loss = loss_of(out)
+                        del out
+                        if loss.requires_grad:
+                            loss.backward()
+                        del loss
+                    ledger.reserve(step_extra)
+                else:
+                    with torch.no_grad(), autocast_of(setup):
+                        out = torch.func.functional_call(model, state, (x,), strict=False)
+                    del out
+    except OneByOneError:
+        raise
+    except Exception as exc:
+        where = f" in {stack[-1]}" if stack else ""
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OneByOneError(f"memory estimate failed{where} at input {_shape_text(shape)}: {text}") from exc
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, training in modes:
+            module.training = training
+    parts = {kind: ledger.peak_parts[kind] for kind in KINDS}
+    modules = [
+        ModuleMemory(path if path is not None else "(outside modules)", types.get(path, ""), n)
+        for path, n in ledger.saved_by_owner.items()
+    ]
+    return StepMemory(peak_bytes=ledger.peak, parts=parts, modules=modules)
+
+
+def _fake_state(model: nn.Module, channels_last: bool):
+    """Fake copies of every parameter (requires_grad kept) and buffer, under all their names."""
+    by_id: dict[int, torch.Tensor] = {}
+    state: dict[str, torch.Tensor] = {}
+    params: list[torch.Tensor] = []
+    named = [(n, t, True) for n, t in model.named_parameters(remove_duplicate=False)]
+    named += [(n, t, False) for n, t in model.named_buffers(remove_duplicate=False)]
+    for qualified, tensor, is_param in named:
+        if tensor is None:
+            continue
+        copy = by_id.get(id(tensor))
+        if copy is None:
+            stride = tensor.stride()
+            if channels_last and tensor.dim() == 4:
+                stride = (
+                    torch.empty(tensor.shape, device="meta")
+                    .contiguous(memory_format=torch.channels_last)
+                    .stride()
+                )
+            copy = torch.empty_strided(tensor.shape, stride, dtype=tensor.dtype)  # fake: inside the mode
+            if is_param:
+                copy = nn.Parameter(copy, requires_grad=tensor.requires_grad)
+                params.append(copy)
+            by_id[id(tensor)] = copy
+        state[qualified] = copy
+    return state, params
+
+
+def loss_of(out) -> torch.Tensor:
+    """Cross-entropy against class labels: (N, K) logits, or (N, K, ...) maps with (N, ...) labels."""
+    if isinstance(out, (tuple, list)) and out:
+        out = out[0]
+    if isinstance(out, dict) and out:
+        out = next(iter(out.values()))
+    if not isinstance(out, torch.Tensor) or out.dim() < 2 or not out.is_floating_point():
+        raise OneByOneError("the model's output is not a (N, classes, ...) tensor to take a loss of")
+    labels = torch.zeros((out.shape[0], *out.shape[2:]), dtype=torch.long)
+    return nn.functional.cross_entropy(out, labels)
+
+
+def autocast_of(setup: MemorySetup):
+    dtype = AUTOCAST[setup.autocast]
+    return torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def layout_of(setup: MemorySetup, dims: int) -> torch.memory_format:
+    return torch.channels_last if setup.channels_last and dims == 4 else torch.contiguous_format
+
+
+def _checked_shape(input_shape) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise OneByOneError(
+            f"bad input shape {input_shape!r}; expected integers like (64, 3, 224, 224)"
+        ) from None
+    if len(shape) < 2 or any(d <= 0 for d in shape):
+        raise OneByOneError(f"bad input shape {input_shape!r}; expected positive sizes, batch first")
+    return shape
+
+
+def _shape_text(shape) -> str:
+    return "×".join(map(str, shape))
