@@ -40,9 +40,16 @@ class _Entry:
 class Ledger(TorchDispatchMode):
     """Tracks live bytes per kind through the ops it sees; `peak` and `peak_parts` at the end."""
 
-    def __init__(self, owner: Callable[[], str | None] = lambda: None) -> None:
+    def __init__(
+        self,
+        owner: Callable[[], str | None] = lambda: None,
+        workspace: Callable[[str, tuple, object], int] | None = None,
+    ) -> None:
+        """`owner()` names the module running now; `workspace(op, args, out)` is the most an op
+        has live at once beyond its inputs (kernels.cpu_workspace), where kernels allocate more."""
         super().__init__()
         self._owner = owner
+        self._workspace = workspace
         self._entries: dict[int, _Entry] = {}
         self._constant: set[int] = set()
         self.totals = dict.fromkeys(KINDS, 0)
@@ -136,12 +143,17 @@ class Ledger(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops += 1
+        live_before = self.live
         out = func(*args, **(kwargs or {}))
         seen: set[int] = set()
         for tensor in _tensors(out):
             if id(tensor) not in seen and not _is_input(tensor, args):
                 seen.add(id(tensor))
                 self.track(tensor)
+        if self._workspace is not None:
+            extra = self._workspace(func._overloadpacket.__name__, args, out)
+            if extra:
+                self.reserve(live_before + extra - self.live)
         return out
 
 

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
+from onebyone.analysis.kernels import cpu_workspace
 from onebyone.analysis.ledger import KINDS, Ledger, unpack
 from onebyone.analysis.memory_results import MemoryResult, ModuleMemory, StepMemory
 from onebyone.analysis.optimizer import OPTIMIZERS, optimizer_memory
@@ -91,7 +92,7 @@ def simulate(model: nn.Module, shape: tuple[int, ...], setup: MemorySetup, *, tr
     modes = [(m, m.training) for m in model.modules()]
     fake = FakeTensorMode(allow_non_fake_inputs=True)
     stack: list[str] = []
-    ledger = Ledger(owner=lambda: stack[-1] if stack else None)
+    ledger = Ledger(owner=lambda: stack[-1] if stack else None, workspace=cpu_workspace)
     types: dict[str, str] = {}
 
     def pre_hook(module, args):
