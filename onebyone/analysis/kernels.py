@@ -52,7 +52,7 @@ def _nbytes(tensor: torch.Tensor) -> int:
 def cpu_workspace(name: str, args, out) -> int:
     """The most bytes op `name` has live at once beyond its inputs, outputs included (0: no rule)."""
     if name == "convolution":
-        x, weight, transposed = args[0], args[1], bool(args[6])
+        x, transposed = args[0], bool(args[6])
         if transposed or not _copied(x) or not isinstance(out, torch.Tensor):
             return 0
         block = _block()

@@ -141,7 +141,8 @@ def memory_lines(memory: MemoryResult) -> list[str]:
         ]
         most = max(memory.training.modules, key=lambda m: m.saved_bytes, default=None)
         if most is not None:
-            lines.append(f"  most kept for backward: {most.path or '(model)'} {format_bytes(most.saved_bytes)}")
+            kept = format_bytes(most.saved_bytes)
+            lines.append(f"  most kept for backward: {most.path or '(model)'} {kept}")
     fit = memory.fits
     if fit is not None:
         head = f"  fits {_exact_gib(fit.budget_bytes)} ({fit.phase}): "
