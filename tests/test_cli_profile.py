@@ -168,8 +168,8 @@ def test_piped_table_keeps_every_number_whole(columns):
 
 def test_memory_in_json_table_and_fits(capsys):
     """--train --batch --optimizer --dtype: every part in bytes; --fits: the search's answer."""
-    argv = ["profile", "nin-fashion", "--train", "--batch", "32", "--optimizer", "sgd-momentum", "--dtype", "bf16",
-            "--channels-last", "--fits", "8MiB", "--format", "json"]  # fmt: skip
+    argv = ["profile", "nin-fashion", "--train", "--batch", "32", "--optimizer", "sgd-momentum",
+            "--dtype", "bf16", "--channels-last", "--fits", "8MiB", "--format", "json"]  # fmt: skip
     code, out, _ = run(argv, capsys)
     assert code == 0
     memory = json.loads(out)["memory"]
@@ -178,7 +178,8 @@ def test_memory_in_json_table_and_fits(capsys):
     parts = ("weights", "optimizer", "gradients", "saved", "transient")
     assert training["peak_bytes"] == sum(training[p] for p in parts)
     net = create_model("nin-fashion")
-    assert training["weights"] == sum(t.numel() * t.element_size() for t in [*net.parameters(), *net.buffers()])
+    tensors = [*net.parameters(), *net.buffers()]
+    assert training["weights"] == sum(t.numel() * t.element_size() for t in tensors)
     assert training["optimizer"] == 289_652 * 4  # one momentum buffer per float32 parameter
     assert memory["inference"]["peak_bytes"] < training["peak_bytes"]
     fits = memory["fits"]
