@@ -17,6 +17,7 @@ from torch.nn.modules.module import register_module_forward_hook, register_modul
 from onebyone.analysis import receptive
 from onebyone.analysis.capture import ProfileError, Tracer, explain_failure
 from onebyone.analysis.dtypes import parse_dtype
+from onebyone.analysis.memory import MemorySetup, estimate_memory
 from onebyone.analysis.results import LayerRow, ProfileResult
 from onebyone.errors import OneByOneError
 
@@ -29,6 +30,7 @@ def profile(
     dtype: torch.dtype | str = torch.float32,
     train: bool = False,
     name: str | None = None,
+    memory: MemorySetup | None = None,
 ) -> ProfileResult:
     """Measure `model` per module call: parameters, MACs, other FLOPs, memory, receptive field.
 
@@ -47,6 +49,8 @@ def profile(
         dtype: dtype (or its name) of the input built from `input_shape` (sets activation byte counts).
         train: profile the training-mode forward (batch statistics, dropout) instead of inference.
         name: label for reports (default: the model's class name).
+        memory: also predict peak memory (`result.memory`, see memory.estimate_memory): of
+            inference, and with `train` of one training step with this optimizer and autocast.
 
     Raises:
         OneByOneError: bad arguments; ProfileError (a subclass) when the model cannot run on the
@@ -97,6 +101,11 @@ def profile(
             module.training = training
 
     rows = _rows(tracer, modules, model, param_names)
+    predicted = None
+    if memory is not None:
+        if input_shape is None:
+            raise OneByOneError("memory= needs input_shape=(N, C, H, W), not example_inputs")
+        predicted = estimate_memory(model, input_shape, memory, train=train)
     return ProfileResult(
         model=name or type(model).__name__,
         input_shapes=input_shapes,
@@ -104,6 +113,7 @@ def profile(
         rows=rows,
         peak_activation_bytes=tracer.peak_bytes,
         warnings=tracer.warnings,
+        memory=predicted,
     )
 
 

@@ -7,7 +7,7 @@ import argparse
 from rich.console import Console
 
 from onebyone.analysis import profile
-from onebyone.analysis.memory import MemorySetup, estimate_memory
+from onebyone.analysis.memory import MemorySetup
 from onebyone.analysis.memory_fit import largest_batch
 from onebyone.analysis.optimizer import OPTIMIZERS
 from onebyone.analysis.render import memory_lines, render_table, to_csv, to_json, to_markdown
@@ -85,11 +85,10 @@ def run(args: argparse.Namespace) -> int:
         shape = (args.batch, *shape[1:])
     label = " ".join([args.model, *args.overrides])
     model = run.model()
-    result = profile(model, shape, train=args.train, name=label)
     setup = MemorySetup(
         optimizer=args.optimizer or "adamw", autocast=DTYPES[args.dtype], channels_last=args.channels_last
     )
-    result.memory = estimate_memory(model, shape, setup, train=args.train)
+    result = profile(model, shape, train=args.train, name=label, memory=setup)
     if budget is not None:
         result.memory.fits = largest_batch(model, shape[1:], budget, setup, train=args.train)
     if args.format == "json":

@@ -146,3 +146,14 @@ def test_no_batch_fits_a_tiny_budget():
 def test_bad_arguments_name_the_problem(call, words):
     with pytest.raises(OneByOneError, match=words):
         call()
+
+
+def test_profile_carries_the_same_estimate():
+    from onebyone.analysis import profile
+
+    setup = MemorySetup("adam", "bfloat16")
+    result = profile(mlp(), (8, 100), train=True, memory=setup)
+    direct = estimate_memory(mlp(), (8, 100), setup)
+    assert result.memory.training.to_dict() == direct.training.to_dict()
+    assert result.to_dict()["memory"]["training"]["peak_bytes"] == direct.training.peak_bytes
+    assert profile(mlp(), (8, 100)).memory is None
