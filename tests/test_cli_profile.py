@@ -190,3 +190,31 @@ def test_memory_in_json_table_and_fits(capsys):
     assert "predicted peak memory (batch 32; sgd-momentum; bf16 autocast; channels-last):" in out
     assert f"batch {fits['batch_size']:,} (" in out and "most kept for backward: " in out
     assert all(len(line) <= 80 for line in out.splitlines())
+
+
+def test_memory_that_cannot_be_predicted_is_a_warning_unless_asked_for(tmp_path, capsys):
+    """A model that runs on meta tensors but not on the (fake) CPU: the profile stands, with a
+    warning; asked for with --train or --fits, the failure is the answer (one line, exit 2)."""
+    path = tmp_path / "meta_only.py"
+    path.write_text(textwrap.dedent(
+        """
+        from torch import nn
+
+        class MetaOnly(nn.Conv2d):
+            def forward(self, x):
+                if x.device.type != "meta":
+                    raise RuntimeError("this net refuses the CPU")
+                return super().forward(x)
+
+        def build():
+            return MetaOnly(3, 4, 3)
+        """
+    ))  # fmt: skip
+    code, out, _ = run(["profile", f"{path}:build", "--input", "3x8x8", "--format", "json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["memory"] is None and report["totals"]["params"] == 112
+    assert any("peak memory not predicted" in w and "refuses the CPU" in w for w in report["warnings"])
+    for flags in (["--train"], ["--fits", "1GiB"]):
+        code, _, err = run(["profile", f"{path}:build", "--input", "3x8x8", *flags], capsys)
+        assert code == 2 and "memory estimate failed" in err and "refuses the CPU" in err

@@ -7,7 +7,7 @@ import argparse
 from rich.console import Console
 
 from onebyone.analysis import profile
-from onebyone.analysis.memory import MemorySetup
+from onebyone.analysis.memory import MemorySetup, estimate_memory
 from onebyone.analysis.memory_fit import largest_batch
 from onebyone.analysis.optimizer import OPTIMIZERS
 from onebyone.analysis.render import memory_lines, render_table, to_csv, to_json, to_markdown
@@ -88,7 +88,13 @@ def run(args: argparse.Namespace) -> int:
     setup = MemorySetup(
         optimizer=args.optimizer or "adamw", autocast=DTYPES[args.dtype], channels_last=args.channels_last
     )
-    result = profile(model, shape, train=args.train, name=label, memory=setup)
+    result = profile(model, shape, train=args.train, name=label)
+    try:
+        result.memory = estimate_memory(model, shape, setup, train=args.train)
+    except OneByOneError as exc:
+        if args.train or budget is not None:  # asked for: its failure is the answer
+            raise
+        result.warnings.append(f"peak memory not predicted: {exc}")
     if budget is not None:
         result.memory.fits = largest_batch(model, shape[1:], budget, setup, train=args.train)
     if args.format == "json":
@@ -97,10 +103,11 @@ def run(args: argparse.Namespace) -> int:
         print(to_csv(result, args.depth), end="")
     elif args.format == "markdown":
         print(to_markdown(result, args.depth), end="")
-        print("\n".join(memory_lines(result.memory)))
+        if result.memory is not None:
+            print("\n".join(memory_lines(result.memory)))
     else:
         console = Console()
         render_table(result, args.depth, console)
-        for line in memory_lines(result.memory):
+        for line in memory_lines(result.memory) if result.memory is not None else []:
             console.print(line, highlight=False)
     return 0
