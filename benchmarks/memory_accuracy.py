@@ -175,6 +175,19 @@ def run_case(name: str) -> dict:
     return row
 
 
+def fits_check(name: str, budget: int) -> dict:
+    """In this (fresh) process: the largest batch predicted to fit `budget`, then a real step at it."""
+    from onebyone.analysis.memory import MemorySetup
+    from onebyone.analysis.memory_fit import largest_batch
+    from onebyone.analysis.memory_measure import measure_training_step
+
+    case = CASES[name]
+    setup = MemorySetup(case.optimizer, case.autocast, case.channels_last)
+    fit = largest_batch(build(case), case.shape[1:], budget, setup)
+    measured = measure_training_step(build(case), (fit.batch_size, *case.shape[1:]), setup)
+    return {**fit.to_dict(), "case": name, "measured_bytes": measured.peak_bytes}
+
+
 def _torchinfo(model: nn.Module, case: Case) -> int | None:
     try:
         import torchinfo
@@ -199,10 +212,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--json", help="write every row to this file")
+    parser.add_argument(
+        "--fits",
+        nargs=2,
+        metavar=("CASE", "BYTES"),
+        default=["nin-cifar", str(2**30)],
+        help="after the table: the batch predicted to fit BYTES, measured (default nin-cifar, 1 GiB)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--fits-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_case(args.child)))
+        return
+    if args.fits_child:
+        print(json.dumps(fits_check(args.fits_child[0], int(args.fits_child[1]))))
         return
     env = {
         **os.environ,

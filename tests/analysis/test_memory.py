@@ -157,3 +157,11 @@ def test_profile_carries_the_same_estimate():
     assert result.memory.training.to_dict() == direct.training.to_dict()
     assert result.to_dict()["memory"]["training"]["peak_bytes"] == direct.training.peak_bytes
     assert profile(mlp(), (8, 100)).memory is None
+
+
+def test_the_batch_that_fits_fits_a_real_step():
+    setup, budget = MemorySetup("sgd-momentum"), 6_000_000
+    torch.manual_seed(0)
+    fit = largest_batch(create_model("nin-fashion", width=0.25), (1, 28, 28), budget, setup)
+    measured = measure_training_step(create_model("nin-fashion", width=0.25), (fit.batch_size, 1, 28, 28), setup)
+    assert fit.batch_size > 1 and measured.peak_bytes <= budget < fit.next_peak_bytes
