@@ -30,7 +30,7 @@ from torch.nn.modules.module import register_module_forward_hook, register_modul
 from onebyone.analysis.kernels import cpu_workspace
 from onebyone.analysis.ledger import KINDS, Ledger, unpack
 from onebyone.analysis.memory_results import MemoryResult, ModuleMemory, StepMemory
-from onebyone.analysis.optimizer import OPTIMIZERS, optimizer_memory
+from onebyone.analysis.optimizer import OPTIMIZERS, OptimizerMemory, optimizer_memory
 from onebyone.errors import OneByOneError
 
 AUTOCAST = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -72,87 +72,119 @@ def estimate_memory(
     """
     setup = setup or MemorySetup()
     shape = _checked_shape(input_shape)
-    inference = simulate(model, shape, setup, train=False)
-    training = simulate(model, shape, setup, train=True) if train else None
+    simulator = Simulator(model, setup)
     return MemoryResult(
         input_shape=list(shape),
         optimizer=setup.optimizer,
         autocast=setup.autocast,
         channels_last=setup.channels_last,
-        inference=inference,
-        training=training,
+        inference=simulator.run(shape, train=False),
+        training=simulator.run(shape, train=True) if train else None,
     )
 
 
 def simulate(model: nn.Module, shape: tuple[int, ...], setup: MemorySetup, *, train: bool) -> StepMemory:
     """One inference pass (eval, no_grad) or one training step on fake tensors, with its peak."""
-    from torch._subclasses.fake_tensor import FakeTensorMode  # imported on first use: it is slow
+    return Simulator(model, setup).run(_checked_shape(shape), train=train)
 
-    names = {id(m): n for n, m in model.named_modules()}
-    modes = [(m, m.training) for m in model.modules()]
-    fake = FakeTensorMode(allow_non_fake_inputs=True)
-    stack: list[str] = []
-    ledger = Ledger(owner=lambda: stack[-1] if stack else None, workspace=cpu_workspace)
-    types: dict[str, str] = {}
 
-    def pre_hook(module, args):
-        name = names.get(id(module))
-        if name is not None:
-            stack.append(name)
-            types.setdefault(name, type(module).__name__)
+class Simulator:
+    """Fake copies of a model's parameters and buffers, made once, to simulate passes on.
 
-    def post_hook(module, args, output):
-        if names.get(id(module)) is not None and stack:
-            stack.pop()
+    `run(shape, train=...)` simulates one inference pass or one training step at `shape`; the
+    optimizer's memory is observed once, on the first training step (optimizer.py).
+    """
 
-    handles = [register_module_forward_pre_hook(pre_hook), register_module_forward_hook(post_hook)]
-    try:
-        with fake:
-            state, params = _fake_state(model, setup.channels_last)
-            x = torch.empty(shape).contiguous(memory_format=layout_of(setup, len(shape)))
-            ledger.add_constant("weights", state.values())
-            step_extra = 0
-            if train and setup.optimizer != "none":
-                opt = optimizer_memory(setup.optimizer, [p for p in params if p.requires_grad])
-                ledger.add_bytes("optimizer", opt.state_bytes)
-                step_extra = opt.step_peak_bytes
-            for p in params:
-                if p.requires_grad and train:
-                    p.register_post_accumulate_grad_hook(lambda q: ledger.mark_gradient(q.grad))
-            model.train(train)
-            with ledger:
-                ledger.track(x)
+    def __init__(self, model: nn.Module, setup: MemorySetup) -> None:
+        from torch._subclasses.fake_tensor import FakeTensorMode  # imported on first use: it is slow
+
+        self.model, self.setup = model, setup
+        self.fake = FakeTensorMode(allow_non_fake_inputs=True)
+        self.names = {id(m): n for n, m in model.named_modules()}
+        with self.fake:
+            self.state, self.params = _fake_state(model, setup.channels_last)
+        self._optimizer: OptimizerMemory | None = None
+
+    def _optimizer_memory(self) -> OptimizerMemory:
+        if self._optimizer is None:
+            trainable = [p for p in self.params if p.requires_grad]
+            if self.setup.optimizer == "none" or not trainable:
+                self._optimizer = OptimizerMemory(0, 0)
+            else:
+                self._optimizer = optimizer_memory(self.setup.optimizer, trainable)
+        return self._optimizer
+
+    def run(self, shape: tuple[int, ...], *, train: bool) -> StepMemory:
+        model, setup = self.model, self.setup
+        modes = [(m, m.training) for m in model.modules()]
+        stack: list[str] = []
+        ledger = Ledger(owner=lambda: stack[-1] if stack else None, workspace=cpu_workspace)
+        types: dict[str, str] = {}
+
+        def pre_hook(module, args):
+            name = self.names.get(id(module))
+            if name is not None:
+                stack.append(name)
+                types.setdefault(name, type(module).__name__)
+
+        def post_hook(module, args, output):
+            if self.names.get(id(module)) is not None and stack:
+                stack.pop()
+
+        handles = [register_module_forward_pre_hook(pre_hook), register_module_forward_hook(post_hook)]
+        try:
+            with self.fake:
+                x = torch.empty(shape).contiguous(memory_format=layout_of(setup, len(shape)))
+                ledger.add_constant("weights", self.state.values())
+                step_extra = 0
                 if train:
-                    with torch.autograd.graph.saved_tensors_hooks(ledger.pack, unpack):
-                        with autocast_of(setup):
-                            out = torch.func.functional_call(model, state, (x,), strict=False)
-                            loss = loss_of(out)
+                    optimizer = self._optimizer_memory()
+                    ledger.add_bytes("optimizer", optimizer.state_bytes)
+                    step_extra = optimizer.step_peak_bytes
+                    for p in self.params:
+                        p.grad = None
+                        if p.requires_grad:
+                            handles.append(
+                                p.register_post_accumulate_grad_hook(lambda q: ledger.mark_gradient(q.grad))
+                            )
+                model.train(train)
+                with ledger:
+                    ledger.track(x)
+                    if train:
+                        with torch.autograd.graph.saved_tensors_hooks(ledger.pack, unpack):
+                            with autocast_of(setup):
+                                out = torch.func.functional_call(model, self.state, (x,), strict=False)
+                                loss = loss_of(out)
+                            del out
+                            if loss.requires_grad:
+                                loss.backward()
+                            del loss
+                        ledger.reserve(step_extra)
+                    else:
+                        with torch.no_grad(), autocast_of(setup):
+                            out = torch.func.functional_call(model, self.state, (x,), strict=False)
                         del out
-                        if loss.requires_grad:
-                            loss.backward()
-                        del loss
-                    ledger.reserve(step_extra)
-                else:
-                    with torch.no_grad(), autocast_of(setup):
-                        out = torch.func.functional_call(model, state, (x,), strict=False)
-                    del out
-    except OneByOneError:
-        raise
-    except Exception as exc:
-        where = f" in {stack[-1]}" if stack else ""
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OneByOneError(f"memory estimate failed{where} at input {_shape_text(shape)}: {text}") from exc
-    finally:
-        for handle in handles:
-            handle.remove()
-        for module, training in modes:
-            module.training = training
-    parts = {kind: ledger.peak_parts[kind] for kind in KINDS}
-    modules = [
-        ModuleMemory(path if path is not None else "(outside modules)", types.get(path, ""), n)
-        for path, n in ledger.saved_by_owner.items()
-    ]
-    return StepMemory(peak_bytes=ledger.peak, parts=parts, modules=modules)
+        except OneByOneError:
+            raise
+        except Exception as exc:
+            where = f" in {stack[-1]}" if stack else ""
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise OneByOneError(
+                f"memory estimate failed{where} at input {_shape_text(shape)}: {text}"
+            ) from exc
+        finally:
+            for handle in handles:
+                handle.remove()
+            for p in self.params:
+                p.grad = None
+            for module, training in modes:
+                module.training = training
+        parts = {kind: ledger.peak_parts[kind] for kind in KINDS}
+        modules = [
+            ModuleMemory(path if path is not None else "(outside modules)", types.get(path, ""), n)
+            for path, n in ledger.saved_by_owner.items()
+        ]
+        return StepMemory(peak_bytes=ledger.peak, parts=parts, modules=modules)
 
 
 def _fake_state(model: nn.Module, channels_last: bool):

@@ -1,11 +1,12 @@
 """`largest_batch`: the largest batch size whose predicted peak fits a memory budget.
 
-Every candidate is a full simulation (memory.simulate), so the answer is exact against the
-predictions: peak(batch) ≤ budget < peak(batch + 1). The search starts where a straight line
-through batch 1 and batch 2 meets the budget (the peak is nearly affine in the batch: weights and
-optimizer state are fixed, activations grow with it), checks that guess and its neighbour, and
-falls back to doubling and bisection when the line was off; it takes 4 simulations when the line
-is right.
+Every candidate is a full simulation (memory.Simulator), so the answer is exact against the
+predictions: peak(batch) ≤ budget < peak(batch + 1). The peak is nearly affine in the batch
+(weights and optimizer state are fixed, activations grow with it), so the search follows lines:
+first the line through batch 1 and 2, then the line through the batches that bracket the answer,
+checking each guess and its neighbour; a step that does not halve the bracket is followed by a
+bisection step, so the search also ends where the peak is far from a line. When the first line is
+right it takes 4 simulations.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from onebyone.analysis.memory import MemorySetup, simulate
+from onebyone.analysis.memory import MemorySetup, Simulator
 from onebyone.analysis.memory_results import BatchFit
 from onebyone.errors import OneByOneError
 
@@ -32,55 +33,54 @@ def largest_batch(
     """The largest batch of `sample_shape` samples (C, H, W) whose predicted peak ≤ `budget_bytes`."""
     if not isinstance(budget_bytes, int) or isinstance(budget_bytes, bool) or budget_bytes <= 0:
         raise OneByOneError(f"the memory budget must be a positive number of bytes, got {budget_bytes!r}")
-    setup = setup or MemorySetup()
+    simulator = Simulator(model, setup or MemorySetup())
     sample = tuple(int(d) for d in sample_shape)
     peaks: dict[int, int] = {}
 
     def peak(batch: int) -> int:
         if batch not in peaks:
-            peaks[batch] = simulate(model, (batch, *sample), setup, train=train).peak_bytes
+            peaks[batch] = simulator.run((batch, *sample), train=train).peak_bytes
         return peaks[batch]
 
-    def result(batch: int) -> BatchFit:
-        return BatchFit(
-            budget_bytes=budget_bytes,
-            batch_size=batch,
-            peak_bytes=peak(batch) if batch else None,
-            next_peak_bytes=peak(batch + 1) if batch < MAX_BATCH else None,
-            phase="training" if train else "inference",
-            simulations=len(peaks),
-        )
+    def meets(b0: int, b1: int) -> int:
+        """The batch where the line through (b0, peak) and (b1, peak) reaches the budget."""
+        rise = (peak(b1) - peak(b0)) / (b1 - b0)
+        return MAX_BATCH if rise <= 0 else b0 + int((budget_bytes - peak(b0)) // rise)
 
     if peak(1) > budget_bytes:
-        return result(0)
-    slope = peak(2) - peak(1)
-    if slope <= 0:
-        guess = MAX_BATCH
-    else:
-        guess = min(MAX_BATCH, max(1, 1 + (budget_bytes - peak(1)) // slope))
-    fits, fails = 1, None  # largest batch known to fit, smallest known not to
-    if peak(guess) <= budget_bytes:
-        fits = guess
-        step = 1
-        while fits < MAX_BATCH:  # up: the neighbour first, then doubling steps
-            trial = min(MAX_BATCH, fits + step)
-            if peak(trial) > budget_bytes:
-                fails = trial
-                break
-            fits, step = trial, step * 2
-    else:
-        fails = guess
-        trial = guess - 1
-        if peak(trial) <= budget_bytes:
-            fits = trial
+        return _result(budget_bytes, 0, peaks, peak, train)
+    fits, fails, before = 1, None, 2  # largest batch known to fit, smallest known not to, a second point
+    bisect = False
+    while fits < MAX_BATCH and (fails is None or fails - fits > 1):
+        width = None if fails is None else fails - fits
+        if fails is None:
+            guess = min(MAX_BATCH, max(fits + 1, meets(min(fits, before), max(fits, before))))
+        elif bisect:
+            guess = (fits + fails) // 2
         else:
-            fails = trial
-    if fails is None:
-        return result(MAX_BATCH)
-    while fails - fits > 1:  # bisection between a batch that fits and one that does not
-        middle = (fits + fails) // 2
-        if peak(middle) <= budget_bytes:
-            fits = middle
+            guess = min(fails - 1, max(fits + 1, meets(fits, fails)))
+        if peak(guess) <= budget_bytes:
+            fits, before = guess, fits
+            limit = MAX_BATCH + 1 if fails is None else fails
+            if guess + 1 < limit:  # the line is usually right to the batch: its neighbour settles it
+                if peak(guess + 1) > budget_bytes:
+                    fails = guess + 1
+                else:
+                    fits, before = guess + 1, guess
         else:
-            fails = middle
-    return result(fits)
+            fails = guess
+            if guess - 1 > fits and peak(guess - 1) <= budget_bytes:
+                fits = guess - 1
+        bisect = width is not None and fails is not None and (fails - fits) * 2 > width
+    return _result(budget_bytes, fits, peaks, peak, train)
+
+
+def _result(budget: int, batch: int, peaks: dict[int, int], peak, train: bool) -> BatchFit:
+    return BatchFit(
+        budget_bytes=budget,
+        batch_size=batch,
+        peak_bytes=peak(batch) if batch else None,
+        next_peak_bytes=peak(batch + 1) if batch < MAX_BATCH else None,
+        phase="training" if train else "inference",
+        simulations=len(peaks),
+    )
