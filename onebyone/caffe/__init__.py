@@ -8,5 +8,9 @@ What each layer type computes, and each of Caffe's quirks: docs/caffe.md.
 
 from onebyone.caffe.build import CaffeNet, build
 from onebyone.caffe.net import LayerDef, NetDefinition, parse_prototxt, read_prototxt
+from onebyone.caffe.weights import LoadReport, index_caffemodel, load_caffemodel
 
-__all__ = ["CaffeNet", "LayerDef", "NetDefinition", "build", "parse_prototxt", "read_prototxt"]
+__all__ = [
+    "CaffeNet", "LayerDef", "LoadReport", "NetDefinition", "build", "index_caffemodel", "load_caffemodel",
+    "parse_prototxt", "read_prototxt",
+]

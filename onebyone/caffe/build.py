@@ -48,16 +48,19 @@ class CaffeNet(nn.Module):
         self.blob_shapes = blob_shapes
         self.input_shape = input_shape
         self.in_channels = input_shape[1]
+        self._released = _released(steps, self.output_name)
 
     def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> the net's output blob
         blobs = {self.input_name: x}
-        for name, bottoms, tops in self.steps:
+        for (name, bottoms, tops), released in zip(self.steps, self._released):
             out = self._modules[name](*[blobs[b] for b in bottoms])
             if len(tops) == 1:
                 blobs[tops[0]] = out
             else:
                 for top, value in zip(tops, out):
                     blobs[top] = value
+            for blob in released:  # no later layer reads it: free it, as an inference engine would
+                del blobs[blob]
         return blobs[self.output_name]
 
     def extra_repr(self) -> str:
@@ -142,6 +145,23 @@ def _outputs(steps: list[tuple[str, tuple[str, ...], tuple[str, ...]]]) -> list[
     return list(pending)
 
 
+def _released(steps, output: str) -> list[tuple[str, ...]]:
+    """For each step, the bottoms whose value no later step reads (never the output, never a blob the
+    step itself rewrites in place)."""
+    released = []
+    for index, (_, bottoms, tops) in enumerate(steps):
+        dead = []
+        for blob in dict.fromkeys(bottoms):
+            if blob in tops:
+                continue
+            later = next(((b, t) for _, b, t in steps[index + 1:] if blob in b or blob in t), None)
+            read_again = later is not None and blob in later[0]
+            if not read_again and (blob != output or later is not None):
+                dead.append(blob)
+        released.append(tuple(dead))
+    return released
+
+
 def _module_name(caffe_name: str, taken: dict[str, nn.Module]) -> str:
     """A valid, unused attribute name for a Caffe layer name."""
     name = re.sub(r"\W", "_", caffe_name) or "layer"
@@ -153,5 +173,5 @@ def _module_name(caffe_name: str, taken: dict[str, nn.Module]) -> str:
     return name
 
 
-_RESERVED = {"steps", "input_name", "outputs", "output_name", "caffe_names", "blob_shapes", "input_shape",
+_RESERVED = {"steps", "_released", "input_name", "outputs", "output_name", "caffe_names", "blob_shapes", "input_shape",
              "in_channels", "net_name"}

@@ -167,7 +167,10 @@ def prelu(layer, shapes):
     p = layer.params("prelu_param", schema("filler:msg channel_shared:bool"))
     if len(shapes[0]) < 2:
         raise OneByOneError(f"{p.where}: PReLU needs a channel axis, got a {len(shapes[0])}-D bottom")
-    return nn.PReLU(1 if p.one("channel_shared", False) else shapes[0][1])
+    shared = p.one("channel_shared", False)
+    module = nn.PReLU(1 if shared else shapes[0][1], init=0.25)  # Caffe's default filler is 0.25 too
+    module.caffe_shared = shared  # Caffe stores a shared slope as a 0-axis blob
+    return module
 
 
 def lrn(layer, shapes):

@@ -10,7 +10,7 @@ from rich.console import Console
 from onebyone.analysis import profile
 from onebyone.analysis.render import comparison, comparison_csv, comparison_markdown, render_comparison
 from onebyone.commands.arguments import parse_overrides, split_variant
-from onebyone.commands.common import add_overrides_argument, full_input_shape
+from onebyone.commands.common import add_overrides_argument, caffe_input_size, full_input_shape
 from onebyone.errors import OneByOneError
 from onebyone.runs import open_model
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     for text in args.models:
         spec, own = split_variant(text)
         overrides = [*args.overrides, *own]
-        subject = open_model(spec, parse_overrides(overrides))
+        subject = open_model(spec, parse_overrides(overrides), input_shape=caffe_input_size(args))
         shape = full_input_shape(args, subject)
         label = " ".join([spec, *own])
         results.append(profile(subject.model(), shape, name=label))

@@ -1,4 +1,5 @@
-"""`onebyone convert fc2conv`: turn every linear layer of a model into a convolution (claim C9)."""
+"""`onebyone convert fc2conv`: every linear layer of a model into a convolution (claim C9);
+`onebyone convert caffe`: a Caffe .prototxt (and .caffemodel) into a run folder."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from onebyone.commands.common import add_model_arguments, input_size, open_subject
+from onebyone.caffe import build, load_caffemodel, read_prototxt
+from onebyone.commands.arguments import parse_input_shape
+from onebyone.commands.common import add_model_arguments, input_size, open_subject, print_warnings
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_folder
-from onebyone.runs import save_converted
+from onebyone.runs import save_caffe_run, save_converted
 from onebyone.runs.converted import FC2CONV_FILE
 from onebyone.surgery.fc_to_conv import convert_fc_layers
 from onebyone.train.checkpoint import MODEL_FILE
@@ -39,6 +42,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fc2conv.add_argument("--out", metavar="DIR", required=True, help="folder to write (new or empty)")
     fc2conv.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     fc2conv.set_defaults(func=run_fc2conv)
+    caffe = commands.add_parser(
+        "caffe",
+        help="import a Caffe net: a .prototxt (and its .caffemodel weights) as a run folder",
+        description="Read a Caffe definition (deploy or train_val .prototxt, either syntax; the TEST phase) "
+        "and optionally its trained weights (.caffemodel), with onebyone's own readers: no Caffe needed. "
+        f"Writes OUT/{MODEL_FILE}, OUT/caffe.json and a copy of the prototxt, a folder every command takes "
+        "as a run; opening it runs no code. See docs/caffe.md for the layers and Caffe's quirks.",
+    )
+    caffe.add_argument("prototxt", metavar="PROTOTXT", help="the net definition, e.g. deploy.prototxt")
+    caffe.add_argument("--weights", metavar="CAFFEMODEL", help="trained weights (.caffemodel)")
+    caffe.add_argument("--input", metavar="CxHxW", help="input size (default: the one the file declares)")
+    caffe.add_argument("--out", metavar="DIR", required=True, help="folder to write (new or empty)")
+    caffe.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    caffe.set_defaults(func=run_caffe)
 
 
 def run_fc2conv(args: argparse.Namespace) -> int:
@@ -76,4 +93,42 @@ def run_fc2conv(args: argparse.Namespace) -> int:
         f"{'×'.join(map(str, larger[1:]))} the converted model returns {tuple(larger_output.shape)}"
     )
     console.print(f"written: {out / MODEL_FILE}, {out / FC2CONV_FILE}")
+    return 0
+
+
+def run_caffe(args: argparse.Namespace) -> int:
+    out = check_output_folder(args.out)
+    definition = read_prototxt(args.prototxt)
+    size = tuple(parse_input_shape(args.input)[-3:]) if args.input else None
+    model = build(definition, size)
+    loaded = load_caffemodel(model, args.weights) if args.weights else None
+    source = {"prototxt": str(args.prototxt), "weights": str(args.weights) if args.weights else None}
+    save_caffe_run(out, args.prototxt, model, source)
+    report = {
+        "prototxt": str(args.prototxt), "out": str(out), "syntax": definition.syntax,
+        "input": {"blob": definition.inputs[0].blob, "declared": definition.inputs[0].declared,
+                  "shape": list(model.input_shape)},
+        "layers": len(model.steps), "params": sum(p.numel() for p in model.parameters()),
+        "output": {"blob": model.output_name, "shape": list(model.blob_shapes[model.output_name])},
+        "dropped": list(definition.dropped),
+        "weights": None if loaded is None else {"file": str(args.weights), "loaded": loaded.loaded,
+                                                "missing": loaded.missing, "ignored": loaded.ignored},
+    }
+    if loaded is not None and loaded.missing:
+        print_warnings([f"{args.weights} has no weights for {len(loaded.missing)} layer(s) of the net, "
+                        f"left as initialised: {', '.join(loaded.missing)}"])
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+        return 0
+    console = Console()
+    console.print(f"{definition.name} ({definition.syntax} syntax): {report['layers']} layers, "
+                  f"{report['params']:,} parameters; input {definition.inputs[0].blob!r} "
+                  f"{'×'.join(map(str, model.input_shape))} ({definition.inputs[0].declared}), output "
+                  f"{model.output_name!r} {'×'.join(map(str, report['output']['shape']))}")
+    if definition.dropped:
+        console.print(f"left out at TEST: {', '.join(definition.dropped)}")
+    if loaded is not None:
+        console.print(f"weights: {len(loaded.loaded)} layer(s) from {args.weights}"
+                      + (f"; {len(loaded.ignored)} layer(s) of the file not in the net" if loaded.ignored else ""))
+    console.print(f"written: {out / MODEL_FILE}, {out / 'caffe.json'}")
     return 0
