@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import torch
 from rich.console import Console
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from onebyone.caffe import build, load_caffemodel, read_prototxt
 from onebyone.commands.arguments import parse_input_shape
+from onebyone.data.classes import CLASS_LISTS, class_names
 from onebyone.commands.common import add_model_arguments, input_size, open_subject, print_warnings
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_folder
@@ -53,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     caffe.add_argument("prototxt", metavar="PROTOTXT", help="the net definition, e.g. deploy.prototxt")
     caffe.add_argument("--weights", metavar="CAFFEMODEL", help="trained weights (.caffemodel)")
     caffe.add_argument("--input", metavar="CxHxW", help="input size (default: the one the file declares)")
+    caffe.add_argument("--classes", metavar="LIST_OR_FILE",
+                       help="what the outputs mean: a class list (imagenet: the ILSVRC-2012 synsets in "
+                       "Caffe's label order) or a text file with one name per line (Caffe's synset_words.txt)")
+    caffe.add_argument("--mean", metavar="M[,M,M]", help="per-channel mean the net was trained with, in pixel "
+                       "units 0-255, in the net's channel order (default: the data layer's mean_value, if any)")
+    caffe.add_argument("--scale", type=float, help="Caffe's transform scale (default: the data layer's, or 1)")
     caffe.add_argument("--out", metavar="DIR", required=True, help="folder to write (new or empty)")
     caffe.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     caffe.set_defaults(func=run_caffe)
@@ -103,7 +111,9 @@ def run_caffe(args: argparse.Namespace) -> int:
     model = build(definition, size)
     loaded = load_caffemodel(model, args.weights) if args.weights else None
     source = {"prototxt": str(args.prototxt), "weights": str(args.weights) if args.weights else None}
-    save_caffe_run(out, args.prototxt, model, source)
+    classes = _classes(args.classes, model.blob_shapes[model.output_name])
+    mean = _numbers(args.mean, "--mean") if args.mean else None
+    save_caffe_run(out, args.prototxt, model, source, classes=classes, mean=mean, scale=args.scale)
     report = {
         "prototxt": str(args.prototxt), "out": str(out), "syntax": definition.syntax,
         "input": {"blob": definition.inputs[0].blob, "declared": definition.inputs[0].declared,
@@ -132,3 +142,30 @@ def run_caffe(args: argparse.Namespace) -> int:
                       + (f"; {len(loaded.ignored)} layer(s) of the file not in the net" if loaded.ignored else ""))
     console.print(f"written: {out / MODEL_FILE}, {out / 'caffe.json'}")
     return 0
+
+
+def _classes(text: str | None, output_shape: tuple[int, ...]) -> str | list[str] | None:
+    """--classes as recorded: a known list's name, or the lines of a file; checked against the outputs."""
+    if text is None:
+        return None
+    outputs = output_shape[1] if len(output_shape) > 1 else output_shape[0]
+    if text in CLASS_LISTS:
+        names: str | list[str] = text
+        count = len(class_names(text))
+    else:
+        try:
+            names = [line.strip() for line in Path(text).read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OneByOneError(f"--classes {text!r}: not a class list ({', '.join(CLASS_LISTS)}) nor a "
+                                f"readable file ({exc.__class__.__name__})") from None
+        count = len(names)
+    if count != outputs:
+        raise OneByOneError(f"--classes {text!r} has {count} names; the net gives {outputs} outputs")
+    return names
+
+
+def _numbers(text: str, option: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise OneByOneError(f"{option} must be numbers separated by commas, got {text!r}") from None

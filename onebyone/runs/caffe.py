@@ -15,6 +15,8 @@ from pathlib import Path
 from torch import nn
 
 from onebyone.caffe import CaffeNet, NetDefinition, build, read_prototxt
+from onebyone.caffe.layers import Softmax
+from onebyone.data import class_names
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, atomic_write_text, check_output_folder
 from onebyone.runs.registry import Consent, read_record, register_run_format
@@ -36,8 +38,15 @@ def open_prototxt(path: str | Path, input_shape: tuple[int, ...] | None = None) 
                                                                         "model_overrides": {}})
 
 
-def save_caffe_run(out_dir: str | Path, prototxt: str | Path, model: CaffeNet, source: dict) -> Path:
-    """Write caffe.json, net.prototxt (a copy of `prototxt`) and model.safetensors to `out_dir` (new or empty)."""
+def save_caffe_run(out_dir: str | Path, prototxt: str | Path, model: CaffeNet, source: dict, *,
+                   classes: str | list[str] | None = None, mean: list[float] | None = None,
+                   scale: float | None = None) -> Path:
+    """Write caffe.json, net.prototxt (a copy of `prototxt`) and model.safetensors to `out_dir` (new or empty).
+
+    `classes` names the outputs (a class list such as "imagenet", or the names); `mean` (per channel, in
+    0–255 pixel units) and `scale` are the input transform the net was trained with, as Caffe's
+    transform_param gives them: input = (pixel − mean) · scale.
+    """
     from safetensors.torch import save_file
 
     out = check_output_folder(out_dir)
@@ -45,7 +54,8 @@ def save_caffe_run(out_dir: str | Path, prototxt: str | Path, model: CaffeNet, s
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     atomic_write(out / MODEL_FILE, lambda path: save_file(state, str(path)))
     atomic_write(out / PROTOTXT_FILE, lambda path: shutil.copyfile(prototxt, path))
-    record = {"schema_version": SCHEMA_VERSION, "source": source, "input_shape": list(model.input_shape[1:])}
+    record = {"schema_version": SCHEMA_VERSION, "source": source, "input_shape": list(model.input_shape[1:]),
+              "classes": classes, "mean": mean, "scale": scale}
     atomic_write_text(out / CAFFE_FILE, json.dumps(record, indent=2) + "\n")
     return out
 
@@ -72,19 +82,32 @@ def open_caffe_run(path: Path, consent: Consent) -> Run:
     def load() -> nn.Module:
         return load_state(model, path / MODEL_FILE, path, "imported Caffe net")
 
-    run = _run(definition, model, name=str(path), kind="caffe", spec={"caffe": dict(source)})
+    run = _run(definition, model, name=str(path), kind="caffe", spec={"caffe": dict(source)},
+               mean=record.get("mean"), scale=record.get("scale"))
     run.build, run.path, run.record = load, path, record
+    classes = record.get("classes")
+    try:
+        run.known_classes = (class_names(classes) if isinstance(classes, str) else
+                             tuple(str(c) for c in classes) if classes is not None else None)
+    except (TypeError, OneByOneError) as exc:
+        raise OneByOneError(f"{str(path)!r}: unreadable caffe description (classes: {exc})") from None
     return run
 
 
-def _run(definition: NetDefinition, model: CaffeNet, *, name: str, kind: str, spec: dict) -> Run:
+def _run(definition: NetDefinition, model: CaffeNet, *, name: str, kind: str, spec: dict,
+         mean: list[float] | None = None, scale: float | None = None) -> Run:
     declared = definition.inputs[0]
-    mean = std = None
-    if declared.mean is not None:  # a train_val file's transform: (pixel in 0–255 − mean) · scale
-        channels = model.input_shape[1]
-        values = declared.mean if len(declared.mean) == channels else declared.mean[:1] * channels
-        mean = tuple(v / 255 for v in values)
-        std = 1 / (255 * declared.scale) if declared.scale else None
-        mean = mean if std is not None else None
+    mean = mean if mean is not None else declared.mean
+    scale = scale if scale is not None else declared.scale
+    channels = model.input_shape[1]
+    run_mean = run_std = None
+    if mean is not None or scale != 1.0:  # Caffe's transform: (pixel in 0–255 − mean) · scale
+        values = tuple(mean or (0.0,))
+        if len(values) not in (1, channels) or not scale or scale < 0:
+            raise OneByOneError(f"{name}: input mean {list(values)} and scale {scale} do not fit "
+                                f"{channels} channels")
+        run_mean = tuple(v / 255 for v in (values if len(values) == channels else values * channels))
+        run_std = 1 / (255 * scale)
+    last = model.get_submodule(model.steps[-1][0])
     return Run(name=name, kind=kind, spec=spec, build=lambda: model, input_size=tuple(model.input_shape[1:]),
-               mean=mean, std=std)
+               mean=run_mean, std=run_std, probabilities=isinstance(last, Softmax))
