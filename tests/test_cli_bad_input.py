@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from caffemodel_writer import tiny_caffemodel
 from PIL import Image
 
-from caffemodel_writer import tiny_caffemodel
 from onebyone.cli import main
 from onebyone.data import FASHION_MNIST_DIR, write_idx
 from onebyone.errors import OneByOneError
@@ -176,8 +176,10 @@ def world(tmp_path_factory) -> dict[str, str]:
 
 
 CAFFE_NET = """input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8
-layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" convolution_param { num_output: 4 kernel_size: 3 } }
-layer { name: "gap" type: "Pooling" bottom: "conv1" top: "gap" pooling_param { pool: AVE global_pooling: true } }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+        convolution_param { num_output: 4 kernel_size: 3 } }
+layer { name: "gap" type: "Pooling" bottom: "conv1" top: "gap"
+        pooling_param { pool: AVE global_pooling: true } }
 """
 
 
@@ -202,8 +204,8 @@ def caffe_files(root: Path) -> dict[str, Path]:
     (folder / "cf_shape.caffemodel").write_bytes(tiny_caffemodel(weights))
     places.update({name: folder / f"{name}.caffemodel" for name in ("cf_good", "cf_cut", "cf_shape")})
     run = root / "cf_run"
-    assert main(["convert", "caffe", str(places["cf_net"]), "--weights", str(places["cf_good"]), "--out", str(run),
-                 "--format", "json"]) == 0
+    assert main(["convert", "caffe", str(places["cf_net"]), "--weights", str(places["cf_good"]),
+                 "--out", str(run), "--format", "json"]) == 0
     places["cf_run"] = run
     places["cf_record"] = damaged(run, "cf_record", "caffe.json", "{")
     places["cf_copy"] = damaged(run, "cf_copy", "net.prototxt", texts["cf_unknown"])
@@ -325,7 +327,7 @@ ROWS = [
     ("convert fc2conv {comp} --out c", ["is a compressed run"]),
     ("compress {conv} --budget 0.5 --out c", ["is already a converted run"]),
     # Caffe definitions and weights (docs/caffe.md)
-    ("profile {cf_malformed}", ["cf_malformed.prototxt: line 5", "to close the message opened at line 4"]),
+    ("profile {cf_malformed}", ["cf_malformed.prototxt: line 7", "to close the message opened at line 6"]),
     ("convert caffe {cf_unknown} --out c", ["layer 'warp'", "unknown layer type 'Warp'", "supported:"]),
     ("compare nin-imagenet {cf_mixed}", ["cf_mixed.prototxt", "mixes", "Caffe refuses such a file"]),
     ("convert caffe {cf_net} --weights {cf_shape} --out c", ["layer 'conv1'", "blob 0 has shape 4x3x1x1",

@@ -38,8 +38,9 @@ def caffe_blobs(module: nn.Module) -> list[BlobTarget]:
                 module.weight.data.copy_(stored.t())
 
             targets = [BlobTarget(stored, tuple(stored.shape), transpose)]
-            return targets + ([BlobTarget(module.bias.data, tuple(module.bias.shape))] if module.bias is not None
-                              else [])
+            if module.bias is not None:
+                targets.append(BlobTarget(module.bias.data, tuple(module.bias.shape)))
+            return targets
         return _weight_and_bias(module, tuple(module.weight.shape))
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
         factor = torch.empty(1)

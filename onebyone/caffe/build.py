@@ -52,12 +52,12 @@ class CaffeNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> the net's output blob
         blobs = {self.input_name: x}
-        for (name, bottoms, tops), released in zip(self.steps, self._released):
+        for (name, bottoms, tops), released in zip(self.steps, self._released, strict=True):
             out = self._modules[name](*[blobs[b] for b in bottoms])
             if len(tops) == 1:
                 blobs[tops[0]] = out
             else:
-                for top, value in zip(tops, out):
+                for top, value in zip(tops, out, strict=True):
                     blobs[top] = value
             for blob in released:  # no later layer reads it: free it, as an inference engine would
                 del blobs[blob]
@@ -120,7 +120,7 @@ def build(definition: NetDefinition, input_shape: tuple[int, ...] | None = None)
         name = _module_name(layer.name, modules)
         modules[name], caffe_names[name] = module, layer.name
         steps.append((name, layer.bottoms, layer.tops))
-        for top, value in zip(layer.tops, outs):
+        for top, value in zip(layer.tops, outs, strict=True):
             shapes[top], meta_blobs[top] = tuple(value.shape), value
     if not steps:
         raise OneByOneError(f"{definition.source}: no layer computes anything at the TEST phase")
@@ -173,5 +173,5 @@ def _module_name(caffe_name: str, taken: dict[str, nn.Module]) -> str:
     return name
 
 
-_RESERVED = {"steps", "_released", "input_name", "outputs", "output_name", "caffe_names", "blob_shapes", "input_shape",
-             "in_channels", "net_name"}
+_RESERVED = {"steps", "_released", "input_name", "outputs", "output_name", "caffe_names", "blob_shapes",
+             "input_shape", "in_channels", "net_name"}

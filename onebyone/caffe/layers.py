@@ -110,7 +110,7 @@ class Eltwise(nn.Module):
         if self.operation == "SUM":
             coeffs = self.coeffs or (1.0,) * len(xs)
             out = xs[0] if coeffs[0] == 1 else xs[0] * coeffs[0]
-            for x, c in zip(xs[1:], coeffs[1:]):
+            for x, c in zip(xs[1:], coeffs[1:], strict=True):
                 out = out + (x if c == 1 else x * c)
             return out
         out = xs[0]

@@ -162,7 +162,8 @@ class _Parser:
         if kind == "name":
             special = _SPECIAL_FLOATS.get(text.lower())
             return special if special is not None else Name(text)
-        self.fail(line, f"expected a value for {name!r}, got {text!r}" if text else f"file ends after {name!r}")
+        what = f"expected a value for {name!r}, got {text!r}" if text else f"the file ends after {name!r}"
+        self.fail(line, what)
 
 
 def _number(text: str) -> int | float:

@@ -161,7 +161,7 @@ def load_caffemodel(module: nn.Module, path: str | Path) -> LoadReport:
             if len(blobs) != len(targets):
                 raise OneByOneError(f"{layer}: {len(blobs)} blob(s) in the file, the net's layer has "
                                     f"{len(targets)}")
-            for position, (blob, target) in enumerate(zip(blobs, targets)):
+            for position, (blob, target) in enumerate(zip(blobs, targets, strict=True)):
                 if not fits(blob, target.caffe_shape):
                     shape = "x".join(map(str, blob.shape)) or "scalar"
                     raise OneByOneError(f"{layer}: blob {position} has shape {shape}, the layer needs "

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from onebyone.caffe import build, load_caffemodel, read_prototxt
 from onebyone.commands.arguments import parse_input_shape
-from onebyone.data.classes import CLASS_LISTS, class_names
 from onebyone.commands.common import add_model_arguments, input_size, open_subject, print_warnings
+from onebyone.data.classes import CLASS_LISTS, class_names
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_folder
 from onebyone.runs import save_caffe_run, save_converted
@@ -55,12 +55,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     caffe.add_argument("prototxt", metavar="PROTOTXT", help="the net definition, e.g. deploy.prototxt")
     caffe.add_argument("--weights", metavar="CAFFEMODEL", help="trained weights (.caffemodel)")
     caffe.add_argument("--input", metavar="CxHxW", help="input size (default: the one the file declares)")
-    caffe.add_argument("--classes", metavar="LIST_OR_FILE",
-                       help="what the outputs mean: a class list (imagenet: the ILSVRC-2012 synsets in "
-                       "Caffe's label order) or a text file with one name per line (Caffe's synset_words.txt)")
-    caffe.add_argument("--mean", metavar="M[,M,M]", help="per-channel mean the net was trained with, in pixel "
-                       "units 0-255, in the net's channel order (default: the data layer's mean_value, if any)")
-    caffe.add_argument("--scale", type=float, help="Caffe's transform scale (default: the data layer's, or 1)")
+    caffe.add_argument(
+        "--classes", metavar="LIST_OR_FILE",
+        help="what the outputs mean: a class list (imagenet: the ILSVRC-2012 synsets in Caffe's label order) "
+        "or a text file with one name per line (Caffe's synset_words.txt)",
+    )
+    caffe.add_argument(
+        "--mean", metavar="M[,M,M]",
+        help="per-channel mean the net was trained with, in pixel units 0-255, in the net's channel order "
+        "(default: the data layer's mean_value, if any)",
+    )
+    caffe.add_argument("--scale", type=float, help="Caffe's transform scale (default: the data layer's or 1)")
     caffe.add_argument("--out", metavar="DIR", required=True, help="folder to write (new or empty)")
     caffe.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     caffe.set_defaults(func=run_caffe)
@@ -138,8 +143,8 @@ def run_caffe(args: argparse.Namespace) -> int:
     if definition.dropped:
         console.print(f"left out at TEST: {', '.join(definition.dropped)}")
     if loaded is not None:
-        console.print(f"weights: {len(loaded.loaded)} layer(s) from {args.weights}"
-                      + (f"; {len(loaded.ignored)} layer(s) of the file not in the net" if loaded.ignored else ""))
+        ignored = f"; {len(loaded.ignored)} layer(s) of the file not in the net" if loaded.ignored else ""
+        console.print(f"weights: {len(loaded.loaded)} layer(s) from {args.weights}{ignored}")
     console.print(f"written: {out / MODEL_FILE}, {out / 'caffe.json'}")
     return 0
 
@@ -154,7 +159,8 @@ def _classes(text: str | None, output_shape: tuple[int, ...]) -> str | list[str]
         count = len(class_names(text))
     else:
         try:
-            names = [line.strip() for line in Path(text).read_text(encoding="utf-8").splitlines() if line.strip()]
+            lines = Path(text).read_text(encoding="utf-8").splitlines()
+            names = [line.strip() for line in lines if line.strip()]
         except (OSError, UnicodeDecodeError) as exc:
             raise OneByOneError(f"--classes {text!r}: not a class list ({', '.join(CLASS_LISTS)}) nor a "
                                 f"readable file ({exc.__class__.__name__})") from None

@@ -41,7 +41,7 @@ def open_prototxt(path: str | Path, input_shape: tuple[int, ...] | None = None) 
 def save_caffe_run(out_dir: str | Path, prototxt: str | Path, model: CaffeNet, source: dict, *,
                    classes: str | list[str] | None = None, mean: list[float] | None = None,
                    scale: float | None = None) -> Path:
-    """Write caffe.json, net.prototxt (a copy of `prototxt`) and model.safetensors to `out_dir` (new or empty).
+    """Write caffe.json, net.prototxt (a copy of `prototxt`) and model.safetensors to `out_dir` (new, empty).
 
     `classes` names the outputs (a class list such as "imagenet", or the names); `mean` (per channel, in
     0–255 pixel units) and `scale` are the input transform the net was trained with, as Caffe's

@@ -133,7 +133,9 @@ def open_run(path: str | Path, *, code: str | None = None, trust_code: bool = Fa
     return entry.open(folder, Consent(code, trust_code))
 
 
-def open_model(spec: str, overrides: dict | None = None, *, input_shape: tuple[int, ...] | None = None) -> Run:
+def open_model(
+    spec: str, overrides: dict | None = None, *, input_shape: tuple[int, ...] | None = None
+) -> Run:
     """A bare zoo or user model as a Run: no weights of its own (random init), its design input size.
 
     A Caffe .prototxt is a model too; `input_shape` (C, H, W) is the size it is built for (Caffe sizes

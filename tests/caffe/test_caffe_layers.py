@@ -41,13 +41,15 @@ def caffe_pool(x: np.ndarray, kernel: int, stride: int, pad: int, mode: str) -> 
             pool_size = (he - hs) * (we - ws)
             hs, ws, he, we = max(hs, 0), max(ws, 0), min(he, h), min(we, w)
             window = x[:, :, hs:he, ws:we]
-            out[:, :, i, j] = window.max(axis=(2, 3)) if mode == "MAX" else window.sum(axis=(2, 3)) / pool_size
+            pooled = window.max(axis=(2, 3)) if mode == "MAX" else window.sum(axis=(2, 3)) / pool_size
+            out[:, :, i, j] = pooled
     return out
 
 
 @pytest.mark.parametrize("mode", ["MAX", "AVE"])
-@pytest.mark.parametrize("side, kernel, stride, pad", [(54, 3, 2, 0), (112, 3, 2, 0), (13, 3, 2, 1), (7, 2, 2, 1),
-                                                     (10, 3, 3, 1), (9, 4, 3, 2)])
+@pytest.mark.parametrize("side, kernel, stride, pad", [
+    (54, 3, 2, 0), (112, 3, 2, 0), (13, 3, 2, 1), (7, 2, 2, 1), (10, 3, 3, 1), (9, 4, 3, 2),
+])
 def test_pooling_matches_caffe_loops(mode, side, kernel, stride, pad):
     module = net(f'layer {{ name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param {{ pool: {mode} '
                  f'kernel_size: {kernel} stride: {stride} pad: {pad} }} }}', (2, 3, side, side))
@@ -137,11 +139,14 @@ def test_inner_product_flattens_from_its_axis():
 
 
 def test_activations_dropout_power():
-    module = net('layer { name: "r" type: "ReLU" bottom: "data" top: "r" relu_param { negative_slope: 0.1 } }\n'
+    module = net('layer { name: "r" type: "ReLU" bottom: "data" top: "r" relu_param { negative_slope: 0.1 '
+                  '} }\n'
                  'layer { name: "s" type: "Sigmoid" bottom: "r" top: "s" }\n'
                  'layer { name: "t" type: "TanH" bottom: "s" top: "t" }\n'
-                 'layer { name: "d" type: "Dropout" bottom: "t" top: "t" dropout_param { dropout_ratio: 0.3 } }\n'
-                 'layer { name: "p" type: "Power" bottom: "t" top: "p" power_param { power: 2 scale: 3 shift: 1 } }\n'
+                 'layer { name: "d" type: "Dropout" bottom: "t" top: "t" dropout_param { dropout_ratio: '
+                  '0.3 } }\n'
+                 'layer { name: "p" type: "Power" bottom: "t" top: "p" power_param { power: 2 scale: 3 '
+                  'shift: 1 } }\n'
                  'layer { name: "pr" type: "PReLU" bottom: "p" top: "pr" }', (2, 3, 2, 2))
     assert params(module) == 3  # PReLU: one slope per channel
     x = torch.randn(2, 3, 2, 2)
@@ -152,8 +157,10 @@ def test_activations_dropout_power():
 def test_batch_norm_and_scale_and_bias():
     module = net('layer { name: "bn" type: "BatchNorm" bottom: "data" top: "data" '
                  'batch_norm_param { eps: 0.001 } }\n'
-                 'layer { name: "sc" type: "Scale" bottom: "data" top: "data" scale_param { bias_term: true } }\n'
-                 'layer { name: "b" type: "Bias" bottom: "data" top: "b" bias_param { axis: 2 num_axes: 2 } }',
+                 'layer { name: "sc" type: "Scale" bottom: "data" top: "data" scale_param { bias_term: '
+                  'true } }\n'
+                 'layer { name: "b" type: "Bias" bottom: "data" top: "b" bias_param { axis: 2 num_axes: 2 '
+                  '} }',
                  (2, 3, 4, 5))
     assert params(module) == 3 + 3 + 4 * 5  # BatchNorm's statistics are buffers, not parameters
     bn, sc, b = (module.get_submodule(n) for n in ("bn", "sc", "b"))
@@ -163,7 +170,10 @@ def test_batch_norm_and_scale_and_bias():
     sc.bias.data.copy_(torch.tensor([0.5, 0.25, 1]))
     b.bias.data.copy_(torch.arange(20.0).reshape(4, 5))
     x = torch.randn(2, 3, 4, 5)
-    c = lambda v: torch.tensor(v).reshape(1, 3, 1, 1)
+
+    def c(values):
+        return torch.tensor(values).reshape(1, 3, 1, 1)
+
     expected = (x - c([1.0, 2, 3])) / torch.sqrt(c([4.0, 5, 6]) + 1e-3) * c([2.0, 3, 4]) + c([0.5, 0.25, 1])
     torch.testing.assert_close(module(x), expected + torch.arange(20.0).reshape(4, 5))
 
@@ -172,7 +182,8 @@ def test_scale_by_a_second_bottom():
     module = net('layer { name: "g" type: "Pooling" bottom: "data" top: "g" pooling_param { pool: AVE '
                  'global_pooling: true } }\n'
                  'layer { name: "f" type: "Flatten" bottom: "g" top: "f" }\n'
-                 'layer { name: "sc" type: "Scale" bottom: "data" bottom: "f" top: "y" scale_param { axis: 0 } }',
+                 'layer { name: "sc" type: "Scale" bottom: "data" bottom: "f" top: "y" scale_param { '
+                  'axis: 0 } }',
                  (2, 3, 4, 4))
     assert params(module) == 0 and module.blob_shapes["f"] == (2, 3)
     x = torch.randn(2, 3, 4, 4)
@@ -181,14 +192,19 @@ def test_scale_by_a_second_bottom():
 
 def test_concat_eltwise_split_slice_reshape_flatten():
     module = net('layer { name: "sp" type: "Split" bottom: "data" top: "a" top: "b" }\n'
-                 'layer { name: "sl" type: "Slice" bottom: "a" top: "a1" top: "a2" slice_param { slice_point: 1 } }\n'
+                 'layer { name: "sl" type: "Slice" bottom: "a" top: "a1" top: "a2" slice_param { '
+                  'slice_point: 1 } }\n'
                  'layer { name: "cat" type: "Concat" bottom: "a2" bottom: "a1" top: "c" }\n'
                  'layer { name: "sum" type: "Eltwise" bottom: "c" bottom: "b" top: "s" '
                  'eltwise_param { operation: SUM coeff: 2 coeff: -1 } }\n'
-                 'layer { name: "prod" type: "Eltwise" bottom: "s" bottom: "b" top: "p" eltwise_param { operation: PROD } }\n'
-                 'layer { name: "max" type: "Eltwise" bottom: "p" bottom: "b" top: "m" eltwise_param { operation: MAX } }\n'
-                 'layer { name: "rs" type: "Reshape" bottom: "m" top: "r" reshape_param { shape { dim: 0 dim: -1 dim: 2 } } }\n'
-                 'layer { name: "fl" type: "Flatten" bottom: "r" top: "f" flatten_param { axis: 1 end_axis: 1 } }',
+                 'layer { name: "prod" type: "Eltwise" bottom: "s" bottom: "b" top: "p" eltwise_param { '
+                  'operation: PROD } }\n'
+                 'layer { name: "max" type: "Eltwise" bottom: "p" bottom: "b" top: "m" eltwise_param { '
+                  'operation: MAX } }\n'
+                 'layer { name: "rs" type: "Reshape" bottom: "m" top: "r" reshape_param { shape { dim: 0 '
+                  'dim: -1 dim: 2 } } }\n'
+                 'layer { name: "fl" type: "Flatten" bottom: "r" top: "f" flatten_param { axis: 1 '
+                  'end_axis: 1 } }',
                  (2, 3, 2, 2))
     assert module.blob_shapes["a1"] == (2, 1, 2, 2) and module.blob_shapes["r"] == (2, 6, 2)
     assert module.blob_shapes["f"] == (2, 6, 2)
@@ -202,7 +218,8 @@ def test_in_place_layers_and_module_names():
     module = net('layer { name: "inception_3a/1x1" type: "Convolution" bottom: "data" top: "x" '
                  'convolution_param { num_output: 2 kernel_size: 1 } }\n'
                  'layer { name: "inception_3a/relu_1x1" type: "ReLU" bottom: "x" top: "x" }\n'
-                 'layer { name: "1x1" type: "Convolution" bottom: "x" top: "y" convolution_param { num_output: 2 kernel_size: 1 } }')
+                 'layer { name: "1x1" type: "Convolution" bottom: "x" top: "y" convolution_param { '
+                  'num_output: 2 kernel_size: 1 } }')
     names = [name for name, _ in module.named_children()]
     assert names == ["inception_3a_1x1", "inception_3a_relu_1x1", "layer_1x1"]
     assert module.caffe_names["layer_1x1"] == "1x1"

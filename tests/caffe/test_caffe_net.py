@@ -26,7 +26,8 @@ def params(module) -> int:
 
 
 def test_text_format_values_and_spellings():
-    message = parse_text('a: "x\\ty" \'z\' # comment\nb: -1.5e2 c: 0x1F d: MAX e { f: [1, 2] } g: < h: true >; '
+    message = parse_text('a: "x\\ty" \'z\' # comment\nb: -1.5e2 c: 0x1F d: MAX e { f: [1, 2] } g: < h: '
+                          'true >; '
                          'i: inf j: 3f\nk: { }')
     assert message.last("a") == "x\tyz" and message.last("b") == -150.0 and message.last("c") == 31
     assert isinstance(message.last("d"), Name) and message.last("d") == "MAX"
@@ -66,7 +67,8 @@ def test_nin_imagenet_in_both_syntaxes_matches_the_caffe_table(file):
 INPUTS = {
     "input_dim": 'input: "data" input_dim: 2 input_dim: 3 input_dim: 10 input_dim: 12',
     "input_shape": 'input: "data" input_shape { dim: 2 dim: 3 dim: 10 dim: 12 }',
-    "Input layer": 'layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 10 '
+    "Input layer": 'layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 '
+                    'dim: 10 '
                    'dim: 12 } } }',
     "MemoryData": 'layer { name: "data" type: "MemoryData" top: "data" top: "label" memory_data_param { '
                   'batch_size: 2 channels: 3 height: 10 width: 12 } }',
@@ -105,17 +107,23 @@ def test_crop_size_of_a_data_layer_and_phase_rules():
 
 @pytest.mark.parametrize("text, words", [
     ('input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\nlayer { name: "a" type: "ReLU" '
-     'bottom: "data" top: "a" }\nlayers { name: "b" type: RELU bottom: "a" top: "b" }', ["mixes", "Caffe refuses"]),
+     'bottom: "data" top: "a" }\nlayers { name: "b" type: RELU bottom: "a" top: "b" '
+      '}', ["mixes", "Caffe refuses"]),
     ('input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\nlayer { name: "w" type: "Warp" '
      'bottom: "data" top: "w" }', ["'w'", "unknown layer type 'Warp'", "supported: BatchNorm"]),
-    ('input: "data" input_dim: 1 input_dim: 3 input_dim: 8\nlayer { name: "a" type: "ReLU" bottom: "data" top: "a" }',
+    ('input: "data" input_dim: 1 input_dim: 3 input_dim: 8\nlayer { name: "a" type: "ReLU" bottom: "data" '
+      'top: "a" }',
      ["need 4 input_dim"]),
     ('input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\nlayer { name: "p" type: "Pooling" '
-     'bottom: "data" top: "p" pooling_param { pool: MAX kernel_size: 2 round: 1 } }', ["unknown field 'round'"]),
-    ('input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\nlayer { name: "c" type: "Convolution" '
+     'bottom: "data" top: "p" pooling_param { pool: MAX kernel_size: 2 round: 1 } }',
+     ["unknown field 'round'"]),
+    ('input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\nlayer { name: "c" type: '
+      '"Convolution" '
      'bottom: "nope" top: "c" ' + CONV + ' }', ["bottom 'nope' is not made by any layer"]),
-    ('input: "data" input_dim: 1 input_dim: 3 input_dim: 2 input_dim: 2\nlayer { name: "c" type: "Convolution" '
-     'bottom: "data" top: "c" ' + CONV + ' }', ["layer 'c'", "does not fit bottoms of shapes [[1, 3, 2, 2]]"]),
+    ('input: "data" input_dim: 1 input_dim: 3 input_dim: 2 input_dim: 2\nlayer { name: "c" type: '
+      '"Convolution" '
+     'bottom: "data" top: "c" ' + CONV + ' }',
+     ["layer 'c'", "does not fit bottoms of shapes [[1, 3, 2, 2]]"]),
     ('layer { name: "d" type: "Data" top: "data" top: "label" data_param { source: "x" } }\n'
      'layer { name: "c" type: "Convolution" bottom: "data" top: "c" ' + CONV + ' }', ["gives no input size",
                                                                                      "--input"]),
@@ -123,7 +131,8 @@ def test_crop_size_of_a_data_layer_and_phase_rules():
      'bottom: "data" top: "r" }', ["LayerType constant"]),
     ('input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\nlayer { name: "p" type: "Pooling" '
      'bottom: "data" top: "p" pooling_param { pool: STOCHASTIC kernel_size: 2 } }', ["STOCHASTIC"]),
-    ('input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\nlayer { name: "c" type: "Convolution" '
+    ('input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\nlayer { name: "c" type: '
+      '"Convolution" '
      'bottom: "data" top: "c" convolution_param { num_output: 4 kernel_size: 3 group: 2 } }', ["group 2"]),
     ('name: "empty"', ["defines no layers"]),
 ])
@@ -146,4 +155,5 @@ def test_the_module_runs_and_traces_like_the_zoo_nin():
     traced = torch.fx.symbolic_trace(module)
     x = torch.randn(1, 3, 224, 224)
     torch.testing.assert_close(traced(x), module(x))
-    assert [n for n, m in module.named_children() if isinstance(m, torch.nn.Conv2d)][:3] == ["conv1", "cccp1", "cccp2"]
+    convs = [n for n, m in module.named_children() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[:3] == ["conv1", "cccp1", "cccp2"]

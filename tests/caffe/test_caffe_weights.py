@@ -20,21 +20,26 @@ pytest.importorskip("google.protobuf")
 from caffemodel_writer import protobuf_caffemodel, tiny_caffemodel  # noqa: E402 - needs protobuf
 
 NIN = Path(__file__).parent / "nets" / "nin_imagenet_deploy.prototxt"
-NIN_CONVS = ["conv1", "cccp1", "cccp2", "conv2", "cccp3", "cccp4", "conv3", "cccp5", "cccp6", "conv4", "cccp7",
-             "cccp8"]
+NIN_CONVS = ["conv1", "cccp1", "cccp2", "conv2", "cccp3", "cccp4", "conv3", "cccp5", "cccp6", "conv4",
+             "cccp7", "cccp8"]
 SMALL = '''input: "data" input_dim: 1 input_dim: 3 input_dim: 6 input_dim: 6
-layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 4 kernel_size: 3 } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+        convolution_param { num_output: 4 kernel_size: 3 } }
 layer { name: "bn" type: "BatchNorm" bottom: "conv" top: "conv" }
 layer { name: "scale" type: "Scale" bottom: "conv" top: "conv" scale_param { bias_term: true } }
 layer { name: "prelu" type: "PReLU" bottom: "conv" top: "conv" }
 layer { name: "fc" type: "InnerProduct" bottom: "conv" top: "fc" inner_product_param { num_output: 5 } }
-layer { name: "fct" type: "InnerProduct" bottom: "fc" top: "fct" inner_product_param { num_output: 2 transpose: true } }
+layer { name: "fct" type: "InnerProduct" bottom: "fc" top: "fct"
+        inner_product_param { num_output: 2 transpose: true } }
 '''
 
 
 def small_blobs(seed: int = 0) -> dict[str, list[np.ndarray]]:
     rng = np.random.default_rng(seed)
-    r = lambda *shape: rng.standard_normal(shape).astype(np.float32)
+
+    def r(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
     return {
         "conv": [r(4, 3, 3, 3), r(4)],
         "bn": [r(4), np.abs(r(4)) + 1, np.array([2.0], np.float32)],
@@ -79,8 +84,10 @@ def test_nin_with_weights_gives_the_zoo_logits(tmp_path):
     zoo = create_model("nin-imagenet").eval()
     generator = torch.Generator().manual_seed(0)
     layers = {}
-    for name, conv in zip(NIN_CONVS, [m for m in zoo.modules() if isinstance(m, torch.nn.Conv2d)], strict=True):
-        conv.weight.data.copy_(torch.randn(conv.weight.shape, generator=generator) * (2 / conv.weight[0].numel()) ** .5)
+    convs = [m for m in zoo.modules() if isinstance(m, torch.nn.Conv2d)]
+    for name, conv in zip(NIN_CONVS, convs, strict=True):
+        he = (2 / conv.weight[0].numel()) ** 0.5
+        conv.weight.data.copy_(torch.randn(conv.weight.shape, generator=generator) * he)
         conv.bias.data.copy_(torch.randn(conv.bias.shape, generator=generator) * 0.1)
         layers[name] = [conv.weight.detach().numpy(), conv.bias.detach().numpy()]
     path = tmp_path / "nin.caffemodel"
@@ -101,7 +108,8 @@ def test_a_missing_layer_keeps_its_weights_and_is_reported(tmp_path):
 
 
 @pytest.mark.parametrize("change, words", [
-    (lambda b: b.update(conv=[b["conv"][0][:, :2], b["conv"][1]]), ["layer 'conv'", "blob 0 has shape 4x2x3x3",
+    (lambda b: b.update(conv=[b["conv"][0][:, :2], b["conv"][1]]),
+     ["layer 'conv'", "blob 0 has shape 4x2x3x3",
                                                                       "needs 4x3x3x3"]),
     (lambda b: b.update(scale=[b["scale"][0]]), ["layer 'scale'", "1 blob(s) in the file", "has 2"]),
     (lambda b: b.update(fc=[b["fc"][0].T, b["fc"][1]]), ["layer 'fc'", "64x5", "needs 5x64"]),
