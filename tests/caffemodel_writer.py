@@ -92,16 +92,18 @@ def _field(number: int, payload: bytes) -> bytes:
 def tiny_caffemodel(layers: dict[str, list[np.ndarray]], *, packed: bool = True) -> bytes:
     """The same NetParameter (V2 layers, BlobShape shapes) written by hand; `packed=False` writes each
     float as its own field, as protobuf 2 without [packed = true] would."""
-    out = bytearray()
-    for name, blobs in layers.items():
-        body = _field(1, name.encode())
-        for array in blobs:
-            shape = _field(1, b"".join(_varint(d) for d in array.shape))
-            values = np.ascontiguousarray(array, dtype="<f4").reshape(-1)
-            if packed:
-                data = _field(5, values.tobytes())
-            else:
-                data = b"".join(_varint(5 << 3 | 5) + struct.pack("<f", v) for v in values)
-            body += _field(7, _field(7, shape) + data)
-        out += _field(100, body)
-    return bytes(out)
+    return b"".join(tiny_layer(name, blobs, packed=packed) for name, blobs in layers.items())
+
+
+def tiny_layer(name: str, blobs: list[np.ndarray], *, packed: bool = True) -> bytes:
+    """One `layer` field of a NetParameter: a file is these, concatenated (so it can be streamed)."""
+    body = _field(1, name.encode())
+    for array in blobs:
+        shape = _field(1, b"".join(_varint(d) for d in array.shape))
+        values = np.ascontiguousarray(array, dtype="<f4").reshape(-1)
+        if packed:
+            data = _field(5, values.tobytes())
+        else:
+            data = b"".join(_varint(5 << 3 | 5) + struct.pack("<f", v) for v in values)
+        body += _field(7, _field(7, shape) + data)
+    return _field(100, body)
