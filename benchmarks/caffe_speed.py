@@ -50,7 +50,8 @@ print(time.perf_counter() - start)
 
 def first_call(what: str) -> float:
     """Seconds of the first build + profile in a fresh process, after its imports."""
-    done = subprocess.run([sys.executable, "-c", FIRST_CALL, what], check=True, capture_output=True, text=True)
+    command = [sys.executable, "-c", FIRST_CALL, what]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
     return float(done.stdout.strip())
 
 
@@ -63,7 +64,8 @@ def main() -> None:
         first, params = once(path)
         times = [once(path)[0] for _ in range(args.repeats)]
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "onebyone", "profile", str(path), "--format", "json"], check=True,
+        command = [sys.executable, "-m", "onebyone", "profile", str(path), "--format", "json"]
+        subprocess.run(command, check=True,
                        stdout=subprocess.DEVNULL)
         process = time.perf_counter() - start
         print(f"first call in a fresh process: {first_call(str(path)):.3f} s; the zoo's googlenet "
