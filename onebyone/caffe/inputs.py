@@ -102,9 +102,9 @@ def data_layer_input(layer) -> list[InputDef]:
             height, width = params.one("new_height", 0), params.one("new_width", 0)
         if height and width:
             shape = (params.one("batch_size", 1) or 1, channels, height, width)
-    how = "crop_size" if shape is not None and layer.type != "MemoryData" else "its size"
+    how = "" if shape is None else " (memory_data_param)" if layer.type == "MemoryData" else " (crop_size)"
     mean = transform.many("mean_value")
-    return [InputDef(layer.tops[0], shape, f"{layer.type} layer {layer.name!r} ({how})",
+    return [InputDef(layer.tops[0], shape, f"{layer.type} layer {layer.name!r}{how}",
                      labels=layer.tops[1:], mean=tuple(mean) or None, scale=transform.one("scale", 1.0))]
 
 
