@@ -54,15 +54,18 @@ def variants(definition, shape: tuple[int, ...]) -> dict[str, str]:
     out = {f"{'V1' if v1 else 'V2'}, {how}": write(Message(fields=[*net, *[(key, m) for m in kept]]))
            for how, net in declarations.items()}
     shape_message = Message(fields=[("shape", Message(fields=[("dim", d) for d in shape]))])
-    input_layer = Message(fields=[("name", blob), ("type", "Input"), ("top", blob), ("input_param", shape_message)])
+    input_layer = Message(fields=[("name", blob), ("type", "Input"), ("top", blob),
+                                  ("input_param", shape_message)])
     if v1:
         out["V2, Input layer"] = write(Message(fields=[*head, ("layer", input_layer),
                                                        *[("layer", m) for m in _to_v2(definition.layers)]]))
     else:
-        out["V2, Input layer"] = write(Message(fields=[*head, ("layer", input_layer), *[("layer", m) for m in kept]]))
+        out["V2, Input layer"] = write(Message(fields=[*head, ("layer", input_layer),
+                                                       *[("layer", m) for m in kept]]))
         other = _to_v1(kept)
         if other is not None:
-            out["V1, input_dim"] = write(Message(fields=[*declarations["input_dim"], *[("layers", m) for m in other]]))
+            v1_layers = [("layers", m) for m in other]
+            out["V1, input_dim"] = write(Message(fields=[*declarations["input_dim"], *v1_layers]))
     return out
 
 
@@ -78,7 +81,8 @@ def _to_v1(layers: list[Message]) -> list[Message] | None:
         kind = str(layer.last("type"))
         if kind not in V1_NAME:
             return None  # a type V1 has no constant for (BatchNorm, Scale, ...): Caffe cannot write it either
-        fields = [(k, Name(V1_NAME[kind]) if k == "type" else v) for k, v in layer.fields if k not in V2_ONLY_FIELDS]
+        fields = [(k, Name(V1_NAME[kind]) if k == "type" else v) for k, v in layer.fields
+                  if k not in V2_ONLY_FIELDS]
         converted.append(Message(fields=fields))
     return converted
 
@@ -114,10 +118,11 @@ def main() -> None:
     rows = [check(path, size) for path in args.files]
     for row in rows:
         stats = f" (+{row['batch_norm_statistics']:,} BN statistics)" if row["batch_norm_statistics"] else ""
+        rewritten = ", ".join(f"{k}: {v}" for k, v in row["variants"].items())
         print(f"{row['file']}: {row['syntax']}, {row['declared']}, input {'×'.join(map(str, row['input']))}: "
               f"{row['params']:,} parameters{stats}; output {row['output'][0]} "
               f"{'×'.join(map(str, row['output'][1]))}; {row['dropped']} train-only layers dropped; "
-              f"{row['seconds']:.2f} s; rewritten as {', '.join(f'{k}: {v}' for k, v in row['variants'].items())}")
+              f"{row['seconds']:.2f} s; rewritten as {rewritten}")
     print(f"load average {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

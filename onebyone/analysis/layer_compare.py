@@ -30,7 +30,8 @@ def compared_layers(results: list[ProfileResult], labels: list[str]) -> dict:
             "layer": row.path, "type": row.type, "output_shape": (row.output_shape or [None])[1:],
             "params": row.params, "macs": row.macs} for row in rows]
         keys = [None if c is None else (c["output_shape"], c["params"], c["macs"]) for c in cells]
-        pairs.append({"index": index, "layers": cells, "same": None not in keys and len(set(map(str, keys))) == 1})
+        same = None not in keys and len(set(map(str, keys))) == 1
+        pairs.append({"index": index, "layers": cells, "same": same})
     return {"labels": labels, "layers": pairs, "all_same": all(p["same"] for p in pairs)}
 
 

@@ -31,8 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--input-shape", metavar="N,C,H,W", help="full input shape for all models")
     add_overrides_argument(parser, "option applied to every model (repeatable)")
-    parser.add_argument("--layers", action="store_true", help="also pair the weighted layers (convs, linears) "
-                        "in order and say where the definitions differ, e.g. a zoo model against its prototxt")
+    parser.add_argument(
+        "--layers", action="store_true",
+        help="also pair the weighted layers (convs, linears) in order and say where the definitions differ, "
+        "e.g. a zoo model against its prototxt",
+    )
     parser.add_argument("--format", choices=["table", "json", "csv", "markdown"], default="table")
     parser.set_defaults(func=run)
 
