@@ -152,6 +152,10 @@ def _layer(message: Message, *, v1: bool, source: str) -> LayerDef:
     checked = Params(message, fields, where)
     if not name:
         raise OneByOneError(f"{where}: a layer without a name")
+    shared = checked.many("param") if v1 else [p.last("name") for p in checked.many("param") if "name" in p]
+    if shared:
+        raise OneByOneError(f"{where}: shares weights by name ({', '.join(map(repr, shared))}); onebyone "
+                            "gives every layer its own weights and does not read shared ones")
     return LayerDef(name=name, type=kind, bottoms=tuple(checked.many("bottom")),
                     tops=tuple(checked.many("top")), message=message, where=where)
 
