@@ -135,8 +135,9 @@ def test_crop_size_of_a_data_layer_and_phase_rules():
       '"Convolution" '
      'bottom: "data" top: "c" convolution_param { num_output: 4 kernel_size: 3 group: 2 } }', ["group 2"]),
     ('name: "empty"', ["defines no layers"]),
-    ('input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\nlayer { name: "c" type: "Convolution" '
-     'bottom: "data" top: "c" param { name: "w" lr_mult: 1 } ' + CONV + ' }', ["shares weights by name ('w')"]),
+    ('input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\nlayer { name: "c" '
+     'type: "Convolution" bottom: "data" top: "c" param { name: "w" lr_mult: 1 } ' + CONV + ' }',
+     ["shares weights by name ('w')"]),
 ])
 def test_refusals_are_one_line_naming_the_layer(text, words):
     with pytest.raises(OneByOneError) as info:
