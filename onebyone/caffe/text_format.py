@@ -187,7 +187,7 @@ def _unquote(text: str) -> str:
         if code in _ESCAPES:
             out.append(_ESCAPES[code])
             index += 2
-        elif code in "xX":
+        elif code in "xX" and re.match(r"[0-9a-fA-F]", body[index + 2: index + 3]):
             digits = re.match(r"[0-9a-fA-F]{1,2}", body[index + 2:]).group()
             out.append(chr(int(digits, 16)))
             index += 2 + len(digits)

@@ -33,6 +33,8 @@ def test_text_format_values_and_spellings():
     assert isinstance(message.last("d"), Name) and message.last("d") == "MAX"
     assert message.last("e").all("f") == [[1, 2]] and message.last("g").last("h") == "true"
     assert message.last("i") == float("inf") and message.last("j") == 3.0 and message.last("k").fields == []
+    escapes = parse_text(r'a: "\x41\101\x" b: "\q"')
+    assert escapes.last("a") == "AAx" and escapes.last("b") == "q"  # hex, octal, and unknown escapes
 
 
 @pytest.mark.parametrize("text, words", [
