@@ -16,6 +16,7 @@ import re
 import torch
 from torch import Tensor, nn
 
+from onebyone.caffe.layers import InnerProduct
 from onebyone.caffe.net import NetDefinition
 from onebyone.caffe.specs import LAYER_BUILDERS
 from onebyone.errors import OneByOneError
@@ -53,7 +54,8 @@ class CaffeNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> the net's output blob
         blobs = {self.input_name: x}
         for (name, bottoms, tops), released in zip(self.steps, self._released, strict=True):
-            out = self._modules[name](*[blobs[b] for b in bottoms])
+            module = self._modules[name]
+            out = module(*layer_inputs(module, [blobs[b] for b in bottoms]))
             if len(tops) == 1:
                 blobs[tops[0]] = out
             else:
@@ -107,7 +109,7 @@ def build(definition: NetDefinition, input_shape: tuple[int, ...] | None = None)
         try:
             with torch.device("meta"):
                 module = LAYER_BUILDERS[layer.type](layer, bottom_shapes)
-                out = module(*[meta_blobs[b] for b in layer.bottoms])
+                out = module(*layer_inputs(module, [meta_blobs[b] for b in layer.bottoms]))
         except OneByOneError:
             raise
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
@@ -131,6 +133,13 @@ def build(definition: NetDefinition, input_shape: tuple[int, ...] | None = None)
         if module is not net and hasattr(module, "reset_parameters"):
             module.reset_parameters()
     return net.eval()
+
+
+def layer_inputs(module: nn.Module, inputs: list[Tensor]) -> list[Tensor]:
+    """What a layer's module is called with: its bottoms, an InnerProduct's flattened first."""
+    if isinstance(module, InnerProduct):
+        return [module.flattened(inputs[0]), *inputs[1:]]
+    return inputs
 
 
 def _outputs(steps: list[tuple[str, tuple[str, ...], tuple[str, ...]]]) -> list[str]:

@@ -15,14 +15,21 @@ from torch import Tensor, nn
 
 
 class InnerProduct(nn.Linear):
-    """Caffe's InnerProduct: flatten every axis from `axis` on, then a linear map (N, K) → (N, num_output)."""
+    """Caffe's InnerProduct: every axis from `axis` on flattened, then a linear map (N, K) → (N, num_output).
 
-    def __init__(self, in_features: int, out_features: int, *, bias: bool = True, axis: int = 1) -> None:
+    The flattening is `flattened(x)`, which `CaffeNet` applies before calling the layer, so that a traced
+    graph shows a flatten followed by a plain linear layer (what `convert fc2conv` and the class-map
+    tools look for); called on its own, the layer expects the flattened input, as nn.Linear does.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, bias: bool = True, axis: int = 1,
+                 flatten: bool = True) -> None:
         super().__init__(in_features, out_features, bias=bias)
         self.axis = axis
+        self.flatten = flatten  # False when the bottom has nothing after `axis` to flatten (known at build)
 
-    def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, num_output) for axis 1
-        return super().forward(x.flatten(self.axis))
+    def flattened(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, C·H·W) for axis 1
+        return x.flatten(self.axis) if self.flatten else x
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, axis={self.axis}"

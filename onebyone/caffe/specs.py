@@ -147,7 +147,7 @@ def inner_product(layer, shapes: list[Shape]) -> nn.Module:
         raise OneByOneError(f"{p.where}: num_output is required")
     axis = canonical_axis(p.one("axis", 1), len(shapes[0]), p.where)
     module = layers.InnerProduct(math.prod(shapes[0][axis:]), p.one("num_output"),
-                                 bias=p.one("bias_term", True), axis=axis)
+                                 bias=p.one("bias_term", True), axis=axis, flatten=len(shapes[0]) > axis + 1)
     module.caffe_transposed = p.one("transpose", False)  # the stored blob is (K, N)
     return module
 

@@ -34,8 +34,8 @@ def open_prototxt(path: str | Path, input_shape: tuple[int, ...] | None = None) 
     (C, H, W; default: the size the file declares)."""
     definition = read_prototxt(path)
     model = build(definition, input_shape)
-    return _run(definition, model, name=str(path), kind="model", spec={"model": str(path),
-                                                                        "model_overrides": {}})
+    spec = caffe_spec(definition, model, str(path))
+    return _run(definition, model, name=str(path), kind="model", spec=spec)
 
 
 def save_caffe_run(out_dir: str | Path, prototxt: str | Path, model: CaffeNet, source: dict, *,
@@ -82,7 +82,7 @@ def open_caffe_run(path: Path, consent: Consent) -> Run:
     def load() -> nn.Module:
         return load_state(model, path / MODEL_FILE, path, "imported Caffe net")
 
-    run = _run(definition, model, name=str(path), kind="caffe", spec={"caffe": dict(source)},
+    run = _run(definition, model, name=str(path), kind="caffe", spec=caffe_spec(definition, model, str(path)),
                mean=record.get("mean"), scale=record.get("scale"))
     run.build, run.path, run.record = load, path, record
     classes = record.get("classes")
@@ -92,6 +92,13 @@ def open_caffe_run(path: Path, consent: Consent) -> Run:
     except (TypeError, OneByOneError) as exc:
         raise OneByOneError(f"{str(path)!r}: unreadable caffe description (classes: {exc})") from None
     return run
+
+
+def caffe_spec(definition: NetDefinition, model: CaffeNet, source: str) -> dict:
+    """The Run's spec: the definition itself (text) and its input size, so that a folder made from this
+    run (compress, convert fc2conv) rebuilds the net from data (`runs.registry.caffe_builder`)."""
+    return {"caffe": {"prototxt_text": definition.text, "input_shape": list(model.input_shape[1:]),
+                      "source": source}}
 
 
 def _run(definition: NetDefinition, model: CaffeNet, *, name: str, kind: str, spec: dict,

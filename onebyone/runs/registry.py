@@ -56,6 +56,8 @@ class Consent:
 
     def builder(self, spec: object, where: str) -> Callable[[], nn.Module]:
         """How to build the base model a folder records; refuses user code the user did not allow."""
+        if isinstance(spec, dict) and isinstance(spec.get("caffe"), dict):
+            return caffe_builder(spec["caffe"], where)
         if not isinstance(spec, dict) or not isinstance(spec.get("model"), str):
             raise OneByOneError(f"{where}: damaged model record {spec!r:.80}")
         name, options = spec["model"], spec.get("model_overrides") or {}
@@ -189,6 +191,17 @@ def open_run_or_model(
     if code is not None or trust_code:
         raise OneByOneError("--model and --trust-code apply to run folders; give the model spec itself")
     return open_model(text, overrides)
+
+
+def caffe_builder(record: dict, where: str) -> Callable[[], nn.Module]:
+    """How to build a Caffe net a folder records as data: its prototxt text and input size."""
+    from onebyone.caffe import build, parse_prototxt
+
+    text, shape = record.get("prototxt_text"), record.get("input_shape")
+    if not isinstance(text, str) or not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
+        raise OneByOneError(f"{where}: damaged Caffe model record (prototxt_text and input_shape)")
+    definition = parse_prototxt(text, f"{where} (recorded prototxt)")
+    return lambda: build(definition, tuple(shape))
 
 
 def is_prototxt(text: str) -> bool:

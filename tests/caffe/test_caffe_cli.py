@@ -121,3 +121,31 @@ def test_compare_layer_by_layer(capsys):
     assert other["all_same"]  # both at 227: 55 → 27 → 13 → 6, the same table
     mixed = run_json(capsys, "compare", "nin-cifar", NIN, "--layers", "--input", "3x224x224")["layers"]
     assert not mixed["all_same"] and mixed["layers"][-1]["layers"][0] is None  # NIN-CIFAR has 9 of the 12
+
+
+FC_NET = '''input: "data" input_shape { dim: 1 dim: 3 dim: 17 dim: 17 }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+        convolution_param { num_output: 6 kernel_size: 3 stride: 2 } }
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1"
+        pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
+layer { name: "fc6" type: "InnerProduct" bottom: "pool1" top: "fc6" inner_product_param { num_output: 12 } }
+layer { name: "relu6" type: "ReLU" bottom: "fc6" top: "fc6" }
+layer { name: "fc7" type: "InnerProduct" bottom: "fc6" top: "fc7" inner_product_param { num_output: 5 } }
+'''
+
+
+def test_compress_and_fc2conv_folders_of_a_caffe_net_reopen(tmp_path, capsys):
+    prototxt = tmp_path / "fc.prototxt"
+    prototxt.write_text(FC_NET)
+    assert build(read_prototxt(prototxt)).blob_shapes["pool1"] == (1, 6, 4, 4)  # 8 → 4 with ceil (floor: 3)
+    converted = run_json(capsys, "convert", "fc2conv", prototxt, "--out", tmp_path / "conv")
+    assert converted["max_abs_difference"] < 1e-5 and converted["larger_output_shape"] == [1, 5, 5, 5]
+    assert [layer["after"] for layer in converted["layers"]] == ["Conv2d(6 → 12, 4×4)", "Conv2d(12 → 5, 1×1)"]
+    params = run_json(capsys, "profile", tmp_path / "conv")["totals"]["params"]
+    assert params == 6 * 27 + 6 + 96 * 12 + 12 + 65
+    run_json(capsys, "convert", "caffe", prototxt, "--out", tmp_path / "caffe")
+    run_json(capsys, "compress", tmp_path / "caffe", "--budget", "0.6", "--repeats", "1", "--batch", "1",
+             "--out", tmp_path / "small")
+    reopened = open_run(tmp_path / "small")
+    assert reopened.kind == "compressed" and reopened.model()(torch.randn(1, 3, 17, 17)).shape == (1, 5)
