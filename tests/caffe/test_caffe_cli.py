@@ -78,8 +78,9 @@ def test_predict_profile_export_on_the_folder(folder, capsys):
     predictions = run_json(capsys, "predict", out, "--image", tmp / "p.png", "--top", "10")["predictions"]
     assert abs(sum(p["probability"] for p in predictions) - 1) < 1e-5
     assert run_json(capsys, "profile", out)["totals"]["params"] == 314
-    exported = run_json(capsys, "export", out, "--onnx", tmp / "net.onnx")
-    assert exported["max_abs_diff"] is not None and exported["max_abs_diff"] < 1e-3
+    for subject in (out, TINY):  # the folder, and the bare prototxt
+        exported = run_json(capsys, "export", subject, "--onnx", tmp / "net.onnx")
+        assert exported["max_abs_diff"] is not None and exported["max_abs_diff"] < 1e-3
 
 
 def test_predict_reads_a_softmax_output_as_probabilities(tmp_path, capsys):
