@@ -19,7 +19,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, runs: bool = True) -
     parser.add_argument(
         "model",
         metavar="RUN_OR_MODEL" if runs else "MODEL",
-        help=f"{what}zoo name (see `onebyone models`), path/to/file.py:factory or package.module:factory",
+        help=f"{what}zoo name (see `onebyone models`), path/to/file.py:factory, package.module:factory "
+        "or a Caffe net.prototxt",
     )
     parser.add_argument(
         "--input", metavar="CxHxW", help="input size, e.g. 3x224x224 (default: the model's own)"
