@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from caffemodel_writer import tiny_caffemodel
 from PIL import Image
 
 from onebyone.cli import main
@@ -170,7 +171,45 @@ def world(tmp_path_factory) -> dict[str, str]:
     places["idx_shape"] = idx_folder(root / "idx_shape", idx_header(10000, 7, 112) + bytes(10000 * 784))
     places["afile"] = root / "afile"
     places["afile"].write_text("not a folder")
+    places.update(caffe_files(root))
     return {name: str(path) for name, path in places.items()}
+
+
+CAFFE_NET = """input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+        convolution_param { num_output: 4 kernel_size: 3 } }
+layer { name: "gap" type: "Pooling" bottom: "conv1" top: "gap"
+        pooling_param { pool: AVE global_pooling: true } }
+"""
+
+
+def caffe_files(root: Path) -> dict[str, Path]:
+    """Caffe definitions and weights: good, malformed, of an unknown layer, in mixed syntax, truncated."""
+    folder = root / "caffe"
+    folder.mkdir()
+    texts = {
+        "cf_net": CAFFE_NET,
+        "cf_malformed": CAFFE_NET + 'layer { name: "broken"\n',
+        "cf_unknown": CAFFE_NET + 'layer { name: "warp" type: "Warp" bottom: "gap" top: "w" }\n',
+        "cf_mixed": CAFFE_NET + 'layers { name: "relu" type: RELU bottom: "gap" top: "gap" }\n',
+    }
+    places = {}
+    for name, text in texts.items():
+        places[name] = folder / f"{name}.prototxt"
+        places[name].write_text(text)
+    weights = {"conv1": [np.zeros((4, 3, 3, 3), np.float32), np.zeros(4, np.float32)]}
+    (folder / "cf_good.caffemodel").write_bytes(tiny_caffemodel(weights))
+    (folder / "cf_cut.caffemodel").write_bytes(tiny_caffemodel(weights)[:-9])
+    weights["conv1"][0] = np.zeros((4, 3, 1, 1), np.float32)
+    (folder / "cf_shape.caffemodel").write_bytes(tiny_caffemodel(weights))
+    places.update({name: folder / f"{name}.caffemodel" for name in ("cf_good", "cf_cut", "cf_shape")})
+    run = root / "cf_run"
+    assert main(["convert", "caffe", str(places["cf_net"]), "--weights", str(places["cf_good"]),
+                 "--out", str(run), "--format", "json"]) == 0
+    places["cf_run"] = run
+    places["cf_record"] = damaged(run, "cf_record", "caffe.json", "{")
+    places["cf_copy"] = damaged(run, "cf_copy", "net.prototxt", texts["cf_unknown"])
+    return places
 
 
 # (command line with {places}, words the one error line contains)
@@ -287,6 +326,25 @@ ROWS = [
     ("eval {run} --split val", ["has no val images", "val_size 0"]),
     ("convert fc2conv {comp} --out c", ["is a compressed run"]),
     ("compress {conv} --budget 0.5 --out c", ["is already a converted run"]),
+    # Caffe definitions and weights (docs/caffe.md)
+    ("profile {cf_malformed}", ["cf_malformed.prototxt: line 7", "to close the message opened at line 6"]),
+    ("convert caffe {cf_unknown} --out c", ["layer 'warp'", "unknown layer type 'Warp'", "supported:"]),
+    ("compare nin-imagenet {cf_mixed}", ["cf_mixed.prototxt", "mixes", "Caffe refuses such a file"]),
+    ("convert caffe {cf_net} --weights {cf_shape} --out c", ["layer 'conv1'", "blob 0 has shape 4x3x1x1",
+                                                              "needs 4x3x3x3"]),
+    ("convert caffe {cf_net} --weights {cf_cut} --out c", ["cf_cut.caffemodel", "truncated"]),
+    ("convert caffe {cf_net} --weights {root}/none.caffemodel --out c", ["none.caffemodel", "not found"]),
+    ("convert caffe {root}/none.prototxt --out c", ["prototxt file", "not found"]),
+    ("export {root}/none.prototxt --onnx x.onnx", ["prototxt file", "not found"]),
+    ("convert caffe {cf_net} --classes imagenet --out c", ["has 1000 names; the net gives 4 outputs"]),
+    ("convert caffe {cf_net} --mean 1,x --out c", ["--mean must be numbers"]),
+    ("convert caffe {cf_net} --out {afile}/x", ["cannot be made", "is a file"]),
+    ("profile {cf_net} --set width=2", ["a Caffe prototxt has no --set options"]),
+    ("profile {cf_net} --input 3x2x2", ["layer 'conv1'", "does not fit bottoms of shapes [[1, 3, 2, 2]]"]),
+    ("predict {cf_run} --image {ok}", ["nothing says what its outputs mean"]),
+    ("eval {cf_record}", ["cf_record/caffe.json", "unreadable caffe description"]),
+    ("profile {cf_copy}", ["cf_copy/net.prototxt", "unknown layer type 'Warp'"]),
+    ("profile {cf_run} --model {m}/good.py:build", ["imported from a Caffe prototxt", "drop --model"]),
     # unknown names
     ("models --format xml", ["invalid choice: 'xml'"]),
     ("nope", ["invalid choice: 'nope'"]),
@@ -356,6 +414,7 @@ PROCESS_ROWS = [
     ("export {m}/dict_out.py:build --input 3x8x8 --onnx x.onnx", "returns a dict"),
     ("export {m}/histc.py:build --input 1x4x4 --onnx x.onnx", "cannot export to ONNX"),
     ("profile {m}/exit3.py:build --input 3x8x8", "SystemExit: 3"),
+    ("convert caffe {cf_net} --weights {cf_cut} --out c", "truncated"),
 ]
 
 

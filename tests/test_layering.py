@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors",),
     ("files", "tables"),
     ("layers",),
-    ("models",),
+    ("models", "caffe"),  # caffe: Caffe prototxt/caffemodel import, on torch alone
     ("data", "analysis"),
     ("train",),
     ("deploy",),  # below surgery: compression measures latency on deployed (frozen) copies

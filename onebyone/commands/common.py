@@ -19,7 +19,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, runs: bool = True) -
     parser.add_argument(
         "model",
         metavar="RUN_OR_MODEL" if runs else "MODEL",
-        help=f"{what}zoo name (see `onebyone models`), path/to/file.py:factory or package.module:factory",
+        help=f"{what}zoo name (see `onebyone models`), path/to/file.py:factory, package.module:factory "
+        "or a Caffe net.prototxt",
     )
     parser.add_argument(
         "--input", metavar="CxHxW", help="input size, e.g. 3x224x224 (default: the model's own)"
@@ -61,7 +62,17 @@ def open_subject(args: argparse.Namespace) -> Run:
         overrides=parse_overrides(args.overrides),
         code=getattr(args, "model_code", None),
         trust_code=getattr(args, "trust_code", False),
+        input_shape=caffe_input_size(args),
     )
+
+
+def caffe_input_size(args: argparse.Namespace) -> tuple[int, ...] | None:
+    """(C, H, W) of --input or --input-shape, if given: the size a Caffe prototxt is built for."""
+    if getattr(args, "input", None):
+        return tuple(parse_input_shape(args.input)[-3:])
+    if getattr(args, "input_shape", None):
+        return tuple(parse_full_shape(args.input_shape)[-3:])
+    return None
 
 
 def input_size(args: argparse.Namespace, run: Run) -> tuple[int, int, int]:

@@ -8,9 +8,10 @@ import json
 from rich.console import Console
 
 from onebyone.analysis import profile
+from onebyone.analysis.layer_compare import compared_layers, render_layer_comparison
 from onebyone.analysis.render import comparison, comparison_csv, comparison_markdown, render_comparison
 from onebyone.commands.arguments import parse_overrides, split_variant
-from onebyone.commands.common import add_overrides_argument, full_input_shape
+from onebyone.commands.common import add_overrides_argument, caffe_input_size, full_input_shape
 from onebyone.errors import OneByOneError
 from onebyone.runs import open_model
 
@@ -20,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare",
         help="models or variants side by side with deltas",
         description="Profile each model (a zoo name, file.py:factory or module:factory, optionally "
-        "quoted with its overrides: \"googlenet naive=true\") and put the totals side by side "
-        "with their difference and ratio against the first.",
+        "quoted with its overrides: \"googlenet naive=true\"; or a Caffe .prototxt) and put the totals "
+        "side by side with their difference and ratio against the first; --layers pairs the weighted "
+        "layers too.",
     )
     parser.add_argument("models", nargs="+", metavar="MODEL", help='e.g. googlenet "googlenet naive=true"')
     parser.add_argument(
@@ -29,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--input-shape", metavar="N,C,H,W", help="full input shape for all models")
     add_overrides_argument(parser, "option applied to every model (repeatable)")
+    parser.add_argument(
+        "--layers", action="store_true",
+        help="also pair the weighted layers (convs, linears) in order and say where the definitions differ, "
+        "e.g. a zoo model against its prototxt",
+    )
     parser.add_argument("--format", choices=["table", "json", "csv", "markdown"], default="table")
     parser.set_defaults(func=run)
 
@@ -40,18 +47,23 @@ def run(args: argparse.Namespace) -> int:
     for text in args.models:
         spec, own = split_variant(text)
         overrides = [*args.overrides, *own]
-        subject = open_model(spec, parse_overrides(overrides))
+        subject = open_model(spec, parse_overrides(overrides), input_shape=caffe_input_size(args))
         shape = full_input_shape(args, subject)
         label = " ".join([spec, *own])
         results.append(profile(subject.model(), shape, name=label))
         labels.append(label)
     data = comparison(results, labels)
+    layers = compared_layers(results, labels) if args.layers else None
+    if layers is not None and args.format in ("csv", "markdown"):
+        raise OneByOneError("--layers is shown as a table or in --format json")
     if args.format == "json":
-        print(json.dumps(data, indent=2))
+        print(json.dumps({**data, **({"layers": layers} if layers else {})}, indent=2))
     elif args.format == "csv":
         print(comparison_csv(data), end="")
     elif args.format == "markdown":
         print(comparison_markdown(data), end="")
     else:
         render_comparison(data, Console())
+        if layers is not None:
+            render_layer_comparison(layers, Console())
     return 0

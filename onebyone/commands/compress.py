@@ -11,7 +11,7 @@ from rich.table import Table
 
 from onebyone.analysis.timing import check_repeats
 from onebyone.commands.arguments import parse_input_shape, parse_overrides
-from onebyone.commands.common import add_code_arguments, add_overrides_argument
+from onebyone.commands.common import add_code_arguments, add_overrides_argument, caffe_input_size
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_folder
 from onebyone.runs import Run, open_run_or_model, save_compressed
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     check_repeats(args.repeats)
     out = check_output_folder(Path(args.out) if args.out else Path(f"{args.run.rstrip('/')}-compressed"))
     source = open_run_or_model(
-        args.run, overrides=parse_overrides(args.overrides), code=args.model_code, trust_code=args.trust_code
+        args.run, overrides=parse_overrides(args.overrides), code=args.model_code, trust_code=args.trust_code,
+        input_shape=caffe_input_size(args),
     )
     if source.kind in ("compressed", "converted"):
         raise OneByOneError(

@@ -1,18 +1,23 @@
-"""`onebyone convert fc2conv`: turn every linear layer of a model into a convolution (claim C9)."""
+"""`onebyone convert fc2conv`: every linear layer of a model into a convolution (claim C9);
+`onebyone convert caffe`: a Caffe .prototxt (and .caffemodel) into a run folder."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
-from onebyone.commands.common import add_model_arguments, input_size, open_subject
+from onebyone.caffe import build, load_caffemodel, read_prototxt
+from onebyone.commands.arguments import parse_input_shape
+from onebyone.commands.common import add_model_arguments, input_size, open_subject, print_warnings
+from onebyone.data.classes import CLASS_LISTS, class_names
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_folder
-from onebyone.runs import save_converted
+from onebyone.runs import save_caffe_run, save_converted
 from onebyone.runs.converted import FC2CONV_FILE
 from onebyone.surgery.fc_to_conv import convert_fc_layers
 from onebyone.train.checkpoint import MODEL_FILE
@@ -39,6 +44,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fc2conv.add_argument("--out", metavar="DIR", required=True, help="folder to write (new or empty)")
     fc2conv.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     fc2conv.set_defaults(func=run_fc2conv)
+    caffe = commands.add_parser(
+        "caffe",
+        help="import a Caffe net: a .prototxt (and its .caffemodel weights) as a run folder",
+        description="Read a Caffe definition (deploy or train_val .prototxt, either syntax; the TEST phase) "
+        "and optionally its trained weights (.caffemodel), with onebyone's own readers: no Caffe needed. "
+        f"Writes OUT/{MODEL_FILE}, OUT/caffe.json and a copy of the prototxt, a folder every command takes "
+        "as a run; opening it runs no code. See docs/caffe.md for the layers and Caffe's quirks.",
+    )
+    caffe.add_argument("prototxt", metavar="PROTOTXT", help="the net definition, e.g. deploy.prototxt")
+    caffe.add_argument("--weights", metavar="CAFFEMODEL", help="trained weights (.caffemodel)")
+    caffe.add_argument("--input", metavar="CxHxW", help="input size (default: the one the file declares)")
+    caffe.add_argument(
+        "--classes", metavar="LIST_OR_FILE",
+        help="what the outputs mean: a class list (imagenet: the ILSVRC-2012 synsets in Caffe's label order) "
+        "or a text file with one name per line (Caffe's synset_words.txt)",
+    )
+    caffe.add_argument(
+        "--mean", metavar="M[,M,M]",
+        help="per-channel mean the net was trained with, in pixel units 0-255, in the net's channel order "
+        "(default: the data layer's mean_value, if any)",
+    )
+    caffe.add_argument("--scale", type=float, help="Caffe's transform scale (default: the data layer's or 1)")
+    caffe.add_argument("--out", metavar="DIR", required=True, help="folder to write (new or empty)")
+    caffe.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    caffe.set_defaults(func=run_caffe)
 
 
 def run_fc2conv(args: argparse.Namespace) -> int:
@@ -77,3 +107,71 @@ def run_fc2conv(args: argparse.Namespace) -> int:
     )
     console.print(f"written: {out / MODEL_FILE}, {out / FC2CONV_FILE}")
     return 0
+
+
+def run_caffe(args: argparse.Namespace) -> int:
+    out = check_output_folder(args.out)
+    definition = read_prototxt(args.prototxt)
+    size = tuple(parse_input_shape(args.input)[-3:]) if args.input else None
+    model = build(definition, size)
+    loaded = load_caffemodel(model, args.weights) if args.weights else None
+    source = {"prototxt": str(args.prototxt), "weights": str(args.weights) if args.weights else None}
+    classes = _classes(args.classes, model.blob_shapes[model.output_name])
+    mean = _numbers(args.mean, "--mean") if args.mean else None
+    save_caffe_run(out, args.prototxt, model, source, classes=classes, mean=mean, scale=args.scale)
+    report = {
+        "prototxt": str(args.prototxt), "out": str(out), "syntax": definition.syntax,
+        "input": {"blob": definition.inputs[0].blob, "declared": definition.inputs[0].declared,
+                  "shape": list(model.input_shape)},
+        "layers": len(model.steps), "params": sum(p.numel() for p in model.parameters()),
+        "output": {"blob": model.output_name, "shape": list(model.blob_shapes[model.output_name])},
+        "dropped": list(definition.dropped),
+        "weights": None if loaded is None else {"file": str(args.weights), "loaded": loaded.loaded,
+                                                "missing": loaded.missing, "ignored": loaded.ignored},
+    }
+    if loaded is not None and loaded.missing:
+        print_warnings([f"{args.weights} has no weights for {len(loaded.missing)} layer(s) of the net, "
+                        f"left as initialised: {', '.join(loaded.missing)}"])
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+        return 0
+    console = Console()
+    console.print(f"{definition.name} ({definition.syntax} syntax): {report['layers']} layers, "
+                  f"{report['params']:,} parameters; input {definition.inputs[0].blob!r} "
+                  f"{'×'.join(map(str, model.input_shape))} ({definition.inputs[0].declared}), output "
+                  f"{model.output_name!r} {'×'.join(map(str, report['output']['shape']))}")
+    if definition.dropped:
+        console.print(f"left out at TEST: {', '.join(definition.dropped)}")
+    if loaded is not None:
+        ignored = f"; {len(loaded.ignored)} layer(s) of the file not in the net" if loaded.ignored else ""
+        console.print(f"weights: {len(loaded.loaded)} layer(s) from {args.weights}{ignored}")
+    console.print(f"written: {out / MODEL_FILE}, {out / 'caffe.json'}")
+    return 0
+
+
+def _classes(text: str | None, output_shape: tuple[int, ...]) -> str | list[str] | None:
+    """--classes as recorded: a known list's name, or the lines of a file; checked against the outputs."""
+    if text is None:
+        return None
+    outputs = output_shape[1] if len(output_shape) > 1 else output_shape[0]
+    if text in CLASS_LISTS:
+        names: str | list[str] = text
+        count = len(class_names(text))
+    else:
+        try:
+            lines = Path(text).read_text(encoding="utf-8").splitlines()
+            names = [line.strip() for line in lines if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OneByOneError(f"--classes {text!r}: not a class list ({', '.join(CLASS_LISTS)}) nor a "
+                                f"readable file ({exc.__class__.__name__})") from None
+        count = len(names)
+    if count != outputs:
+        raise OneByOneError(f"--classes {text!r} has {count} names; the net gives {outputs} outputs")
+    return names
+
+
+def _numbers(text: str, option: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise OneByOneError(f"{option} must be numbers separated by commas, got {text!r}") from None

@@ -82,9 +82,11 @@ def run(args: argparse.Namespace) -> int:
     check_forward_memory(run.model(), x.shape, run.name)
     with torch.inference_mode():
         scores = run_model(run.model(), x, run.name)
+    if scores.dim() == 4 and tuple(scores.shape[2:]) == (1, 1):  # a 1×1 map per class (Caffe's NIN)
+        scores = scores.flatten(1)
     if scores.dim() != 2 or scores.shape[0] != 1:
         raise OneByOneError(f"{run.name} returns {describe_value(scores)}; expected (1, classes) scores")
-    probabilities = scores.float().softmax(dim=1)[0]
+    probabilities = scores.float()[0] if run.probabilities else scores.float().softmax(dim=1)[0]
     name = run.name
     report = {
         "schema_version": 1,

@@ -7,7 +7,8 @@ never code: see `onebyone.runs.registry` for models made from user code. `open_r
 what commands taking RUN_OR_MODEL use: a folder, or a zoo/user model spec.
 """
 
-from onebyone.runs import compressed, converted, training  # noqa: F401 - each registers its format
+from onebyone.runs import caffe, compressed, converted, training  # noqa: F401 - each registers its format
+from onebyone.runs.caffe import open_prototxt, save_caffe_run
 from onebyone.runs.compressed import save_compressed
 from onebyone.runs.converted import save_converted
 from onebyone.runs.registry import (
@@ -28,10 +29,12 @@ __all__ = [
     "RunFormat",
     "list_run_formats",
     "open_model",
+    "open_prototxt",
     "open_run",
     "open_run_or_model",
     "register_run_format",
     "run_format",
+    "save_caffe_run",
     "save_compressed",
     "save_converted",
 ]

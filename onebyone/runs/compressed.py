@@ -62,7 +62,7 @@ def save_compressed(
 
 def read_description(run: Path) -> dict:
     """factorized.json, checked for the keys a compressed run needs."""
-    required = lambda record: (record["base"]["model"], record["structure"])  # noqa: E731
+    required = lambda record: (record["base"].get("model") or record["base"]["caffe"], record["structure"])  # noqa: E731
     return read_record(run / STRUCTURE_FILE, "compressed-run", required)[0]
 
 

@@ -56,6 +56,8 @@ class Consent:
 
     def builder(self, spec: object, where: str) -> Callable[[], nn.Module]:
         """How to build the base model a folder records; refuses user code the user did not allow."""
+        if isinstance(spec, dict) and isinstance(spec.get("caffe"), dict):
+            return caffe_builder(spec["caffe"], where)
         if not isinstance(spec, dict) or not isinstance(spec.get("model"), str):
             raise OneByOneError(f"{where}: damaged model record {spec!r:.80}")
         name, options = spec["model"], spec.get("model_overrides") or {}
@@ -133,9 +135,19 @@ def open_run(path: str | Path, *, code: str | None = None, trust_code: bool = Fa
     return entry.open(folder, Consent(code, trust_code))
 
 
-def open_model(spec: str, overrides: dict | None = None) -> Run:
-    """A bare zoo or user model as a Run: no weights of its own (random init), its design input size."""
+def open_model(
+    spec: str, overrides: dict | None = None, *, input_shape: tuple[int, ...] | None = None
+) -> Run:
+    """A bare zoo or user model as a Run: no weights of its own (random init), its design input size.
+
+    A Caffe .prototxt is a model too; `input_shape` (C, H, W) is the size it is built for (Caffe sizes
+    an InnerProduct by its input), where other models take any size they run on.
+    """
     overrides = dict(overrides or {})
+    if is_prototxt(spec):
+        if overrides:
+            raise OneByOneError(f"{spec}: a Caffe prototxt has no --set options; edit the file")
+        return open_prototxt(spec, input_shape)
     if not is_user_code(spec) and spec not in list_models() and Path(spec).is_dir():
         raise OneByOneError(f"{spec!r} is a run folder; give a zoo model name or path/to/file.py:factory")
     try:
@@ -160,19 +172,47 @@ def open_model(spec: str, overrides: dict | None = None) -> Run:
 
 
 def open_run_or_model(
-    text: str, *, overrides: dict | None = None, code: str | None = None, trust_code: bool = False
+    text: str, *, overrides: dict | None = None, code: str | None = None, trust_code: bool = False,
+    input_shape: tuple[int, ...] | None = None,
 ) -> Run:
-    """RUN_OR_MODEL as the commands take it: an existing folder is a run, anything else a model spec."""
+    """RUN_OR_MODEL as the commands take it: an existing folder is a run, anything else a model spec
+    (`input_shape` sizes a Caffe prototxt; see `open_model`)."""
     path = Path(text)
     if path.is_dir():
         if overrides:
             raise OneByOneError("--set changes a model's definition; a training run's model is fixed")
         return open_run(path, code=code, trust_code=trust_code)
+    if is_prototxt(text) and (code is not None or trust_code):
+        raise OneByOneError("--model and --trust-code apply to run folders; a prototxt runs no code")
+    if is_prototxt(text):
+        return open_model(text, overrides, input_shape=input_shape)
     if not is_user_code(text) and ("/" in text or path.suffix or text.startswith(".")):
         raise OneByOneError(f"run folder {text!r} not found")
     if code is not None or trust_code:
         raise OneByOneError("--model and --trust-code apply to run folders; give the model spec itself")
     return open_model(text, overrides)
+
+
+def caffe_builder(record: dict, where: str) -> Callable[[], nn.Module]:
+    """How to build a Caffe net a folder records as data: its prototxt text and input size."""
+    from onebyone.caffe import build, parse_prototxt
+
+    text, shape = record.get("prototxt_text"), record.get("input_shape")
+    if not isinstance(text, str) or not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
+        raise OneByOneError(f"{where}: damaged Caffe model record (prototxt_text and input_shape)")
+    definition = parse_prototxt(text, f"{where} (recorded prototxt)")
+    return lambda: build(definition, tuple(shape))
+
+
+def is_prototxt(text: str) -> bool:
+    """Whether a model spec names a Caffe definition (a path ending in .prototxt)."""
+    return text.lower().endswith(".prototxt")
+
+
+def open_prototxt(path: str, input_shape: tuple[int, ...] | None) -> Run:
+    from onebyone.runs.caffe import open_prototxt as open_caffe  # the caffe format imports this module
+
+    return open_caffe(path, input_shape)
 
 
 def _load_formats() -> None:

@@ -35,6 +35,7 @@ class Run:
         record: the format's own description (factorized.json, fc2conv.json), as read.
         mean, std: input normalisation for models without a config (e.g. pretrained zoo weights).
         known_classes: class names for models without a config (e.g. ImageNet for pretrained weights).
+        probabilities: the outputs are probabilities already (a Caffe deploy net ending in Softmax).
     """
 
     name: str
@@ -49,6 +50,7 @@ class Run:
     std: tuple[float, ...] | float | None = None
     known_classes: tuple[str, ...] | None = None
     crop_padding: int = 0  # margin cut off around a photo's centre crop (32 for ImageNet weights)
+    probabilities: bool = False  # the model's outputs are already probabilities (a Caffe net's Softmax)
     _model: nn.Module | None = field(default=None, repr=False)
     _data: RunData | None = field(default=None, repr=False)
     _test: ImageDataset | None = field(default=None, repr=False)

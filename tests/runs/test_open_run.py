@@ -51,9 +51,10 @@ def trained(tmp_path_factory):
     return run, result
 
 
-def test_the_three_formats_are_registered():
+def test_the_four_formats_are_registered():
     assert {(f.name, f.marker) for f in list_run_formats()} == {
         ("training", "config.json"), ("compressed", "factorized.json"), ("converted", "fc2conv.json"),
+        ("caffe", "caffe.json"),
     }
 
 
