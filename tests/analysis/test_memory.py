@@ -175,5 +175,6 @@ def test_the_batch_that_fits_fits_a_real_step():
     setup, budget = MemorySetup("sgd-momentum"), 6_000_000
     torch.manual_seed(0)
     fit = largest_batch(create_model("nin-fashion", width=0.25), (1, 28, 28), budget, setup)
-    measured = measure_training_step(create_model("nin-fashion", width=0.25), (fit.batch_size, 1, 28, 28), setup)
+    shape = (fit.batch_size, 1, 28, 28)
+    measured = measure_training_step(create_model("nin-fashion", width=0.25), shape, setup)
     assert fit.batch_size > 1 and measured.peak_bytes <= budget < fit.next_peak_bytes
