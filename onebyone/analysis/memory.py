@@ -5,10 +5,11 @@ The step is run for real on FakeTensors (shapes, strides and dtypes, no data, on
 as PyTorch's dispatch is concerned, so CPU autocast applies exactly as in a real run):
 `zero_grad(set_to_none=True)`, forward (under autocast when `autocast` is a dtype), the loss,
 `backward()`, `optimizer.step()` (the optimizer state exists, as in any step after the first).
-A `Ledger` (ledger.py) follows every storage's lifetime; what autograd saves for backward is observed with `torch.autograd.graph.saved_tensors_hooks`, and
-gradients when they are accumulated, so the peak comes with its parts:
-weights (parameters + buffers), optimizer state, gradients, saved activations, and the
-transient rest (the batch, activations in flight, temporaries).
+A `Ledger` (ledger.py) follows every storage's lifetime; what autograd saves for backward is
+observed with `torch.autograd.graph.saved_tensors_hooks`, and gradients when they are
+accumulated, so the peak comes with its parts: weights (parameters + buffers), optimizer state,
+gradients, saved activations, and the transient rest (the batch, activations in flight,
+temporaries).
 
 The optimizer is the real torch.optim class. Its state and the temporaries of its step are
 observed on copies of the largest and smallest parameter of each dtype (optimizer.py): on the CPU
