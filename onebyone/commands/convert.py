@@ -66,6 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: the data layer's mean_value, if any)",
     )
     caffe.add_argument("--scale", type=float, help="Caffe's transform scale (default: the data layer's or 1)")
+    caffe.add_argument(
+        "--channel-order", choices=["bgr", "rgb"], default="bgr",
+        help="colour order the net takes (default bgr, Caffe's: photos, read as RGB, are swapped)",
+    )
     caffe.add_argument("--out", metavar="DIR", required=True, help="folder to write (new or empty)")
     caffe.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     caffe.set_defaults(func=run_caffe)
@@ -118,7 +122,8 @@ def run_caffe(args: argparse.Namespace) -> int:
     source = {"prototxt": str(args.prototxt), "weights": str(args.weights) if args.weights else None}
     classes = _classes(args.classes, model.blob_shapes[model.output_name])
     mean = _numbers(args.mean, "--mean") if args.mean else None
-    save_caffe_run(out, args.prototxt, model, source, classes=classes, mean=mean, scale=args.scale)
+    save_caffe_run(out, args.prototxt, model, source, classes=classes, mean=mean, scale=args.scale,
+                   channel_order=args.channel_order)
     report = {
         "prototxt": str(args.prototxt), "out": str(out), "syntax": definition.syntax,
         "input": {"blob": definition.inputs[0].blob, "declared": definition.inputs[0].declared,

@@ -35,18 +35,27 @@ def open_prototxt(path: str | Path, input_shape: tuple[int, ...] | None = None) 
     definition = read_prototxt(path)
     model = build(definition, input_shape)
     spec = caffe_spec(definition, model, str(path))
-    return _run(definition, model, name=str(path), kind="model", spec=spec)
+    run = _run(definition, model, name=str(path), kind="model", spec=spec)
+    run.bgr = True  # Caffe's convention; `convert caffe --channel-order rgb` records otherwise
+    return run
+
+
+CHANNEL_ORDERS = ("bgr", "rgb")  # Caffe's nets take BGR (OpenCV's order); "rgb" for those that do not
 
 
 def save_caffe_run(out_dir: str | Path, prototxt: str | Path, model: CaffeNet, source: dict, *,
                    classes: str | list[str] | None = None, mean: list[float] | None = None,
-                   scale: float | None = None) -> Path:
+                   scale: float | None = None, channel_order: str = "bgr") -> Path:
     """Write caffe.json, net.prototxt (a copy of `prototxt`) and model.safetensors to `out_dir` (new, empty).
 
     `classes` names the outputs (a class list such as "imagenet", or the names); `mean` (per channel, in
     0–255 pixel units) and `scale` are the input transform the net was trained with, as Caffe's
-    transform_param gives them: input = (pixel − mean) · scale.
+    transform_param gives them: input = (pixel − mean) · scale; `channel_order` is the order of the
+    colour channels it takes ("bgr", Caffe's, or "rgb").
     """
+    if channel_order not in CHANNEL_ORDERS:
+        expected = ", ".join(CHANNEL_ORDERS)
+        raise OneByOneError(f"unknown channel order {channel_order!r}; expected one of {expected}")
     from safetensors.torch import save_file
 
     out = check_output_folder(out_dir)
@@ -55,7 +64,7 @@ def save_caffe_run(out_dir: str | Path, prototxt: str | Path, model: CaffeNet, s
     atomic_write(out / MODEL_FILE, lambda path: save_file(state, str(path)))
     atomic_write(out / PROTOTXT_FILE, lambda path: shutil.copyfile(prototxt, path))
     record = {"schema_version": SCHEMA_VERSION, "source": source, "input_shape": list(model.input_shape[1:]),
-              "classes": classes, "mean": mean, "scale": scale}
+              "classes": classes, "mean": mean, "scale": scale, "channel_order": channel_order}
     atomic_write_text(out / CAFFE_FILE, json.dumps(record, indent=2) + "\n")
     return out
 
@@ -82,8 +91,13 @@ def open_caffe_run(path: Path, consent: Consent) -> Run:
     def load() -> nn.Module:
         return load_state(model, path / MODEL_FILE, path, "imported Caffe net")
 
+    order = record.get("channel_order", "bgr")
+    if order not in CHANNEL_ORDERS:
+        raise OneByOneError(f"{str(path)!r}: unreadable caffe description (channel_order: {order!r:.40}; "
+                            f"expected one of {', '.join(CHANNEL_ORDERS)})")
     run = _run(definition, model, name=str(path), kind="caffe", spec=caffe_spec(definition, model, str(path)),
                mean=record.get("mean"), scale=record.get("scale"))
+    run.bgr = order == "bgr"
     run.build, run.path, run.record = load, path, record
     classes = record.get("classes")
     try:
@@ -107,14 +121,13 @@ def _run(definition: NetDefinition, model: CaffeNet, *, name: str, kind: str, sp
     mean = mean if mean is not None else declared.mean
     scale = scale if scale is not None else declared.scale
     channels = model.input_shape[1]
-    run_mean = run_std = None
-    if mean is not None or scale != 1.0:  # Caffe's transform: (pixel in 0–255 − mean) · scale
-        values = tuple(mean or (0.0,))
-        if len(values) not in (1, channels) or not scale or scale < 0:
-            raise OneByOneError(f"{name}: input mean {list(values)} and scale {scale} do not fit "
-                                f"{channels} channels")
-        run_mean = tuple(v / 255 for v in (values if len(values) == channels else values * channels))
-        run_std = 1 / (255 * scale)
+    # Caffe's transform, (pixel in 0–255 − mean) · scale; without one a Caffe net takes raw 0–255 pixels
+    values = tuple(mean or (0.0,))
+    if len(values) not in (1, channels) or not scale or scale < 0:
+        raise OneByOneError(f"{name}: input mean {list(values)} and scale {scale} do not fit "
+                            f"{channels} channels")
+    run_mean = tuple(v / 255 for v in (values if len(values) == channels else values * channels))
+    run_std = 1 / (255 * scale)
     last = model.get_submodule(model.steps[-1][0])
     return Run(name=name, kind=kind, spec=spec, build=lambda: model, input_size=tuple(model.input_shape[1:]),
                mean=run_mean, std=run_std, probabilities=isinstance(last, Softmax))

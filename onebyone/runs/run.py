@@ -36,6 +36,7 @@ class Run:
         mean, std: input normalisation for models without a config (e.g. pretrained zoo weights).
         known_classes: class names for models without a config (e.g. ImageNet for pretrained weights).
         probabilities: the outputs are probabilities already (a Caffe deploy net ending in Softmax).
+        bgr: the model takes colour channels in BGR order (Caffe nets, trained on OpenCV's images).
     """
 
     name: str
@@ -51,6 +52,7 @@ class Run:
     known_classes: tuple[str, ...] | None = None
     crop_padding: int = 0  # margin cut off around a photo's centre crop (32 for ImageNet weights)
     probabilities: bool = False  # the model's outputs are already probabilities (a Caffe net's Softmax)
+    bgr: bool = False  # colour channels in BGR order (Caffe); photos are RGB and are swapped
     _model: nn.Module | None = field(default=None, repr=False)
     _data: RunData | None = field(default=None, repr=False)
     _test: ImageDataset | None = field(default=None, repr=False)
@@ -78,7 +80,10 @@ class Run:
         )
 
     def preprocess(self, images: Tensor) -> Tensor:
-        """uint8 (N, C, H, W) images → the float input the model was trained on."""
+        """uint8 (N, C, H, W) images → the float input the model was trained on (RGB photos become
+        BGR for a model that takes BGR)."""
+        if self.bgr and images.shape[1] == 3:
+            images = images.flip(1)
         mean, std = self.normalisation()
         return standardise(images, mean.flatten().tolist(), std.flatten().tolist())
 

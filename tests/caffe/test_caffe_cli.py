@@ -12,6 +12,7 @@ from PIL import Image
 
 from onebyone.caffe import build, read_prototxt
 from onebyone.cli import main
+from onebyone.errors import OneByOneError
 from onebyone.runs import open_run, open_run_or_model
 
 NETS = Path(__file__).parent / "nets"
@@ -69,6 +70,24 @@ def test_the_folder_holds_the_weights_and_the_transform(folder):
     pixels = torch.full((1, 3, 32, 32), 200, dtype=torch.uint8)
     expected = torch.tensor([96.0, 83, 77]).reshape(1, 3, 1, 1).expand(1, 3, 32, 32)  # pixel − mean, scale 1
     torch.testing.assert_close(run.preprocess(pixels), expected)
+    assert json.loads((out / "caffe.json").read_text())["channel_order"] == "bgr"
+
+
+def test_rgb_photos_reach_a_caffe_net_as_bgr(folder, tmp_path, capsys):
+    """Caffe's nets take BGR (default --channel-order bgr): the photo's red plane is the net's last."""
+    out, _, _ = folder
+    rgb = torch.zeros((1, 3, 32, 32), dtype=torch.uint8)
+    rgb[:, 0] = 255  # pure red
+    bgr_input = open_run(out).preprocess(rgb)
+    torch.testing.assert_close(bgr_input[:, 2], torch.full((1, 32, 32), 255.0 - 123))  # red − its mean
+    torch.testing.assert_close(bgr_input[:, 0], torch.full((1, 32, 32), -104.0))
+    rgb_run = tmp_path / "rgb"
+    run_json(capsys, "convert", "caffe", TINY, "--channel-order", "rgb", "--out", rgb_run)
+    torch.testing.assert_close(open_run(rgb_run).preprocess(rgb)[:, 0], torch.full((1, 32, 32), 255.0))
+    record = json.loads((rgb_run / "caffe.json").read_text())
+    (rgb_run / "caffe.json").write_text(json.dumps({**record, "channel_order": "grb"}))
+    with pytest.raises(OneByOneError, match="channel_order: 'grb'"):
+        open_run(rgb_run)
 
 
 def test_predict_profile_export_on_the_folder(folder, capsys):
