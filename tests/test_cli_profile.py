@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 
+from onebyone.analysis import MemorySetup, estimate_memory
 from onebyone.cli import main
 from onebyone.models import create_model
 
@@ -218,3 +219,19 @@ def test_memory_that_cannot_be_predicted_is_a_warning_unless_asked_for(tmp_path,
     for flags in (["--train"], ["--fits", "1GiB"]):
         code, _, err = run(["profile", f"{path}:build", "--input", "3x8x8", *flags], capsys)
         assert code == 2 and "memory estimate failed" in err and "refuses the CPU" in err
+
+
+def test_compare_puts_predicted_memory_side_by_side(capsys):
+    """GoogLeNet with and without its 1×1 reductions: the training step's predicted peak of each."""
+    argv = ["compare", "googlenet", "googlenet naive=true", "--train", "--batch", "4", "--format", "json"]
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    metrics = {m["key"]: m for m in json.loads(out)["metrics"]}
+    for i, naive in enumerate((False, True)):
+        memory = estimate_memory(create_model("googlenet", naive=naive), (4, 3, 224, 224), MemorySetup("adamw"))
+        assert metrics["training_peak_bytes"]["values"][i] == memory.training.peak_bytes
+        assert metrics["inference_peak_bytes"]["values"][i] == memory.inference.peak_bytes
+    assert metrics["training_peak_bytes"]["ratios"][1] > 2  # the reductions halve the step's memory
+    code, out, _ = run(["compare", "nin-fashion", "nin-fashion width=0.5", "--format", "json"], capsys)
+    keys = {m["key"] for m in json.loads(out)["metrics"]}
+    assert "inference_peak_bytes" in keys and "training_peak_bytes" not in keys

@@ -244,16 +244,30 @@ COMPARED = (
     ("peak activation bytes", "peak_activation_bytes"),
     ("1×1 params", "pointwise_params"),
     ("1×1 MACs", "pointwise_macs"),
+    ("inference peak", "inference_peak_bytes"),
+    ("training peak", "training_peak_bytes"),
 )
+
+
+def _compared_value(result: ProfileResult, key: str) -> int | None:
+    """A result's value of metric `key` (None: not measured, e.g. no training memory asked for)."""
+    memory = result.memory
+    if key == "peak_activation_bytes":
+        return result.peak_activation_bytes
+    if key == "inference_peak_bytes":
+        return memory.inference.peak_bytes if memory is not None else None
+    if key == "training_peak_bytes":
+        return memory.training.peak_bytes if memory is not None and memory.training is not None else None
+    return result.totals[key]
 
 
 def comparison(results: list[ProfileResult], labels: list[str]) -> dict:
     """Side-by-side totals as data: each metric's values and their deltas against the first."""
     metrics = []
     for title, key in COMPARED:
-        values = [
-            r.peak_activation_bytes if key == "peak_activation_bytes" else r.totals[key] for r in results
-        ]
+        values = [_compared_value(r, key) for r in results]
+        if any(v is None for v in values):
+            continue
         base = values[0]
         metrics.append(
             {

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from onebyone.analysis.memory import MemorySetup
+from onebyone.analysis.optimizer import OPTIMIZERS
 from onebyone.commands.arguments import parse_full_shape, parse_input_shape, parse_overrides
 from onebyone.errors import OneByOneError
 from onebyone.runs import Run, open_run_or_model
@@ -64,6 +66,46 @@ def open_subject(args: argparse.Namespace) -> Run:
         trust_code=getattr(args, "trust_code", False),
         input_shape=caffe_input_size(args),
     )
+
+
+MEMORY_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+                 "float16": "float16", "fp16": "float16"}  # fmt: skip
+
+
+def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
+    """--batch, --train, --optimizer, --dtype, --channels-last: the step whose memory is predicted."""
+    parser.add_argument("--batch", type=int, metavar="N", help="batch size (default: 1, or --input-shape's)")
+    parser.add_argument(
+        "--train", action="store_true",
+        help="profile the training-mode forward and predict a training step's peak memory",
+    )  # fmt: skip
+    parser.add_argument(
+        "--optimizer", choices=list(OPTIMIZERS), default=None,
+        help="optimizer of the training step (with --train; default adamw): "
+        + "; ".join(f"{name}: {what}" for name, (what, _) in OPTIMIZERS.items()),
+    )  # fmt: skip
+    parser.add_argument(
+        "--dtype", choices=list(MEMORY_DTYPES), default="float32",
+        help="autocast dtype of the forward for the memory estimate (default float32: no autocast)",
+    )  # fmt: skip
+    parser.add_argument("--channels-last", action="store_true", help="channels-last model and batch")
+
+
+def memory_setup(args: argparse.Namespace) -> MemorySetup:
+    """The MemorySetup the memory flags describe, refusing flags that do not apply."""
+    if args.batch is not None and args.batch < 1:
+        raise OneByOneError(f"--batch must be 1 or more, got {args.batch}")
+    if args.batch is not None and args.input_shape:
+        raise OneByOneError("give the batch size with --batch or in --input-shape, not both")
+    if args.optimizer is not None and not args.train:
+        raise OneByOneError("--optimizer sets the training step's optimizer: add --train")
+    dtype = MEMORY_DTYPES[args.dtype]
+    return MemorySetup(optimizer=args.optimizer or "adamw", autocast=dtype, channels_last=args.channels_last)
+
+
+def with_batch(args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """`shape` with --batch as its first size, when given."""
+    return (args.batch, *shape[1:]) if args.batch is not None else shape
 
 
 def caffe_input_size(args: argparse.Namespace) -> tuple[int, ...] | None:

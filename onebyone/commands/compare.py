@@ -11,7 +11,14 @@ from onebyone.analysis import profile
 from onebyone.analysis.layer_compare import compared_layers, render_layer_comparison
 from onebyone.analysis.render import comparison, comparison_csv, comparison_markdown, render_comparison
 from onebyone.commands.arguments import parse_overrides, split_variant
-from onebyone.commands.common import add_overrides_argument, caffe_input_size, full_input_shape
+from onebyone.commands.common import (
+    add_memory_arguments,
+    add_overrides_argument,
+    caffe_input_size,
+    full_input_shape,
+    memory_setup,
+    with_batch,
+)
 from onebyone.errors import OneByOneError
 from onebyone.runs import open_model
 
@@ -22,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="models or variants side by side with deltas",
         description="Profile each model (a zoo name, file.py:factory or module:factory, optionally "
         "quoted with its overrides: \"googlenet naive=true\"; or a Caffe .prototxt) and put the totals "
-        "side by side with their difference and ratio against the first; --layers pairs the weighted "
-        "layers too.",
+        "side by side with their difference and ratio against the first, predicted peak memory included "
+        "(of a training step with --train); --layers pairs the weighted layers too.",
     )
     parser.add_argument("models", nargs="+", metavar="MODEL", help='e.g. googlenet "googlenet naive=true"')
     parser.add_argument(
@@ -37,20 +44,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "e.g. a zoo model against its prototxt",
     )
     parser.add_argument("--format", choices=["table", "json", "csv", "markdown"], default="table")
+    add_memory_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if len(args.models) < 2:
         raise OneByOneError("compare needs at least two models or variants")
+    setup = memory_setup(args)
     results, labels = [], []
     for text in args.models:
         spec, own = split_variant(text)
         overrides = [*args.overrides, *own]
         subject = open_model(spec, parse_overrides(overrides), input_shape=caffe_input_size(args))
-        shape = full_input_shape(args, subject)
+        shape = with_batch(args, full_input_shape(args, subject))
         label = " ".join([spec, *own])
-        results.append(profile(subject.model(), shape, name=label))
+        results.append(profile(subject.model(), shape, name=label, train=args.train, memory=setup))
         labels.append(label)
     data = comparison(results, labels)
     layers = compared_layers(results, labels) if args.layers else None

@@ -7,23 +7,21 @@ import argparse
 from rich.console import Console
 
 from onebyone.analysis import profile
-from onebyone.analysis.memory import MemorySetup, estimate_memory
+from onebyone.analysis.memory import estimate_memory
 from onebyone.analysis.memory_fit import largest_batch
-from onebyone.analysis.optimizer import OPTIMIZERS
 from onebyone.analysis.render import memory_lines, render_table, to_csv, to_json, to_markdown
 from onebyone.commands.arguments import parse_bytes
-from onebyone.commands.common import add_model_arguments, full_input_shape, open_subject
+from onebyone.commands.common import (
+    add_memory_arguments,
+    add_model_arguments,
+    full_input_shape,
+    memory_setup,
+    open_subject,
+    with_batch,
+)
 from onebyone.errors import OneByOneError
 
 FORMATS = ["table", "json", "csv", "markdown"]
-DTYPES = {
-    "float32": "float32",
-    "fp32": "float32",
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "float16": "float16",
-    "fp16": "float16",
-}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,28 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(parser)
     parser.add_argument("--input-shape", metavar="N,C,H,W", help="full input shape, e.g. 1,3,224,224")
-    parser.add_argument("--batch", type=int, metavar="N", help="batch size (default: 1, or --input-shape's)")
     parser.add_argument("--depth", type=int, default=2, help="module depth of the table rows (default 2)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
-    parser.add_argument(
-        "--train",
-        action="store_true",
-        help="profile the training-mode forward and predict a training step's peak memory",
-    )
-    parser.add_argument(
-        "--optimizer",
-        choices=list(OPTIMIZERS),
-        default=None,
-        help="optimizer of the training step (with --train; default adamw): "
-        + "; ".join(f"{name}: {what}" for name, (what, _) in OPTIMIZERS.items()),
-    )
-    parser.add_argument(
-        "--dtype",
-        choices=list(DTYPES),
-        default="float32",
-        help="autocast dtype of the forward for the memory estimate (default float32: no autocast)",
-    )
-    parser.add_argument("--channels-last", action="store_true", help="channels-last model and batch")
+    add_memory_arguments(parser)
     parser.add_argument(
         "--fits",
         metavar="SIZE",
@@ -72,22 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.depth < 0:
         raise OneByOneError(f"--depth must be 0 or more, got {args.depth}")
-    if args.batch is not None and args.batch < 1:
-        raise OneByOneError(f"--batch must be 1 or more, got {args.batch}")
-    if args.batch is not None and args.input_shape:
-        raise OneByOneError("give the batch size with --batch or in --input-shape, not both")
-    if args.optimizer is not None and not args.train:
-        raise OneByOneError("--optimizer sets the training step's optimizer: add --train")
+    setup = memory_setup(args)
     budget = parse_bytes(args.fits) if args.fits else None
     run = open_subject(args)  # a run folder profiles its own (e.g. factorised) layout
-    shape = full_input_shape(args, run)
-    if args.batch is not None:
-        shape = (args.batch, *shape[1:])
+    shape = with_batch(args, full_input_shape(args, run))
     label = " ".join([args.model, *args.overrides])
     model = run.model()
-    setup = MemorySetup(
-        optimizer=args.optimizer or "adamw", autocast=DTYPES[args.dtype], channels_last=args.channels_last
-    )
     result = profile(model, shape, train=args.train, name=label)
     try:
         result.memory = estimate_memory(model, shape, setup, train=args.train)
