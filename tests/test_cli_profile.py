@@ -228,7 +228,8 @@ def test_compare_puts_predicted_memory_side_by_side(capsys):
     assert code == 0
     metrics = {m["key"]: m for m in json.loads(out)["metrics"]}
     for i, naive in enumerate((False, True)):
-        memory = estimate_memory(create_model("googlenet", naive=naive), (4, 3, 224, 224), MemorySetup("adamw"))
+        net = create_model("googlenet", naive=naive)
+        memory = estimate_memory(net, (4, 3, 224, 224), MemorySetup("adamw"))
         assert metrics["training_peak_bytes"]["values"][i] == memory.training.peak_bytes
         assert metrics["inference_peak_bytes"]["values"][i] == memory.inference.peak_bytes
     assert metrics["training_peak_bytes"]["ratios"][1] > 2  # the reductions halve the step's memory
