@@ -19,10 +19,10 @@ import time
 
 import torch
 import torch.nn.functional as F
+from report_recipe import parse_value  # benchmarks/ is on the path of a script run from it
 
 from onebyone.models import create_model
 from onebyone.train.grouped_model import group_models
-from report_recipe import parse_value  # benchmarks/ is on the path of a script run from it
 
 
 def main() -> int:
@@ -45,7 +45,8 @@ def main() -> int:
     for seed in range(k):
         torch.manual_seed(seed)
         models.append(create_model("nin-fashion", **options).to(memory_format=fmt))
-    grouped = group_models(models, [torch.Generator().manual_seed(s) for s in range(k)]).to(memory_format=fmt)
+    generators = [torch.Generator().manual_seed(s) for s in range(k)]
+    grouped = group_models(models, generators).to(memory_format=fmt)
     xs = [torch.randn(b, 1, 28, 28).contiguous(memory_format=fmt) for _ in range(k)]
     ys = [torch.randint(0, 10, (b,)) for _ in range(k)]
     x_grouped = torch.cat(xs, 1).contiguous(memory_format=fmt)  # (B, K, 28, 28)
@@ -98,7 +99,8 @@ def main() -> int:
     ways = {"separate": separate, "grouped conv": one_grouped, "vmap": vmapped}
     for step in ways.values():
         step()  # warm-up
-    print(f"K = {k}, nin-fashion {options}, batch {b}, {args.precision}, {args.layout}, {args.threads} thread(s)")
+    setting = f"nin-fashion {options}, batch {b}, {args.precision}, {args.layout}, {args.threads} thread(s)"
+    print(f"K = {k}, {setting}")
     print(f"load average before: {os.getloadavg()}")
     best: dict[str, float] = {}
     for _ in range(args.rounds):

@@ -61,10 +61,11 @@ class GroupedDropout(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # (B, K·C, …) -> same
         if not self.training or self.p == 0:
             return x
-        layout = torch.channels_last if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) else None
+        channels_last = x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last)
+        layout = torch.channels_last if channels_last else torch.contiguous_format
         out = []
         for part, generator in zip(x.chunk(len(self.generators), dim=1), self.generators, strict=True):
-            part = part.contiguous(memory_format=layout or torch.contiguous_format)
+            part = part.contiguous(memory_format=layout)
             noise = torch.empty_like(part).bernoulli_(1 - self.p, generator=generator).div_(1 - self.p)
             out.append(part * noise)
         return torch.cat(out, dim=1)
@@ -91,9 +92,8 @@ def _grouped_norm(norms: list[nn.BatchNorm2d]) -> nn.BatchNorm2d:
         k * first.num_features, eps=first.eps, momentum=first.momentum, affine=first.affine,
         track_running_stats=first.track_running_stats,
     )  # fmt: skip
-    grouped = norm.state_dict()
     merged = {}
-    for name, value in grouped.items():
+    for name in norm.state_dict():
         parts = [n.state_dict()[name] for n in norms]
         merged[name] = parts[0].clone() if name == "num_batches_tracked" else torch.cat(parts)
     norm.load_state_dict(merged)

@@ -108,7 +108,8 @@ def _train_grouped(configs: list[TrainConfig], writers: list[RunWriter]) -> list
                 logits.permute(0, 2, 1), y, label_smoothing=config.label_smoothing, reduction="none"
             ).mean(0)  # (K,): each seed's mean loss over its batch
             if not torch.isfinite(losses).all().item():
-                bad = [c.seed for c, value in zip(configs, losses.tolist()) if not math.isfinite(value)]
+                values = zip(configs, losses.tolist(), strict=True)
+                bad = [c.seed for c, value in values if not math.isfinite(value)]
                 raise TrainingDiverged(f"loss is not finite for seed(s) {bad}", epoch, step, lr)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
@@ -150,8 +151,18 @@ def _finish(runs, states, histories, seconds: float) -> list[TrainResult]:
         writer.save_final(state, {"final": True, "test_accuracy": test_accuracy, "parameters": parameters})
         results.append(
             TrainResult(
-                config, len(history), history[-1]["val_accuracy"], test_accuracy, parameters, seconds,
-                history[-1]["images_per_second"], history, False, config.out, model.eval(), data.skipped,
+                config,
+                len(history),
+                history[-1]["val_accuracy"],
+                test_accuracy,
+                parameters,
+                seconds,
+                history[-1]["images_per_second"],
+                history,
+                False,
+                config.out,
+                model.eval(),
+                data.skipped,
             )
         )
     return results

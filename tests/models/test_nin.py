@@ -223,4 +223,5 @@ def test_without_pointwise_relu_a_stage_is_affine_up_to_its_last_relu():
     x, y = torch.randn(2, 2, 16, 14, 14)  # stage 1 gives 16 channels at width 0.25
     zero = before_relu(torch.zeros_like(x))
     torch.testing.assert_close(before_relu(x + y) - zero, (before_relu(x) - zero) + (before_relu(y) - zero))
-    assert not torch.allclose(stage(x + y), stage(x) + stage(y) - stage(torch.zeros_like(x)))  # ReLU at the end
+    relu_at_the_end = stage(x) + stage(y) - stage(torch.zeros_like(x))
+    assert not torch.allclose(stage(x + y), relu_at_the_end)

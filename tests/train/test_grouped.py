@@ -51,9 +51,11 @@ def test_grouped_and_separate_training_agree_per_seed(tmp_path):
 def test_the_tolerance_tells_a_wrong_dropout_mask_from_rounding(tmp_path, monkeypatch):
     separate = train_seeds(two_step_config(tmp_path, "separate"), SEEDS)
     original = grouped_model.GroupedDropout.__init__
-    monkeypatch.setattr(  # every seed draws seed 0's masks
-        grouped_model.GroupedDropout, "__init__", lambda self, p, gens: original(self, p, [gens[0]] * len(gens))
-    )
+
+    def seed_0_masks_for_all(self, p, generators):
+        original(self, p, [generators[0]] * len(generators))
+
+    monkeypatch.setattr(grouped_model.GroupedDropout, "__init__", seed_0_masks_for_all)
     wrong = train_seeds(two_step_config(tmp_path, "wrong"), SEEDS, grouped=True)
     for alone, together in zip(separate[1:], wrong[1:], strict=True):
         weight = "features.stage1.conv.conv.weight"
