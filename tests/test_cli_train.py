@@ -54,6 +54,21 @@ def test_train_then_eval_json_and_png(tmp_path, capsys):
     assert "Ankle boot" in out and "confusion matrix" in out
 
 
+@pytest.mark.parametrize("grouped", [[], ["--grouped"]])
+def test_train_seeds_writes_one_ordinary_run_folder_per_seed(tmp_path, capsys, grouped):
+    out = tmp_path / "nin"
+    argv = ["train", "nin-fashion", *SMALL, "--seeds", "3,5", *grouped, "--out", str(out), "--format", "json"]
+    assert main(argv) == 0
+    summaries = [json.loads(part) for part in capsys.readouterr().out.replace("}\n{", "}\n\n{").split("\n\n")]
+    assert [s["run_dir"] for s in summaries] == [str(out / "seed3"), str(out / "seed5")]
+    for seed, summary in zip((3, 5), summaries, strict=True):
+        assert main(["eval", str(out / f"seed{seed}"), "--format", "json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["accuracy"] == pytest.approx(summary["test_accuracy"])
+        config = json.loads((out / f"seed{seed}" / "config.json").read_text())["config"]
+        assert config["seed"] == seed
+
+
 def test_eval_tta_flip_flag_overrides_the_runs_own_setting(tmp_path, capsys):
     from onebyone.runs import open_run
     from onebyone.train import load_data, predict
@@ -187,6 +202,11 @@ def test_corrupt_file_in_data_dir(tmp_path, capsys):
         (["train", "nin-fashion", *SMALL, "--test-size", "0"], "test_size must be > 0, got 0"),
         (["train", "nin-fashion", *SMALL, "--stop-after-epoch", "0"], "stop_after_epoch must be > 0"),
         (["train", "nin-fashion", *SMALL, "--overwrite"], "overwrite needs a run folder (--out)"),
+        (["train", "nin-fashion", *SMALL, "--grouped"], "give them with --seeds"),
+        (["train", "nin-fashion", *SMALL, "--seeds", "1,x"], "expected a list like 0,1,2,3"),
+        (["train", "nin-fashion", *SMALL, "--seeds", "1,1"], "expected distinct seeds"),
+        (["train", "nin-fashion", *SMALL, "--seeds", "1,2", "--seed", "3"], "--seeds takes neither"),
+        (["train", "nin-fashion", *SMALL, "--seeds", "1,2", "--grouped", "--ema", "0.9"], "does not take"),
         # data and model that cannot make a run
         (["train", "nin-fashion", *SMALL, "--subset", "1"], "has 1 class(es) among its 1 image(s)"),
         (["train", "nin-fashion", *SMALL, "--set", "in_channels=3"], "input shape (1, 1, 28, 28)"),

@@ -16,7 +16,9 @@ from rich.table import Table
 
 from onebyone.commands.arguments import parse_overrides
 from onebyone.commands.common import add_overrides_argument
+from onebyone.errors import OneByOneError
 from onebyone.train import TrainConfig, train
+from onebyone.train.seeds import train_seeds
 from onebyone.train.writer import resume_config
 
 
@@ -78,6 +80,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     running.add_argument("--precision", choices=["bf16", "fp32"])
     running.add_argument("--no-channels-last", dest="channels_last", action="store_false", default=None)
     running.add_argument("--seed", type=int)
+    running.add_argument(
+        "--seeds",
+        metavar="LIST",
+        help="train once per seed (e.g. 0,1,2,3), seed N into RUN_DIR/seedN; with --grouped as one "
+        "network grouped K ways (the same weights per seed; faster only where grouped convs are)",
+    )
+    running.add_argument(
+        "--grouped", action="store_true", help="with --seeds: train all seeds at once as one grouped network"
+    )
     running.add_argument("--deterministic", action="store_true", default=None)
     running.add_argument(
         "--stop-after-epoch",
@@ -134,10 +145,38 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**given)
 
 
+def parse_seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise OneByOneError(f"--seeds: expected a list like 0,1,2,3, got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise OneByOneError(f"--seeds: expected seeds ≥ 0, got {text!r}")
+    return seeds
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.grouped and args.seeds is None:
+        raise OneByOneError("--grouped trains several seeds at once: give them with --seeds")
+    if args.seeds is not None:
+        if args.seed is not None or args.resume:
+            raise OneByOneError(
+                "--seeds takes neither --seed nor --resume (resume a seed's folder RUN_DIR/seedN alone)"
+            )
+        config = config_from_args(args)
+        results = train_seeds(config, parse_seed_list(args.seeds), grouped=args.grouped)
+        for result in results:
+            show(result, args.format)
+        return 0
     result = train(config_from_args(args))
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
+    show(result, args.format)
+    return 0
+
+
+def show(result, output_format: str) -> None:
+    """Print one run's summary, as a table or as JSON."""
     summary = {
         "model": result.config.model,
         "parameters": result.parameters,
@@ -150,9 +189,9 @@ def run(args: argparse.Namespace) -> int:
         "run_dir": result.run_dir,
         "skipped_files": result.skipped,
     }
-    if args.format == "json":
+    if output_format == "json":
         print(json.dumps(summary, indent=2))
-        return 0
+        return
     for line in result.skipped:
         print(f"onebyone: skipped unreadable image {line}", file=sys.stderr)
     summary["skipped_files"] = len(result.skipped)
@@ -171,4 +210,3 @@ def run(args: argparse.Namespace) -> int:
             else str(value),
         )
     Console().print(table)
-    return 0

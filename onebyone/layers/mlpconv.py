@@ -30,6 +30,9 @@ class MLPConv(nn.Sequential):
         batch_norm: batch norm after every conv.
         dropout: dropout probability after the last layer (0: no dropout module).
         activation: activation factory after every conv (None: linear).
+        activation_last_only: the activation after the last layer only; the k×k conv and the
+            1×1 convs before it then compose into one k×k conv (the parameter-matched control of
+            "1×1 conv + ReLU adds non-linearity": same parameters, one non-linearity per stage).
     """
 
     def __init__(
@@ -44,16 +47,19 @@ class MLPConv(nn.Sequential):
         batch_norm: bool = False,
         dropout: float = 0.0,
         activation: ActivationFactory | None = nn.ReLU,
+        activation_last_only: bool = False,
     ) -> None:
         layers: OrderedDict[str, nn.Module] = OrderedDict()
+        inner = None if activation_last_only and pointwise_channels else activation
         layers["conv"] = ConvNormAct(
             in_channels, conv_channels, kernel_size, stride=stride, padding=padding,
-            batch_norm=batch_norm, activation=activation,
+            batch_norm=batch_norm, activation=inner,
         )
         channels = conv_channels
         for index, width in enumerate(pointwise_channels, start=1):
+            last = index == len(pointwise_channels)
             layers[f"pointwise{index}"] = ConvNormAct(
-                channels, width, 1, batch_norm=batch_norm, activation=activation
+                channels, width, 1, batch_norm=batch_norm, activation=activation if last else inner
             )
             channels = width
         if dropout > 0:

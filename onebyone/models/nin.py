@@ -52,6 +52,7 @@ class NINConfig:
     fc_dropout: float = 0.5  # dropout before the Linear of the "fc" head
     batch_norm: bool = False
     image_size: int = 32  # input side, needed only to size the Linear of the "fc" head
+    pointwise_relu: bool = True  # False: a ReLU only at each stage's end (MLPConv.activation_last_only)
 
 
 NIN_CONFIGS: dict[str, NINConfig] = {
@@ -123,6 +124,7 @@ class NIN(nn.Module):
             block = MLPConv(
                 channels, conv_channels, stage.kernel_size, pointwise, stride=stage.stride,
                 padding=stage.padding, batch_norm=config.batch_norm,
+                activation_last_only=not config.pointwise_relu,
             )
             features[f"stage{index}"] = block
             channels = block.out_channels
@@ -167,10 +169,9 @@ class NIN(nn.Module):
 
 
 def _make_pool(kind: str, kernel: int, stride: int) -> nn.Module:
-    if kind == "max":
-        return nn.MaxPool2d(kernel, stride=stride, ceil_mode=True)
-    if kind == "avg":
-        return nn.AvgPool2d(kernel, stride=stride, ceil_mode=True)
+    pools = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+    if kind in pools:
+        return pools[kind](kernel, stride=stride, ceil_mode=True)
     raise OneByOneError(f"pool kind must be 'max' or 'avg', got {kind!r}")
 
 
@@ -180,9 +181,9 @@ def _scaled(channels: int, width: float) -> int:
 
 def _small_nin(
     config: NINConfig, *, in_channels: int, num_classes: int, width: float, batch_norm: bool, head: str,
-    image_size: int, pointwise_layers: int, second_pool: str, dropout: float | None, init: str,
+    image_size: int, pointwise_layers: int, second_pool: str, dropout: float | None, init: str, **rows,
 ) -> NIN:
-    """Apply the CIFAR-style options to a config row and build the network."""
+    """Apply the CIFAR-style options to a config row (and `rows`: NINConfig fields) and build it."""
     if init not in INITS:
         raise OneByOneError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     if width <= 0:
@@ -211,7 +212,7 @@ def _small_nin(
         )
     config = dataclasses.replace(
         config, stages=tuple(stages), batch_norm=batch_norm, head=head, image_size=image_size,
-        fc_dropout=config.fc_dropout if dropout is None else dropout,
+        fc_dropout=config.fc_dropout if dropout is None else dropout, **rows,
     )
     model = NIN(config, in_channels=in_channels, num_classes=num_classes)
     if init == "he":
@@ -252,7 +253,7 @@ def nin_imagenet(*, num_classes: int = 1000, in_channels: int = 3) -> NIN:
 def nin_cifar(
     *, num_classes: int = 10, in_channels: int = 3, width: float = 1.0, batch_norm: bool = False,
     head: str = "gap", image_size: int = 32, pointwise_layers: int = 2, second_pool: str = "avg",
-    dropout: float = 0.5, init: str = "torch",
+    dropout: float = 0.5, init: str = "torch", pointwise_relu: bool = True,
 ) -> NIN:
     """The paper's CIFAR-10 NIN.
 
@@ -271,11 +272,13 @@ def nin_cifar(
         dropout: dropout after the pooled (first two) stages, and before the FC head's Linear.
         init: "torch" (PyTorch's default init) or "he" (He-normal convs, zero biases: what a NIN
             without batch norm needs to train).
+        pointwise_relu: False keeps the 1×1 layers but a ReLU only at each stage's end, so every
+            mlpconv is linear up to it (C3's parameter-matched control: same parameters).
     """
     return _small_nin(
         NIN_CONFIGS["nin-cifar"], in_channels=in_channels, num_classes=num_classes, width=width,
         batch_norm=batch_norm, head=head, image_size=image_size, pointwise_layers=pointwise_layers,
-        second_pool=second_pool, dropout=dropout, init=init,
+        second_pool=second_pool, dropout=dropout, init=init, pointwise_relu=pointwise_relu,
     )
 
 
@@ -286,14 +289,11 @@ def nin_cifar(
 def nin_fashion(
     *, num_classes: int = 10, in_channels: int = 1, width: float = 1.0, batch_norm: bool = True,
     head: str = "gap", image_size: int = 28, pointwise_layers: int = 2, second_pool: str = "max",
-    dropout: float | None = None, init: str = "torch",
+    dropout: float | None = None, init: str = "torch", pointwise_relu: bool = True,
 ) -> NIN:
-    """The `nin-fashion` row of NIN_CONFIGS; options as for `nin_cifar` (dropout None: the row's, none).
-
-    `width` multiplies the row's widths.
-    """
+    """The `nin-fashion` row of NIN_CONFIGS; options as for `nin_cifar` (dropout None: the row's, none)."""
     return _small_nin(
         NIN_CONFIGS["nin-fashion"], in_channels=in_channels, num_classes=num_classes, width=width,
         batch_norm=batch_norm, head=head, image_size=image_size, pointwise_layers=pointwise_layers,
-        second_pool=second_pool, dropout=dropout, init=init,
+        second_pool=second_pool, dropout=dropout, init=init, pointwise_relu=pointwise_relu,
     )

@@ -34,6 +34,9 @@ VARIANTS: dict[str, Variant] = {
     for v in (
         Variant("gap", "NIN, GAP head"),  # mlpconv stages, global average pooling (the NIN design)
         Variant("no1x1", "no 1×1 layers, GAP head", {"pointwise_layers": 0}),
+        # C3's parameter-matched control: the same 1×1 layers, a ReLU only at each stage's end, so
+        # each mlpconv is linear up to it (composes into one k×k conv; claim C15 shows how)
+        Variant("linear1x1", "1×1 layers without ReLU, GAP head", {"pointwise_relu": False}),
         Variant("fc", "NIN, FC head", {"head": "fc", "dropout": 0.0}),  # flatten → Linear
         Variant("fc-dropout", "NIN, FC head + dropout", {"head": "fc"}),  # flatten → dropout 0.5 → Linear
         # As in the NIN paper: no batch norm. He init and AdamW (lr 0.002), chosen on validation images

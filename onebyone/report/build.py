@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import datetime
-import os
-import platform
 import time
 from collections.abc import Callable
 
-import torch
-
 from onebyone.report.config import ReportConfig
 from onebyone.report.context import ReportContext
+from onebyone.report.machine import machine_info
 from onebyone.report.registry import Claim, claims_in_order, judge_claim
 from onebyone.report.results import ClaimResult, Report
-
-
-def machine_info(device: torch.device) -> dict:
-    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
-    return {
-        "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "load_average_at_start": load,
-    }
 
 
 def measure_claim(claim: Claim, ctx: ReportContext) -> ClaimResult:

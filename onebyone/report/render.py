@@ -31,10 +31,14 @@ def settings_line(report: Report) -> str:
 
 def machine_line(report: Report) -> str:
     m = report.machine
-    where = m["device_name"] if m["device"] == "cuda" else f"{m['processor']}, {m['threads']} threads"
+    where = m["device_name"] if m["device"] == "cuda" else f"{m['threads']} threads"
+    cpu = m.get("cpu_model", m["processor"])  # report.json files of before the CPU model was kept
+    extensions = ", ".join(m.get("cpu_extensions", [])) or "none of AVX2, AVX-512, AMX"
+    capability = f", torch kernels {m['torch_cpu_capability']}" if m.get("torch_cpu_capability") else ""
     return (
-        f"ran on {m['device']} ({where}), torch {m['torch']}, load average at start "
-        f"{m['load_average_at_start']}"
+        f"ran on {m['device']} ({where}), CPU {cpu} ({extensions}{capability}), torch {m['torch']}, "
+        f"load average at start {m['load_average_at_start']}; another machine gives other digits "
+        "with the same seeds"
     )
 
 

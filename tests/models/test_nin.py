@@ -200,3 +200,28 @@ def test_he_init_scales_every_conv_by_its_fan_in_and_zeroes_biases():
     default = create_model("nin-cifar")
     conv = next(m for m in default.modules() if isinstance(m, nn.Conv2d))
     assert conv.weight.std().item() == pytest.approx((1 / (3 * conv.weight[0].numel())) ** 0.5, rel=0.1)
+
+
+@pytest.mark.parametrize("width", [1.0, 0.5])
+def test_pointwise_relu_off_keeps_every_parameter_and_one_relu_per_stage(width):
+    with_relu = create_model("nin-fashion", width=width)
+    linear = create_model("nin-fashion", width=width, pointwise_relu=False)
+    no_pointwise = create_model("nin-fashion", width=width, pointwise_layers=0)
+    assert n_params(linear) == n_params(with_relu)  # exact: 289,652 at width 1
+    assert [tuple(p.shape) for p in linear.parameters()] == [tuple(p.shape) for p in with_relu.parameters()]
+    relus = lambda m: sum(isinstance(x, nn.ReLU) for x in m.modules())  # noqa: E731
+    assert (relus(with_relu), relus(linear), relus(no_pointwise)) == (9, 3, 3)
+
+
+def test_without_pointwise_relu_a_stage_is_affine_up_to_its_last_relu():
+    torch.manual_seed(0)
+    stage = create_model("nin-fashion", width=0.25, pointwise_relu=False).features.stage2.eval()
+    for bn in (m for m in stage.modules() if isinstance(m, nn.BatchNorm2d)):  # non-trivial statistics
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+    before_relu = nn.Sequential(stage.conv, stage.pointwise1, stage.pointwise2.conv, stage.pointwise2.bn)
+    x, y = torch.randn(2, 2, 16, 14, 14)  # stage 1 gives 16 channels at width 0.25
+    zero = before_relu(torch.zeros_like(x))
+    torch.testing.assert_close(before_relu(x + y) - zero, (before_relu(x) - zero) + (before_relu(y) - zero))
+    relu_at_the_end = stage(x) + stage(y) - stage(torch.zeros_like(x))
+    assert not torch.allclose(stage(x + y), relu_at_the_end)

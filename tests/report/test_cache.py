@@ -89,10 +89,10 @@ def test_a_report_killed_mid_training_is_retrained_on_the_next_run(tmp_path):
     config = ReportConfig.quick_preset(out=str(tmp_path), seeds=(0,), progress=False)
     again = build_report(config, only=["C3"])
     assert not any("loaded from" in note for note in again.notes)  # the half-written folder was not used
-    assert sorted(p.name for p in models.iterdir()) == ["gap-seed0", "no1x1-seed0"]
+    assert sorted(p.name for p in models.iterdir()) == ["gap-seed0", "linear1x1-seed0", "no1x1-seed0"]
     assert (models / "gap-seed0" / MARKER).is_file() and (
         models / "gap-seed0" / "model.safetensors"
     ).is_file()
     third = build_report(config, only=["C3"])
-    assert sorted(n.split(":")[0] for n in third.notes) == ["gap-seed0", "no1x1-seed0"]
+    assert sorted(n.split(":")[0] for n in third.notes) == ["gap-seed0", "linear1x1-seed0", "no1x1-seed0"]
     assert third.claim("C3").tables[1].rows == again.claim("C3").tables[1].rows

@@ -57,7 +57,7 @@ def test_every_claim_has_verdicts_with_criteria_and_a_way_to_reproduce(quick):
     report, _, _ = quick
     assert [c.id for c in report.claims] == [f"C{i}" for i in range(1, 16)]
     if (os.cpu_count() or 1) >= 2:  # the claims' `needs` name every model they use: all trained up front
-        assert any(note.startswith("trained 10 models in 2 processes") for note in report.notes)
+        assert any(note.startswith("trained 12 models in 2 processes") for note in report.notes)
     for claim in report.claims:
         assert claim.verdict in VERDICTS and claim.reason and claim.statement and claim.reproduce, claim.id
         assert claim.verdicts and (claim.tables or claim.figures), claim.id
@@ -72,6 +72,7 @@ def test_trained_and_timed_parts_rest_on_intervals_over_seeds_and_rounds(quick):
     report, _, _ = quick
     over = {(c.id, v.criterion.key): v.estimate for c in report.claims for v in c.verdicts}
     for key in [
+        ("C3", "relu_effect"),
         ("C3", "accuracy_effect"),
         ("C5", "accuracy_gap_vs_fc"),
         ("C5", "loss_gap_vs_fc-dropout"),

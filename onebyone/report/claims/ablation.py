@@ -69,25 +69,29 @@ def measure_c3(ctx) -> Measured:
     nin = onebyone.profile(onebyone.models.create_model("nin-cifar"), (1, 3, 32, 32))
     stage = [field_size(nin, f"features.stage1.{name}") for name in ("conv", "pointwise1", "pointwise2")]
     growth = (max(fields) - min(fields)) + (max(stage) - min(stage))
-    with_, without = ctx.runs("gap"), ctx.runs("no1x1")
+    with_, linear, without = ctx.runs("gap"), ctx.runs("linear1x1"), ctx.runs("no1x1")
     estimates = {
         "field_growth": Estimate.exact(growth),
+        "relu_effect": paired_difference(with_, linear, test_accuracy),
         "accuracy_effect": paired_difference(with_, without, test_accuracy),
     }
-    return Measured(estimates, {"fields": fields, "stage": stage, "with": with_, "without": without})
+    data = {"fields": fields, "stage": stage, "with": with_, "linear": linear, "without": without}
+    return Measured(estimates, data)
 
 
 def render_c3(m: Measured, ctx) -> Rendered:
     fields, stage, with_, without = m.data["fields"], m.data["stage"], m.data["with"], m.data["without"]
-    effect = m.estimates["accuracy_effect"]
+    effect, relu = m.estimates["accuracy_effect"], m.estimates["relu_effect"]
     field = (
         f"the receptive field stays {fields[0]}×{fields[0]} while the ReLU depth grows 1 → 3"
         if m.estimates["field_growth"].value == 0
         else f"fields changed: {fields}, {stage}"
     )
     return Rendered(
-        f"{field}; trained, the 1×1 layers change test accuracy by {interval_text(effect, 2, 'signed')} "
-        f"points for {with_[0].parameters - without[0].parameters:+,} parameters",
+        f"{field}; trained, their ReLUs change test accuracy by {interval_text(relu, 2, 'signed')} points "
+        f"at the same {with_[0].parameters:,} parameters (vs the 1×1 layers without ReLU), and the 1×1 "
+        f"layers by {interval_text(effect, 2, 'signed')} points for "
+        f"{with_[0].parameters - without[0].parameters:+,} parameters",
         [
             Table(
                 "Receptive field after each layer (profiler)",
@@ -100,9 +104,10 @@ def render_c3(m: Measured, ctx) -> Rendered:
                 ],
             ),
             Table(
-                "With vs without the 1×1 layers: " + recipe_caption(ctx),
+                "1×1 layers with ReLU, without ReLU (same parameters), and no 1×1 layers: "
+                + recipe_caption(ctx),
                 STATS_COLUMNS,
-                [variant_row(with_), variant_row(without)],
+                [variant_row(with_), variant_row(m.data["linear"]), variant_row(without)],
             ),
         ],
     )
@@ -122,8 +127,14 @@ register_claim(
                 holds=NONE_DIFFER,
             ),
             Criterion(
+                "relu_effect",
+                "the 1×1 layers' non-linearity helps a trained network, at the same parameters",
+                "test accuracy with − without the ReLUs of the 1×1 layers (points)",
+                holds=above(0),
+            ),
+            Criterion(
                 "accuracy_effect",
-                "the added non-linear depth helps a trained network",
+                "the added 1×1 layers help a trained network (with their parameters)",
                 "test accuracy with − without the 1×1 layers (points)",
                 holds=above(0),
             ),
@@ -131,8 +142,9 @@ register_claim(
         measure_c3,
         render_c3,
         "onebyone profile nin-cifar --depth 3; "
+        "onebyone train nin-fashion --set pointwise_relu=false --out runs/linear1x1; "
         "onebyone train nin-fashion --set pointwise_layers=0 --out runs/no1x1",
-        needs=("gap", "no1x1"),
+        needs=("gap", "linear1x1", "no1x1"),
     )
 )
 
