@@ -3,7 +3,9 @@
     .venv/bin/python scripts/check_readme.py [--keep DIR]
 
 The photos the tour names (cat.png, pair.png, shirt.png) are made first from scikit-image's bundled
-photos and a Fashion-MNIST test image; the lines then run in order (the training line makes the run
+photos and a Fashion-MNIST test image, and the Caffe files (deploy.prototxt, nin/deploy.prototxt: the
+NIN the tests wrote from the Caffe table; net.caffemodel: that net's initial weights, written by the
+tests' own writer); the lines then run in order (the training line makes the run
 folder the later lines read). Prints each command with its exit code and seconds, and exits 1 if any
 failed. Takes a few minutes on 2 CPU cores (the quick training and compression dominate).
 """
@@ -47,6 +49,28 @@ def make_inputs(folder: Path) -> None:
     pair = np.concatenate([cat[:300, :400], coffee[50:350, 100:500]], axis=1)  # cat left, coffee right
     Image.fromarray(pair).save(folder / "pair.png")
     Image.fromarray(load_fashion_mnist("test").images[0, 0].numpy()).save(folder / "shirt.png")
+    make_caffe_files(folder)
+
+
+def make_caffe_files(folder: Path) -> None:
+    import shutil
+
+    from onebyone.caffe import build, read_prototxt
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from caffemodel_writer import tiny_caffemodel
+
+    prototxt = ROOT / "tests" / "caffe" / "nets" / "nin_imagenet_deploy.prototxt"
+    (folder / "nin").mkdir(exist_ok=True)
+    shutil.copyfile(prototxt, folder / "deploy.prototxt")
+    shutil.copyfile(prototxt, folder / "nin" / "deploy.prototxt")
+    net = build(read_prototxt(prototxt))
+    blobs = {
+        name: [module.weight.detach().numpy(), module.bias.detach().numpy()]
+        for name, module in net.named_children()
+        if getattr(module, "weight", None) is not None and getattr(module, "bias", None) is not None
+    }
+    (folder / "net.caffemodel").write_bytes(tiny_caffemodel(blobs))
 
 
 def main() -> int:
