@@ -8,7 +8,8 @@ optimizer state exists) on the CPU, measured by the CPU allocator's own reports 
 torch.profiler (onebyone/analysis/memory_measure.py). The child runs with MALLOC_MMAP_THRESHOLD_
 fixed, so that glibc hands every large block back to the system when it is freed and the
 resident-set rise of the first step is a second, independent reading of the same peak ("RSS
-rise" against "alloc rise"). torchinfo's "Estimated Total Size" (input + forward/backward pass +
+rise" against "alloc rise"); `--default-malloc` leaves glibc as it is, to see what its heap
+keeps. torchinfo's "Estimated Total Size" (input + forward/backward pass +
 parameters, `mode="train"`) is shown for the same models, when it is installed (the bench extra).
 
 Targets (issue 26): every predicted training and inference peak within ±10% of the measured one.
@@ -219,6 +220,10 @@ def main() -> None:
         default=["nin-cifar", str(2**30)],
         help="after the table: the batch predicted to fit BYTES, measured (default nin-cifar, 1 GiB)",
     )
+    parser.add_argument(
+        "--default-malloc", action="store_true",
+        help="leave glibc's mmap threshold as it is (the RSS rise then shows what glibc keeps)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--fits-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -228,11 +233,9 @@ def main() -> None:
     if args.fits_child:
         print(json.dumps(fits_check(args.fits_child[0], int(args.fits_child[1]))))
         return
-    env = {
-        **os.environ,
-        "MALLOC_MMAP_THRESHOLD_": "65536",
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"),
-    }
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    if not args.default_malloc:
+        env["MALLOC_MMAP_THRESHOLD_"] = "65536"
     load = os.getloadavg()[0]
     print(f"load average {load:.2f}; torch {torch.__version__}; MiB; errors are predicted/measured - 1")
     print(
@@ -259,12 +262,23 @@ def main() -> None:
             f"{rise:>14}",
             flush=True,
         )
+    check = [sys.executable, __file__, "--fits-child", *args.fits]
+    done = subprocess.run(check, capture_output=True, text=True)
+    fit = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
+    if fit is not None:
+        print(
+            f"fits {fit['budget_bytes']:,} bytes ({fit['case']}, training): batch {fit['batch_size']}, "
+            f"measured {fit['measured_bytes']:,} (≤ budget: {fit['measured_bytes'] <= fit['budget_bytes']}); "
+            f"batch {fit['batch_size'] + 1} predicted {fit['next_peak_bytes']:,}"
+        )
+    else:
+        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode
+        print(f"fits check failed: {last}")
     print(f"load average {os.getloadavg()[0]:.2f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(
-                {"load_average": os.getloadavg(), "torch": torch.__version__, "rows": rows}, f, indent=1
-            )
+            record = {"load_average": os.getloadavg(), "torch": torch.__version__, "rows": rows, "fits": fit}
+            json.dump(record, f, indent=1)
 
 
 if __name__ == "__main__":
