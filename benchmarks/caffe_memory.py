@@ -46,26 +46,35 @@ print(json.dumps({"after_imports_mb": after_imports, "after_build_mb": after_bui
 
 def vgg16_prototxt() -> tuple[str, list[tuple[str, tuple[int, ...]]]]:
     """The deploy text and every learnable layer's (name, weight shape)."""
-    lines = ['name: "VGG_ILSVRC_16_layers"', 'input: "data"',
-             'input_shape { dim: 1 dim: 3 dim: 224 dim: 224 }']
+    lines = [
+        'name: "VGG_ILSVRC_16_layers"',
+        'input: "data"',
+        "input_shape { dim: 1 dim: 3 dim: 224 dim: 224 }",
+    ]
     shapes, bottom, channels, block, index = [], "data", 3, 1, 1
     for width in CONFIG_D:
         if width == "M":
-            lines.append(f'layer {{ name: "pool{block}" type: "Pooling" bottom: "{bottom}" '
-                         f'top: "pool{block}" '
-                         'pooling_param { pool: MAX kernel_size: 2 stride: 2 } }')
+            lines.append(
+                f'layer {{ name: "pool{block}" type: "Pooling" bottom: "{bottom}" '
+                f'top: "pool{block}" '
+                "pooling_param { pool: MAX kernel_size: 2 stride: 2 } }"
+            )
             bottom, block, index = f"pool{block}", block + 1, 1
             continue
         name = f"conv{block}_{index}"
-        lines.append(f'layer {{ name: "{name}" type: "Convolution" bottom: "{bottom}" top: "{name}" '
-                     f'convolution_param {{ num_output: {width} pad: 1 kernel_size: 3 }} }}')
+        lines.append(
+            f'layer {{ name: "{name}" type: "Convolution" bottom: "{bottom}" top: "{name}" '
+            f"convolution_param {{ num_output: {width} pad: 1 kernel_size: 3 }} }}"
+        )
         lines.append(f'layer {{ name: "relu{block}_{index}" type: "ReLU" bottom: "{name}" top: "{name}" }}')
         shapes.append((name, (width, channels, 3, 3)))
         bottom, channels, index = name, width, index + 1
     inputs = channels * 7 * 7
     for name, width in (("fc6", 4096), ("fc7", 4096), ("fc8", 1000)):
-        lines.append(f'layer {{ name: "{name}" type: "InnerProduct" bottom: "{bottom}" top: "{name}" '
-                     f'inner_product_param {{ num_output: {width} }} }}')
+        lines.append(
+            f'layer {{ name: "{name}" type: "InnerProduct" bottom: "{bottom}" top: "{name}" '
+            f"inner_product_param {{ num_output: {width} }} }}"
+        )
         if name != "fc8":
             lines.append(f'layer {{ name: "relu{name[2:]}" type: "ReLU" bottom: "{name}" top: "{name}" }}')
             lines.append(f'layer {{ name: "drop{name[2:]}" type: "Dropout" bottom: "{name}" top: "{name}" }}')
@@ -90,17 +99,21 @@ def main() -> None:
             blobs = [weight, rng.standard_normal(shape[0], dtype=np.float32)]
             handle.write(tiny_layer(name, blobs))
     size_mb = weights.stat().st_size / 2**20
-    done = subprocess.run([sys.executable, "-c", READ, str(prototxt), str(weights)], check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", READ, str(prototxt), str(weights)], check=True, capture_output=True, text=True
+    )
     result = json.loads(done.stdout)
     bound = size_mb + 400
     verdict = "holds" if result["peak_mb"] <= bound else "DOES NOT HOLD"
-    print(f"VGG-16: {result['params']:,} parameters, {result['layers']} layers loaded; "
-          f"file {size_mb:,.0f} MB")
-    print(f"RSS after imports {result['after_imports_mb']:,.0f} MB, after build "
-          f"{result['after_build_mb']:,.0f} MB, after load {result['after_load_mb']:,.0f} MB; "
-          f"peak {result['peak_mb']:,.0f} MB; bound (file + 400 MB) {bound:,.0f} MB: {verdict}; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"VGG-16: {result['params']:,} parameters, {result['layers']} layers loaded; file {size_mb:,.0f} MB"
+    )
+    print(
+        f"RSS after imports {result['after_imports_mb']:,.0f} MB, after build "
+        f"{result['after_build_mb']:,.0f} MB, after load {result['after_load_mb']:,.0f} MB; "
+        f"peak {result['peak_mb']:,.0f} MB; bound (file + 400 MB) {bound:,.0f} MB: {verdict}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     if not args.keep:
         prototxt.unlink()
         weights.unlink()

@@ -51,17 +51,24 @@ def variants(definition, shape: tuple[int, ...]) -> dict[str, str]:
         "input_shape": [*head, ("input", blob), ("input_shape", Message(fields=[("dim", d) for d in shape]))],
     }
     key = "layers" if v1 else "layer"
-    out = {f"{'V1' if v1 else 'V2'}, {how}": write(Message(fields=[*net, *[(key, m) for m in kept]]))
-           for how, net in declarations.items()}
+    out = {
+        f"{'V1' if v1 else 'V2'}, {how}": write(Message(fields=[*net, *[(key, m) for m in kept]]))
+        for how, net in declarations.items()
+    }
     shape_message = Message(fields=[("shape", Message(fields=[("dim", d) for d in shape]))])
-    input_layer = Message(fields=[("name", blob), ("type", "Input"), ("top", blob),
-                                  ("input_param", shape_message)])
+    input_layer = Message(
+        fields=[("name", blob), ("type", "Input"), ("top", blob), ("input_param", shape_message)]
+    )
     if v1:
-        out["V2, Input layer"] = write(Message(fields=[*head, ("layer", input_layer),
-                                                       *[("layer", m) for m in _to_v2(definition.layers)]]))
+        out["V2, Input layer"] = write(
+            Message(
+                fields=[*head, ("layer", input_layer), *[("layer", m) for m in _to_v2(definition.layers)]]
+            )
+        )
     else:
-        out["V2, Input layer"] = write(Message(fields=[*head, ("layer", input_layer),
-                                                       *[("layer", m) for m in kept]]))
+        out["V2, Input layer"] = write(
+            Message(fields=[*head, ("layer", input_layer), *[("layer", m) for m in kept]])
+        )
         other = _to_v1(kept)
         if other is not None:
             v1_layers = [("layers", m) for m in other]
@@ -71,8 +78,14 @@ def variants(definition, shape: tuple[int, ...]) -> dict[str, str]:
 
 def _to_v2(layers) -> list[Message]:
     v1_only = {"blobs_lr", "weight_decay", "blob_share_mode", "param"}
-    return [Message(fields=[(k, layer.type if k == "type" else v) for k, v in layer.message.fields
-                            if k not in v1_only]) for layer in layers]
+    return [
+        Message(
+            fields=[
+                (k, layer.type if k == "type" else v) for k, v in layer.message.fields if k not in v1_only
+            ]
+        )
+        for layer in layers
+    ]
 
 
 def _to_v1(layers: list[Message]) -> list[Message] | None:
@@ -81,8 +94,9 @@ def _to_v1(layers: list[Message]) -> list[Message] | None:
         kind = str(layer.last("type"))
         if kind not in V1_NAME:
             return None  # a type V1 has no constant for (BatchNorm, Scale, ...): Caffe cannot write it either
-        fields = [(k, Name(V1_NAME[kind]) if k == "type" else v) for k, v in layer.fields
-                  if k not in V2_ONLY_FIELDS]
+        fields = [
+            (k, Name(V1_NAME[kind]) if k == "type" else v) for k, v in layer.fields if k not in V2_ONLY_FIELDS
+        ]
         converted.append(Message(fields=fields))
     return converted
 
@@ -95,14 +109,24 @@ def check(path: Path, size: tuple[int, ...] | None) -> dict:
     params = sum(p.numel() for p in module.parameters())
     statistics = sum(b.numel() for n, b in module.named_buffers() if not n.endswith("num_batches_tracked"))
     shapes = {k: v[1:] for k, v in module.blob_shapes.items()}
-    row = {"file": path.name, "syntax": definition.syntax, "declared": definition.inputs[0].declared,
-           "input": list(module.input_shape), "params": params, "batch_norm_statistics": statistics,
-           "output": [module.output_name, list(module.blob_shapes[module.output_name])],
-           "dropped": len(definition.dropped), "seconds": round(seconds, 3), "variants": {}}
+    row = {
+        "file": path.name,
+        "syntax": definition.syntax,
+        "declared": definition.inputs[0].declared,
+        "input": list(module.input_shape),
+        "params": params,
+        "batch_norm_statistics": statistics,
+        "output": [module.output_name, list(module.blob_shapes[module.output_name])],
+        "dropped": len(definition.dropped),
+        "seconds": round(seconds, 3),
+        "variants": {},
+    }
     for name, text in variants(definition, module.input_shape).items():
         other = build(parse_prototxt(text, f"{path.name} as {name}"))
-        same = sum(p.numel() for p in other.parameters()) == params and {
-            k: v[1:] for k, v in other.blob_shapes.items()} == shapes
+        same = (
+            sum(p.numel() for p in other.parameters()) == params
+            and {k: v[1:] for k, v in other.blob_shapes.items()} == shapes
+        )
         row["variants"][name] = "same" if same else "DIFFERENT"
     return row
 
@@ -111,18 +135,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--json", type=Path, help="also write the rows here")
-    parser.add_argument("--input", metavar="CxHxW", help="the size of a data layer that gives none (the "
-                        "database's, e.g. 3x32x32 for CIFAR-10)")
+    parser.add_argument(
+        "--input",
+        metavar="CxHxW",
+        help="the size of a data layer that gives none (the database's, e.g. 3x32x32 for CIFAR-10)",
+    )
     args = parser.parse_args()
     size = tuple(int(d) for d in args.input.split("x")) if args.input else None
     rows = [check(path, size) for path in args.files]
     for row in rows:
         stats = f" (+{row['batch_norm_statistics']:,} BN statistics)" if row["batch_norm_statistics"] else ""
         rewritten = ", ".join(f"{k}: {v}" for k, v in row["variants"].items())
-        print(f"{row['file']}: {row['syntax']}, {row['declared']}, input {'×'.join(map(str, row['input']))}: "
-              f"{row['params']:,} parameters{stats}; output {row['output'][0]} "
-              f"{'×'.join(map(str, row['output'][1]))}; {row['dropped']} train-only layers dropped; "
-              f"{row['seconds']:.2f} s; rewritten as {rewritten}")
+        print(
+            f"{row['file']}: {row['syntax']}, {row['declared']}, input {'×'.join(map(str, row['input']))}: "
+            f"{row['params']:,} parameters{stats}; output {row['output'][0]} "
+            f"{'×'.join(map(str, row['output'][1]))}; {row['dropped']} train-only layers dropped; "
+            f"{row['seconds']:.2f} s; rewritten as {rewritten}"
+        )
     print(f"load average {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

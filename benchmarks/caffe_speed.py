@@ -65,15 +65,18 @@ def main() -> None:
         times = [once(path)[0] for _ in range(args.repeats)]
         start = time.perf_counter()
         command = [sys.executable, "-m", "onebyone", "profile", str(path), "--format", "json"]
-        subprocess.run(command, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         process = time.perf_counter() - start
-        print(f"first call in a fresh process: {first_call(str(path)):.3f} s; the zoo's googlenet "
-              f"(create_model + profile): {first_call('zoo'):.3f} s")
-        print(f"{path.name}: {params:,} parameters; read + build + profile: first {first:.3f} s, then median "
-              f"{statistics.median(times):.3f} s (min {min(times):.3f}, max {max(times):.3f}, {args.repeats} "
-              f"repeats); whole `onebyone profile` process {process:.2f} s; load average "
-              f"{os.getloadavg()[0]:.2f}")
+        print(
+            f"first call in a fresh process: {first_call(str(path)):.3f} s; the zoo's googlenet "
+            f"(create_model + profile): {first_call('zoo'):.3f} s"
+        )
+        print(
+            f"{path.name}: {params:,} parameters; read + build + profile: first {first:.3f} s, then median "
+            f"{statistics.median(times):.3f} s (min {min(times):.3f}, max {max(times):.3f}, {args.repeats} "
+            f"repeats); whole `onebyone profile` process {process:.2f} s; load average "
+            f"{os.getloadavg()[0]:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -221,7 +221,8 @@ def main() -> None:
         help="after the table: the batch predicted to fit BYTES, measured (default nin-cifar, 1 GiB)",
     )
     parser.add_argument(
-        "--default-malloc", action="store_true",
+        "--default-malloc",
+        action="store_true",
         help="leave glibc's mmap threshold as it is (the RSS rise then shows what glibc keeps)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)

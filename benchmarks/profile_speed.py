@@ -166,10 +166,14 @@ def main() -> None:
             results[tool, size] = measure(tool, size, repeats)
             print(f"{tool} {size}²: {results[tool, size]}", file=sys.stderr)
     load = os.getloadavg()
-    print(f"ResNet-50, batch 1, {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
-          f"{load[2]:.2f} at the end; peak memory = peak RSS delta of a fresh process (MiB)\n")
-    print("| tool | input | time (s) | × flop_counter time | peak RSS Δ (MiB) | tracemalloc peak (MiB) "
-          "| MACs reported |")
+    print(
+        f"ResNet-50, batch 1, {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
+        f"{load[2]:.2f} at the end; peak memory = peak RSS delta of a fresh process (MiB)\n"
+    )
+    print(
+        "| tool | input | time (s) | × flop_counter time | peak RSS Δ (MiB) | tracemalloc peak (MiB) "
+        "| MACs reported |"
+    )
     print("|---|---|---|---|---|---|---|")
     for size in args.sizes:
         base = results["flop_counter", size]
@@ -188,16 +192,22 @@ def main() -> None:
     ours = results.get(("onebyone", largest), {})
     if "time_s" in ours:
         base = results["flop_counter", largest]
-        print(f"\nAt {largest}²: onebyone / flop_counter time = {ours['time_s'] / base['time_s']:.2f}× "
-              f"(target ≤ 1.5×)", end="")
+        print(
+            f"\nAt {largest}²: onebyone / flop_counter time = {ours['time_s'] / base['time_s']:.2f}× "
+            f"(target ≤ 1.5×)",
+            end="",
+        )
         info = results.get(("torchinfo", largest), {})
         if "time_s" in info:
             speedup = info["time_s"] / ours["time_s"]
             print(f"; torchinfo / onebyone time = {speedup:.0f}× (target ≥ 30×)", end="")
         smallest = results.get(("onebyone", min(args.sizes)), {})
         if "tracemalloc_peak_mib" in smallest:
-            print(f"; onebyone tracemalloc peak {smallest['tracemalloc_peak_mib']:.2f} MiB at "
-                  f"{min(args.sizes)}² vs {ours['tracemalloc_peak_mib']:.2f} MiB at {largest}²", end="")
+            print(
+                f"; onebyone tracemalloc peak {smallest['tracemalloc_peak_mib']:.2f} MiB at "
+                f"{min(args.sizes)}² vs {ours['tracemalloc_peak_mib']:.2f} MiB at {largest}²",
+                end="",
+            )
         print()
 
 

@@ -78,6 +78,7 @@ class ModelRow:
 
 # --- the libraries -------------------------------------------------------------------------------
 
+
 def libraries() -> dict[str, tuple[list[str], object]]:
     """{library: (model names, build(name) -> (model, input_shape))} for every library found."""
     from onebyone.models import create_model, get_model_entry, list_models
@@ -88,6 +89,7 @@ def libraries() -> dict[str, tuple[list[str], object]]:
     except ImportError:
         pass
     else:
+
         def build_torchvision(name):
             weights = torchvision.models.get_model_weights(name).DEFAULT
             size = getattr(weights.transforms(), "crop_size", [224])[0]
@@ -99,6 +101,7 @@ def libraries() -> dict[str, tuple[list[str], object]]:
     except ImportError:
         pass
     else:
+
         def build_timm(name):
             model = timm.create_model(name, pretrained=False)
             return model, (1, *model.pretrained_cfg["input_size"])
@@ -110,8 +113,11 @@ def libraries() -> dict[str, tuple[list[str], object]]:
 def selected(found, patterns: list[str], limit: int | None) -> list[tuple[str, str]]:
     chosen = []
     for library, (names, _) in found.items():
-        picked = [n for n in names if not patterns or any(
-            fnmatch.fnmatchcase(f"{library}:{n}", p) for p in patterns)]
+        picked = [
+            n
+            for n in names
+            if not patterns or any(fnmatch.fnmatchcase(f"{library}:{n}", p) for p in patterns)
+        ]
         chosen += [(library, n) for n in picked[:limit]]
     return chosen
 
@@ -129,6 +135,7 @@ def randomise_norms(model: nn.Module) -> None:
 
 
 # --- the steps -----------------------------------------------------------------------------------
+
 
 def compare(got: torch.Tensor, expected: torch.Tensor) -> Outcome:
     if got.shape != expected.shape:
@@ -148,8 +155,10 @@ def step_profile(model, x):
     params = sum(p.numel() for p in model.parameters())
     if result.totals["macs"] * 2 != counter.get_total_flops() or result.totals["params"] != params:
         macs, reference = result.totals["macs"], counter.get_total_flops() // 2
-        return Outcome("wrong", f"MACs {macs:,} vs flop_counter {reference:,}; "
-                                f"params {result.totals['params']:,} vs {params:,}")
+        return Outcome(
+            "wrong",
+            f"MACs {macs:,} vs flop_counter {reference:,}; params {result.totals['params']:,} vs {params:,}",
+        )
     return Outcome("exact")
 
 
@@ -173,8 +182,11 @@ def step_factorize(model, x, expected):
             if row.kind == "linear" and layer.weight.numel() > LARGEST_LINEAR:
                 large += 1  # a full SVD of AlexNet's 9216×4096 layer takes minutes on one core
                 continue
-            sides = (layer.in_features, layer.out_features) if row.kind == "linear" else (
-                layer.in_channels, layer.out_channels)
+            sides = (
+                (layer.in_features, layer.out_features)
+                if row.kind == "linear"
+                else (layer.in_channels, layer.out_channels)
+            )
             full[row.name] = sides if row.kind == "conv" else min(sides)
     if not full:
         raise OneByOneError("no factorisable layer")
@@ -257,9 +269,14 @@ def run_model(library: str, name: str, build) -> ModelRow:
     with torch.no_grad():
         expected = model(x)
     steps = {"profile": lambda: step_profile(model, x)}
-    for step, function in (("optimize", step_optimize), ("factorize", step_factorize),
-                           ("fc_to_conv", step_fc_to_conv), ("export", step_export),
-                           ("sparsity", step_sparsity), ("class map", step_class_map)):
+    for step, function in (
+        ("optimize", step_optimize),
+        ("factorize", step_factorize),
+        ("fc_to_conv", step_fc_to_conv),
+        ("export", step_export),
+        ("sparsity", step_sparsity),
+        ("class map", step_class_map),
+    ):
         steps[step] = lambda function=function: function(model, x, expected)
     for step, function in steps.items():
         try:
@@ -275,9 +292,12 @@ def run_model(library: str, name: str, build) -> ModelRow:
 
 # --- the table -----------------------------------------------------------------------------------
 
+
 def markdown(rows: list[ModelRow]) -> str:
-    lines = ["| model | input | params | " + " | ".join(STEPS) + " | s |",
-             "|---|---|---:|" + "---|" * len(STEPS) + "---:|"]
+    lines = [
+        "| model | input | params | " + " | ".join(STEPS) + " | s |",
+        "|---|---|---:|" + "---|" * len(STEPS) + "---:|",
+    ]
     notes: list[str] = []
     for row in rows:
         cells = []
@@ -289,15 +309,20 @@ def markdown(rows: list[ModelRow]) -> str:
                 cell += f" [{len(notes)}]"
             cells.append(cell)
         size = "×".join(map(str, row.input_shape[2:]))
-        lines.append(f"| {row.model} | {size} | {row.params / 1e6:.1f}M | " + " | ".join(cells)
-                     + f" | {row.seconds:.0f} |")
+        lines.append(
+            f"| {row.model} | {size} | {row.params / 1e6:.1f}M | "
+            + " | ".join(cells)
+            + f" | {row.seconds:.0f} |"
+        )
     totals = {step: {} for step in STEPS}
     for row in rows:
         for step, outcome in row.steps.items():
             totals[step][outcome.status] = totals[step].get(outcome.status, 0) + 1
     lines.append("")
-    counts = {step: ", ".join(f"{n} {status}" for status, n in sorted(found.items()))
-              for step, found in totals.items()}
+    counts = {
+        step: ", ".join(f"{n} {status}" for status, n in sorted(found.items()))
+        for step, found in totals.items()
+    }
     lines.append("Totals: " + "; ".join(f"{step}: {text}" for step, text in counts.items()))
     lines.append("")
     lines += [f"[{i}] {note}" for i, note in enumerate(notes, start=1)]
@@ -314,8 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     found = libraries()
     chosen = selected(found, args.models, args.limit)
-    print(f"libraries: {', '.join(found)}; torch {torch.__version__}; {len(chosen)} models; "
-          f"{torch.get_num_threads()} threads", file=sys.stderr)
+    print(
+        f"libraries: {', '.join(found)}; torch {torch.__version__}; {len(chosen)} models; "
+        f"{torch.get_num_threads()} threads",
+        file=sys.stderr,
+    )
     rows = []
     for library, name in chosen:
         rows.append(run_model(library, name, found[library][1]))

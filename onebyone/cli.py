@@ -21,8 +21,18 @@ from onebyone.errors import OneByOneError
 TRACEBACK_VARIABLE = "ONEBYONE_TRACEBACK"  # set (non-empty): let unexpected exceptions raise
 # Subcommand modules, in the order `onebyone --help` lists them.
 COMMAND_MODULES = [
-    "report", "models", "profile", "compare", "bench", "export", "compress", "convert", "train", "eval",
-    "inspect", "predict",
+    "report",
+    "models",
+    "profile",
+    "compare",
+    "bench",
+    "export",
+    "compress",
+    "convert",
+    "train",
+    "eval",
+    "inspect",
+    "predict",
 ]
 
 

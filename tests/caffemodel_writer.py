@@ -37,29 +37,54 @@ def _classes():
 
         R, OPT = F.LABEL_REPEATED, F.LABEL_OPTIONAL
         message("BlobShape", [("dim", 1, F.TYPE_INT64, R, None, True)])
-        message("BlobProto", [
-            ("shape", 7, F.TYPE_MESSAGE, OPT, ".t.BlobShape", False),
-            ("data", 5, F.TYPE_FLOAT, R, None, True), ("double_data", 8, F.TYPE_DOUBLE, R, None, True),
-            ("num", 1, F.TYPE_INT32, OPT, None, False), ("channels", 2, F.TYPE_INT32, OPT, None, False),
-            ("height", 3, F.TYPE_INT32, OPT, None, False), ("width", 4, F.TYPE_INT32, OPT, None, False)])
-        message("LayerParameter", [("name", 1, F.TYPE_STRING, OPT, None, False),
-                                   ("type", 2, F.TYPE_STRING, OPT, None, False),
-                                   ("blobs", 7, F.TYPE_MESSAGE, R, ".t.BlobProto", False)])
-        message("V1LayerParameter", [("name", 4, F.TYPE_STRING, OPT, None, False),
-                                     ("type", 5, F.TYPE_INT32, OPT, None, False),
-                                     ("blobs", 6, F.TYPE_MESSAGE, R, ".t.BlobProto", False)])
-        message("NetParameter", [("name", 1, F.TYPE_STRING, OPT, None, False),
-                                 ("layers", 2, F.TYPE_MESSAGE, R, ".t.V1LayerParameter", False),
-                                 ("layer", 100, F.TYPE_MESSAGE, R, ".t.LayerParameter", False)])
+        message(
+            "BlobProto",
+            [
+                ("shape", 7, F.TYPE_MESSAGE, OPT, ".t.BlobShape", False),
+                ("data", 5, F.TYPE_FLOAT, R, None, True),
+                ("double_data", 8, F.TYPE_DOUBLE, R, None, True),
+                ("num", 1, F.TYPE_INT32, OPT, None, False),
+                ("channels", 2, F.TYPE_INT32, OPT, None, False),
+                ("height", 3, F.TYPE_INT32, OPT, None, False),
+                ("width", 4, F.TYPE_INT32, OPT, None, False),
+            ],
+        )
+        message(
+            "LayerParameter",
+            [
+                ("name", 1, F.TYPE_STRING, OPT, None, False),
+                ("type", 2, F.TYPE_STRING, OPT, None, False),
+                ("blobs", 7, F.TYPE_MESSAGE, R, ".t.BlobProto", False),
+            ],
+        )
+        message(
+            "V1LayerParameter",
+            [
+                ("name", 4, F.TYPE_STRING, OPT, None, False),
+                ("type", 5, F.TYPE_INT32, OPT, None, False),
+                ("blobs", 6, F.TYPE_MESSAGE, R, ".t.BlobProto", False),
+            ],
+        )
+        message(
+            "NetParameter",
+            [
+                ("name", 1, F.TYPE_STRING, OPT, None, False),
+                ("layers", 2, F.TYPE_MESSAGE, R, ".t.V1LayerParameter", False),
+                ("layer", 100, F.TYPE_MESSAGE, R, ".t.LayerParameter", False),
+            ],
+        )
         pool = descriptor_pool.DescriptorPool()
         pool.Add(proto)
-        _MESSAGES = {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"t.{name}"))
-                     for name in ("NetParameter", "BlobProto")}
+        _MESSAGES = {
+            name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"t.{name}"))
+            for name in ("NetParameter", "BlobProto")
+        }
     return _MESSAGES
 
 
-def protobuf_caffemodel(layers: dict[str, list[np.ndarray]], *, v1: bool = False, legacy: bool = False,
-                        double: bool = False) -> bytes:
+def protobuf_caffemodel(
+    layers: dict[str, list[np.ndarray]], *, v1: bool = False, legacy: bool = False, double: bool = False
+) -> bytes:
     """A NetParameter with one layer per entry (its blobs in order), serialised by protobuf."""
     net = _classes()["NetParameter"](name="test")
     for name, blobs in layers.items():

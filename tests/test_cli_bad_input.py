@@ -124,8 +124,27 @@ def world(tmp_path_factory) -> dict[str, str]:
         test_size=32, batch_size=32, out=str(run), progress=False, precision="fp32",
     ))  # fmt: skip
     comp, conv = root / "comp", root / "conv"
-    assert main(["compress", str(run), "--budget", "0.9", "--finetune-epochs", "0", "--batch", "1",
-                 "--repeats", "1", "--out", str(comp), "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "compress",
+                str(run),
+                "--budget",
+                "0.9",
+                "--finetune-epochs",
+                "0",
+                "--batch",
+                "1",
+                "--repeats",
+                "1",
+                "--out",
+                str(comp),
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     assert main(["convert", "fc2conv", str(run), "--out", str(conv), "--format", "json"]) == 0
     places = {"run": run, "comp": comp, "conv": conv, "root": root}
     config = json.loads((run / "config.json").read_text())
@@ -204,8 +223,22 @@ def caffe_files(root: Path) -> dict[str, Path]:
     (folder / "cf_shape.caffemodel").write_bytes(tiny_caffemodel(weights))
     places.update({name: folder / f"{name}.caffemodel" for name in ("cf_good", "cf_cut", "cf_shape")})
     run = root / "cf_run"
-    assert main(["convert", "caffe", str(places["cf_net"]), "--weights", str(places["cf_good"]),
-                 "--out", str(run), "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "caffe",
+                str(places["cf_net"]),
+                "--weights",
+                str(places["cf_good"]),
+                "--out",
+                str(run),
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     places["cf_run"] = run
     places["cf_record"] = damaged(run, "cf_record", "caffe.json", "{")
     places["cf_copy"] = damaged(run, "cf_copy", "net.prototxt", texts["cf_unknown"])
@@ -229,8 +262,10 @@ ROWS = [
     ("predict {run} --image {notimage}", ["cannot read image", "notimage.png"]),
     ("predict {run} --image {tiny}", ["is 2×2 pixels", "needs at least"]),
     # wrong channels, inputs too small
-    ("bench nin-fashion --input 3x28x28 --batch 1 --repeats 1",
-     ["nin-fashion does not run on input 1×3×28×28", "to have 1 channels"]),
+    (
+        "bench nin-fashion --input 3x28x28 --batch 1 --repeats 1",
+        ["nin-fashion does not run on input 1×3×28×28", "to have 1 channels"],
+    ),
     ("bench nin-fashion --input 1x2x2 --batch 1 --repeats 1", ["input 1×1×2×2", "Output size is too small"]),
     ("export nin-fashion --input 3x28x28 --onnx x.onnx", ["does not run on input 1×3×28×28"]),
     ("export nin-fashion --input 1x2x2 --onnx x.onnx", ["does not run on input 1×1×2×2", "too small"]),
@@ -241,8 +276,10 @@ ROWS = [
     # absurd sizes, batches, repeats
     ("bench nin-fashion --input 1x999999999x3", ["bad input shape '1x999999999x3'"]),
     ("profile nin-fashion --input 0x28x28", ["bad input shape '0x28x28'"]),
-    ("bench nin-fashion --input 1x999999x999999 --batch 1 --repeats 1", ["input 1×1×999999×999999",
-                                                                        "needs at least", "available"]),
+    (
+        "bench nin-fashion --input 1x999999x999999 --batch 1 --repeats 1",
+        ["input 1×1×999999×999999", "needs at least", "available"],
+    ),
     ("bench nin-fashion --batch 0", ["batch sizes must be positive, got [0]"]),
     ("bench nin-fashion --batch 1 --repeats 0", ["repeats must be from 1 to 1,000, got 0"]),
     ("bench nin-fashion --batch 1 --repeats 1000000000000", ["repeats must be from 1 to 1,000"]),
@@ -290,8 +327,13 @@ ROWS = [
         ]
     ],
     ("profile {m}/two_in.py:build --input 3x8x8", ["forward() missing 1 required positional argument"]),
-    *[(f"inspect {what} {{m}}/two_in.py:build --input 3x8x8 --image {{ok}} --out x.png",
-       ["missing 1 required"]) for what in ("feature-maps", "sparsity", "box")],
+    *[
+        (
+            f"inspect {what} {{m}}/two_in.py:build --input 3x8x8 --image {{ok}} --out x.png",
+            ["missing 1 required"],
+        )
+        for what in ("feature-maps", "sparsity", "box")
+    ],
     ("compress {m}/two_in.py:build --input 3x8x8 --budget 0.9 --out c", ["missing 1 required"]),
     ("predict {m}/good.py:build --image {ok}", ["user code has no known normalisation"]),
     # user factories that exit or raise
@@ -330,8 +372,10 @@ ROWS = [
     ("profile {cf_malformed}", ["cf_malformed.prototxt: line 7", "to close the message opened at line 6"]),
     ("convert caffe {cf_unknown} --out c", ["layer 'warp'", "unknown layer type 'Warp'", "supported:"]),
     ("compare nin-imagenet {cf_mixed}", ["cf_mixed.prototxt", "mixes", "Caffe refuses such a file"]),
-    ("convert caffe {cf_net} --weights {cf_shape} --out c", ["layer 'conv1'", "blob 0 has shape 4x3x1x1",
-                                                              "needs 4x3x3x3"]),
+    (
+        "convert caffe {cf_net} --weights {cf_shape} --out c",
+        ["layer 'conv1'", "blob 0 has shape 4x3x1x1", "needs 4x3x3x3"],
+    ),
     ("convert caffe {cf_net} --weights {cf_cut} --out c", ["cf_cut.caffemodel", "truncated"]),
     ("convert caffe {cf_net} --weights {root}/none.caffemodel --out c", ["none.caffemodel", "not found"]),
     ("convert caffe {root}/none.prototxt --out c", ["prototxt file", "not found"]),
@@ -351,11 +395,19 @@ ROWS = [
     ("inspect nope {run}", ["invalid choice: 'nope'"]),
     ("convert nope {run}", ["invalid choice: 'nope'"]),
     ("eval {run} --split nope", ["invalid choice: 'nope'"]),
-    *[(f"{command} nope{rest}", ["unknown model 'nope'"]) for command, rest in [
-        ("profile", ""), ("bench", ""), ("export", " --onnx x.onnx"), ("predict", " --image {ok}"),
-        ("compress", " --budget 0.5"), ("convert fc2conv", " --out c"), ("inspect cam", ""),
-        ("compare nin-fashion", ""),
-    ]],  # fmt: skip
+    *[
+        (f"{command} nope{rest}", ["unknown model 'nope'"])
+        for command, rest in [
+            ("profile", ""),
+            ("bench", ""),
+            ("export", " --onnx x.onnx"),
+            ("predict", " --image {ok}"),
+            ("compress", " --budget 0.5"),
+            ("convert fc2conv", " --out c"),
+            ("inspect cam", ""),
+            ("compare nin-fashion", ""),
+        ]
+    ],  # fmt: skip
     ("profile nin-fashion --batch 0", ["--batch must be 1 or more, got 0"]),
     ("profile nin-fashion --fits 12XB", ["bad memory size '12XB'", "GiB"]),
     ("profile nin-fashion --fits=-1GB", ["bad memory size '-1GB'"]),
@@ -438,11 +490,26 @@ def test_export_warns_once_about_data_dependent_control_flow(world, tmp_path, ca
     warning = one_line(capfd.readouterr().err)
     source = (Path(world["m"]) / "branch.py").read_text().splitlines()
     line = next(n for n, text in enumerate(source, start=1) if "if y.sum() > 0" in text)
-    assert warning.startswith("onebyone: warning: Net's forward turns tensor values into Python values at "
-                              f"branch.py:{line} (bool) (data-dependent control flow)"), warning
+    assert warning.startswith(
+        "onebyone: warning: Net's forward turns tensor values into Python values at "
+        f"branch.py:{line} (bool) (data-dependent control flow)"
+    ), warning
     assert onnx.stat().st_size > 0
-    assert main(["export", f"{world['m']}/good.py:build", "--input", "3x8x8", "--onnx", str(onnx),
-                 "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                f"{world['m']}/good.py:build",
+                "--input",
+                "3x8x8",
+                "--onnx",
+                str(onnx),
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     captured = capfd.readouterr()
     assert captured.err == "" and json.loads(captured.out)["warnings"] == []
 

@@ -15,10 +15,26 @@ from onebyone.runs import open_run
 
 def test_compress_model_spec_writes_a_rebuildable_run(tmp_path, capsys):
     out = tmp_path / "small"
-    code = main([
-        "compress", "nin-fashion", "--set", "width=0.25", "--budget", "0.5", "--out", str(out),
-        "--batch", "2", "--repeats", "1", "--finetune-epochs", "0", "--format", "json",
-    ])
+    code = main(
+        [
+            "compress",
+            "nin-fashion",
+            "--set",
+            "width=0.25",
+            "--budget",
+            "0.5",
+            "--out",
+            str(out),
+            "--batch",
+            "2",
+            "--repeats",
+            "1",
+            "--finetune-epochs",
+            "0",
+            "--format",
+            "json",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     totals = result["report"]["totals"]
@@ -54,7 +70,9 @@ def test_frozen_latency_is_measured_and_labelled(tmp_path, capsys):
 def test_error_paths_are_one_line_exit_2(argv, message, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "onebyone", "compress", *argv, "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -69,13 +87,36 @@ def test_compress_a_training_run_measures_accuracy_and_fine_tunes(tmp_path, caps
 
     run = tmp_path / "run"
     config = train_api.TrainConfig(
-        model="nin-fashion", model_overrides={"width": 0.25}, epochs=1, subset=256, val_size=64,
-        batch_size=64, out=str(run), progress=False, precision="fp32",
+        model="nin-fashion",
+        model_overrides={"width": 0.25},
+        epochs=1,
+        subset=256,
+        val_size=64,
+        batch_size=64,
+        out=str(run),
+        progress=False,
+        precision="fp32",
     )
     train_api.train(config)
     out = tmp_path / "run-small"
-    code = main(["compress", str(run), "--budget", "0.5", "--finetune-epochs", "1", "--out", str(out),
-                 "--batch", "1", "--repeats", "1", "--format", "json"])
+    code = main(
+        [
+            "compress",
+            str(run),
+            "--budget",
+            "0.5",
+            "--finetune-epochs",
+            "1",
+            "--out",
+            str(out),
+            "--batch",
+            "1",
+            "--repeats",
+            "1",
+            "--format",
+            "json",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     for key in ("accuracy_before", "accuracy_after", "accuracy_finetuned"):

@@ -23,13 +23,37 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("compressed")
     run = root / "run"
     config = TrainConfig(
-        model="nin-fashion", model_overrides={"width": 0.25}, epochs=1, subset=256, val_size=64,
-        test_size=200, batch_size=64, out=str(run), progress=False, precision="fp32",
+        model="nin-fashion",
+        model_overrides={"width": 0.25},
+        epochs=1,
+        subset=256,
+        val_size=64,
+        test_size=200,
+        batch_size=64,
+        out=str(run),
+        progress=False,
+        precision="fp32",
     )
     train(config)
     out = root / "run-0.5"
-    code = main(["compress", str(run), "--budget", "0.5", "--finetune-epochs", "0", "--out", str(out),
-                 "--batch", "1", "--repeats", "1", "--format", "json"])
+    code = main(
+        [
+            "compress",
+            str(run),
+            "--budget",
+            "0.5",
+            "--finetune-epochs",
+            "0",
+            "--out",
+            str(out),
+            "--batch",
+            "1",
+            "--repeats",
+            "1",
+            "--format",
+            "json",
+        ]
+    )
     assert code == 0
     return run, out
 
@@ -47,8 +71,9 @@ def test_open_run_reads_a_compressed_run_with_its_source_config(runs):
     assert compressed.kind == "compressed" and open_run(run).kind == "training"
     assert config == open_run(run).config
     structure = json.loads((out / "factorized.json").read_text())
-    by_hand = rebuild_structure(create_model("nin-fashion", **structure["base"]["model_overrides"]),
-                                structure["structure"])
+    by_hand = rebuild_structure(
+        create_model("nin-fashion", **structure["base"]["model_overrides"]), structure["structure"]
+    )
     by_hand.load_state_dict(load_file(str(out / "model.safetensors")))
     x = torch.randn(3, 1, 28, 28)
     torch.testing.assert_close(model(x), by_hand.eval()(x), rtol=0, atol=0)
@@ -122,8 +147,10 @@ def _copy(out, tmp_path):
         (lambda d: (d / "factorized.json").write_text('{"base": {}}'), "unreadable compressed-run"),
         (lambda d: (d / "model.safetensors").unlink(), "has no model.safetensors"),
         (lambda d: (d / "model.safetensors").write_bytes(b"\x00" * 7), "unreadable safetensors file"),
-        (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:-50]),
-         "unreadable safetensors file"),
+        (
+            lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:-50]),
+            "unreadable safetensors file",
+        ),
     ],
 )
 def test_a_damaged_compressed_run_is_one_line_exit_2(runs, tmp_path, damage, message):
@@ -146,7 +173,28 @@ def test_weights_of_another_layout_are_refused(runs, tmp_path):
 
 def test_a_run_compressed_from_a_bare_model_has_no_data_to_evaluate(tmp_path):
     out = tmp_path / "bare"
-    assert main(["compress", "nin-fashion", "--set", "width=0.25", "--budget", "0.5", "--out", str(out),
-                 "--batch", "1", "--repeats", "1", "--finetune-epochs", "0", "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "compress",
+                "nin-fashion",
+                "--set",
+                "width=0.25",
+                "--budget",
+                "0.5",
+                "--out",
+                str(out),
+                "--batch",
+                "1",
+                "--repeats",
+                "1",
+                "--finetune-epochs",
+                "0",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     proc = cli("eval", str(out))
     assert proc.returncode == 2 and "compressed from a bare model spec" in proc.stderr

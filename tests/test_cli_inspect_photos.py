@@ -60,8 +60,18 @@ def test_a_class_map_at_the_input_size_is_the_classifier(network, photos):
 
 def test_dense_map_over_two_photos_names_each_at_its_place(photos, tmp_path, capsys):
     out = tmp_path / "dense.png"
-    report = run_json(capsys, "inspect", "dense", *MODEL, "--image", str(photos / "pair.png"), "--out",
-                      str(out), "--top", "5")
+    report = run_json(
+        capsys,
+        "inspect",
+        "dense",
+        *MODEL,
+        "--image",
+        str(photos / "pair.png"),
+        "--out",
+        str(out),
+        "--top",
+        "5",
+    )
     assert report["method"] == "class activation maps" and report["input_shape"] == [1, 3, 448, 1195]
     assert report["map_size"] == [14, 38] and report["map_stride"] == [32, 32]
     top = [t["class"] for t in report["top"]]
@@ -83,8 +93,18 @@ def test_dense_map_over_two_photos_names_each_at_its_place(photos, tmp_path, cap
 
 
 def test_sparsity_after_every_relu6_on_photos(photos, tmp_path, capsys):
-    report = run_json(capsys, "inspect", "sparsity", *MODEL, "--image", str(photos / "cat.png"), "--image",
-                      str(photos / "coffee.png"), "--out", str(tmp_path / "s.png"))
+    report = run_json(
+        capsys,
+        "inspect",
+        "sparsity",
+        *MODEL,
+        "--image",
+        str(photos / "cat.png"),
+        "--image",
+        str(photos / "coffee.png"),
+        "--out",
+        str(tmp_path / "s.png"),
+    )
     rows = report["rows"]
     # stem + 1 depthwise in the first block + 2 in each of the other 15 + head: 33 ReLU6 outputs
     assert len(rows) == 33 and {r["kind"] for r in rows} == {"relu6"}
@@ -93,11 +113,27 @@ def test_sparsity_after_every_relu6_on_photos(photos, tmp_path, capsys):
 
 
 def test_cam_and_box_on_a_photo(photos, tmp_path, capsys):
-    cam = run_json(capsys, "inspect", "cam", *MODEL, "--image", str(photos / "cat.png"), "--out",
-                   str(tmp_path / "cam.png"))
+    cam = run_json(
+        capsys,
+        "inspect",
+        "cam",
+        *MODEL,
+        "--image",
+        str(photos / "cat.png"),
+        "--out",
+        str(tmp_path / "cam.png"),
+    )
     assert cam["top"][0]["class"] in CATS and cam["map_size"] == [7, 7]
-    box = run_json(capsys, "inspect", "box", *MODEL, "--image", str(photos / "cat.png"), "--out",
-                   str(tmp_path / "box.png"))
+    box = run_json(
+        capsys,
+        "inspect",
+        "box",
+        *MODEL,
+        "--image",
+        str(photos / "cat.png"),
+        "--out",
+        str(tmp_path / "box.png"),
+    )
     assert box["layer"] == "features.conv_head.act" and box["stride"] == [32, 32]
     assert (tmp_path / "cam.png").is_file() and (tmp_path / "box.png").is_file()
 

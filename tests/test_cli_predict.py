@@ -95,10 +95,12 @@ def test_unreadable_and_tiny_images(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["efficientnet-lite9"], "unknown model 'efficientnet-lite9'; did you mean"),
-     (["resnet50"], "resnet50 has no published weights"),
-     (["efficientnet-lite0", "--set", "pretrained=false"], "predict needs trained weights"),
-     (["mypkg.nets:build"], "predict takes a zoo model with published weights or a training run folder")],
+    [
+        (["efficientnet-lite9"], "unknown model 'efficientnet-lite9'; did you mean"),
+        (["resnet50"], "resnet50 has no published weights"),
+        (["efficientnet-lite0", "--set", "pretrained=false"], "predict needs trained weights"),
+        (["mypkg.nets:build"], "predict takes a zoo model with published weights or a training run folder"),
+    ],
 )
 def test_models_that_cannot_predict(tmp_path, capsys, args, message):
     photo = tmp_path / "photo.png"

@@ -131,7 +131,9 @@ def test_errors_are_one_line_exit_2(argv, expected, capsys, user_file):
 def test_error_in_a_real_process_has_no_traceback():
     proc = subprocess.run(
         [sys.executable, "-m", "onebyone", "profile", "nin-imagenet", "--input", "3x20x20"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -38,14 +38,42 @@ def test_training_compressed_and_converted_runs_have_one_file_mode(tmp_path, uma
         model="nin-fashion", model_overrides={"width": 0.25, "head": "fc"}, epochs=1, subset=64, val_size=0,
         test_size=32, batch_size=32, out=str(run), progress=False, precision="fp32",
     ))  # fmt: skip
-    assert main(["compress", str(run), "--budget", "0.9", "--finetune-epochs", "0", "--batch", "1",
-                 "--repeats", "1", "--out", str(compressed), "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "compress",
+                str(run),
+                "--budget",
+                "0.9",
+                "--finetune-epochs",
+                "0",
+                "--batch",
+                "1",
+                "--repeats",
+                "1",
+                "--out",
+                str(compressed),
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     assert main(["convert", "fc2conv", str(run), "--out", str(converted), "--format", "json"]) == 0
     assert main(["eval", str(run), "--format", "json"]) == 0  # adds confusion.png
-    found = {**{f"run/{k}": v for k, v in modes(run).items()},
-             **{f"compressed/{k}": v for k, v in modes(compressed).items()},
-             **{f"converted/{k}": v for k, v in modes(converted).items()}}
-    assert {"run/model.safetensors", "run/checkpoint.safetensors", "run/config.json", "run/confusion.png",
-            "compressed/model.safetensors", "compressed/factorized.json",
-            "converted/model.safetensors", "converted/fc2conv.json"} <= set(found)
+    found = {
+        **{f"run/{k}": v for k, v in modes(run).items()},
+        **{f"compressed/{k}": v for k, v in modes(compressed).items()},
+        **{f"converted/{k}": v for k, v in modes(converted).items()},
+    }
+    assert {
+        "run/model.safetensors",
+        "run/checkpoint.safetensors",
+        "run/config.json",
+        "run/confusion.png",
+        "compressed/model.safetensors",
+        "compressed/factorized.json",
+        "converted/model.safetensors",
+        "converted/fc2conv.json",
+    } <= set(found)
     assert found == dict.fromkeys(found, oct(umask))

@@ -51,8 +51,16 @@ class BatchNormAct2d(nn.BatchNorm2d):
         self.act = act(inplace=True) if act in (nn.ReLU, nn.ReLU6, nn.Hardswish) else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                         self.training, self.momentum, self.eps)
+        x = F.batch_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training,
+            self.momentum,
+            self.eps,
+        )
         return self.act(x)
 
 
@@ -68,8 +76,15 @@ class SameConv2d(nn.Conv2d):
             total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
             pads.append((total // 2, total - total // 2))
         (top, bottom), (left, right) = pads
-        return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, self.bias, self.stride, 0,
-                        self.dilation, self.groups)
+        return F.conv2d(
+            F.pad(x, (left, right, top, bottom)),
+            self.weight,
+            self.bias,
+            self.stride,
+            0,
+            self.dilation,
+            self.groups,
+        )
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -203,10 +218,16 @@ def test_optimize_folds_every_batch_norm_after_a_conv(name):
 def test_fold_replaces_a_norm_activation_module_by_its_activation():
     folded, report = fold_batchnorm(build("mobilenet-like"))
     assert report.folded == [
-        ("stem", "stem_bn"), ("expand", "expand_bn"), ("depthwise", "depthwise_bn"), ("mix", "mix_bn")
+        ("stem", "stem_bn"),
+        ("expand", "expand_bn"),
+        ("depthwise", "depthwise_bn"),
+        ("mix", "mix_bn"),
     ]
     assert [type(folded.get_submodule(n)) for n in ("stem_bn", "expand_bn", "depthwise_bn", "mix_bn")] == [
-        nn.Hardswish, nn.ReLU6, nn.ReLU, nn.Identity
+        nn.Hardswish,
+        nn.ReLU6,
+        nn.ReLU,
+        nn.Identity,
     ]
     assert type(folded.stem) is SameConv2d  # the conv keeps its class and its padding
 
@@ -255,8 +276,11 @@ def test_factorize_at_full_rank_is_exact_and_rebuilds(name):
             if row.kind == "conv":
                 full[row.name] = (layer.in_channels, layer.out_channels)
             else:
-                shape = (layer.in_features, layer.out_features) if row.kind == "linear" else (
-                    layer.in_channels, layer.out_channels)
+                shape = (
+                    (layer.in_features, layer.out_features)
+                    if row.kind == "linear"
+                    else (layer.in_channels, layer.out_channels)
+                )
                 full[row.name] = min(shape)
     factorised, report = factorize(model, ranks=full, input_shape=SHAPE[1:])
     assert {r.name for r in report.factorised} == set(full)
@@ -311,7 +335,10 @@ def test_fc_to_conv_keeps_channels_last_linears_and_converts_the_head():
     result = convert_fc_layers(model, SHAPE)
     assert [c.layer for c in result.layers] == ["head.2"]
     assert [p.split(" ")[0] for p in result.position_wise] == [
-        "blocks.0.fc1", "blocks.0.fc2", "blocks.1.fc1", "blocks.1.fc2"
+        "blocks.0.fc1",
+        "blocks.0.fc2",
+        "blocks.1.fc1",
+        "blocks.1.fc2",
     ]
     assert "on 7×7×16 channels-last maps" in result.position_wise[0]
     assert result.to_dict()["position_wise"] == result.position_wise
@@ -392,7 +419,10 @@ def test_sparsity_counts_functional_activations_by_kind(images):
     model = build("functional")
     result = measure_sparsity(model, images, batch_size=64)
     assert [(r.layer, r.kind) for r in result.rows] == [
-        ("relu()", "relu"), ("relu()[1]", "relu"), ("relu()[2]", "relu"), ("clamp()", "clamp")
+        ("relu()", "relu"),
+        ("relu()[1]", "relu"),
+        ("relu()[2]", "relu"),
+        ("clamp()", "clamp"),
     ]
     with torch.no_grad():  # the same activations computed by hand
         h1 = F.relu(model.bn1(model.conv1(images)))
@@ -413,7 +443,9 @@ def test_sparsity_counts_activation_modules_inside_norm_activation_layers(images
     model = build("mobilenet-like")
     result = measure_sparsity(model, images, batch_size=64)
     assert [(r.layer, r.kind) for r in result.rows] == [
-        ("stem_bn.act", "hardswish"), ("expand_bn.act", "relu6"), ("depthwise_bn.act", "relu"),
+        ("stem_bn.act", "hardswish"),
+        ("expand_bn.act", "relu6"),
+        ("depthwise_bn.act", "relu"),
         ("act", "hardswish"),
     ]
     assert all(0 < r.zero_fraction < 1 for r in result.rows[:3])

@@ -30,8 +30,18 @@ from onebyone.errors import OneByOneError
 # Ops whose values do not depend on their tensor arguments (only on their shapes): no field.
 INPUT_FREE_OPS = frozenset(
     {
-        "new_empty", "new_empty_strided", "new_zeros", "new_ones", "new_full", "empty_like", "zeros_like",
-        "ones_like", "full_like", "rand_like", "randn_like", "randint_like",
+        "new_empty",
+        "new_empty_strided",
+        "new_zeros",
+        "new_ones",
+        "new_full",
+        "empty_like",
+        "zeros_like",
+        "ones_like",
+        "full_like",
+        "rand_like",
+        "randn_like",
+        "randint_like",
     }
 )
 
@@ -270,9 +280,7 @@ def explain_failure(tracer: Tracer, exc: Exception, input_shapes) -> ProfileErro
     elif "channel" in lowered and record is not None:
         message = f"wrong input channels for input {given}: at {where} with input {at_shapes}: {text}"
     else:
-        message = (
-            f"the model raised {type(exc).__name__} at {where} with input {at_shapes or given}: {text}"
-        )
+        message = f"the model raised {type(exc).__name__} at {where} with input {at_shapes or given}: {text}"
     return ProfileError(
         message,
         module_path=record.path if record else None,

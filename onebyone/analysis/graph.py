@@ -162,8 +162,11 @@ class TracedModel:
         channels = self.shape(inputs[0])[1]
         if isinstance(module, nn.BatchNorm2d):
             then = layer_kinds.batch_norm_then(module)
-            return then is not None and all(layer_kinds.elementwise(m) is not None for m in then.modules()
-                                            if not isinstance(m, nn.Sequential))
+            return then is not None and all(
+                layer_kinds.elementwise(m) is not None
+                for m in then.modules()
+                if not isinstance(m, nn.Sequential)
+            )
         if self.is_pointwise_conv(node):
             return True
         return layer_kinds.normalizes_channels(module, channels)

@@ -62,8 +62,12 @@ class FcToConvResult:
     position_wise: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        data = {"input_shape": list(self.input_shape), "layers": [asdict(layer) for layer in self.layers],
-                "pools": list(self.pools), "max_abs_difference": self.max_abs_difference}
+        data = {
+            "input_shape": list(self.input_shape),
+            "layers": [asdict(layer) for layer in self.layers],
+            "pools": list(self.pools),
+            "max_abs_difference": self.max_abs_difference,
+        }
         if self.position_wise:  # only then: files of models without such layers stay as they were
             data["position_wise"] = list(self.position_wise)
         return data
@@ -90,7 +94,8 @@ def convert_fc_layers(model: nn.Module, input_shape: Sequence[int]) -> FcToConvR
     if not linears:
         already = (
             f"its {len(position_wise)} linear layers act on each position of a map, as 1×1 convs"
-            if position_wise else "without one a network is already fully convolutional"
+            if position_wise
+            else "without one a network is already fully convolutional"
         )
         raise OneByOneError(
             f"{traced.name} has no nn.Linear layer on vectors: nothing to convert ({already})"

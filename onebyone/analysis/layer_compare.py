@@ -26,9 +26,18 @@ def compared_layers(results: list[ProfileResult], labels: list[str]) -> dict:
     """As data: one entry per position, each model's layer there (or None) and whether all agree."""
     pairs = []
     for index, rows in enumerate(zip_longest(*(weighted_rows(r) for r in results)), start=1):
-        cells = [None if row is None else {
-            "layer": row.path, "type": row.type, "output_shape": (row.output_shape or [None])[1:],
-            "params": row.params, "macs": row.macs} for row in rows]
+        cells = [
+            None
+            if row is None
+            else {
+                "layer": row.path,
+                "type": row.type,
+                "output_shape": (row.output_shape or [None])[1:],
+                "params": row.params,
+                "macs": row.macs,
+            }
+            for row in rows
+        ]
         keys = [None if c is None else (c["output_shape"], c["params"], c["macs"]) for c in cells]
         same = None not in keys and len(set(map(str, keys))) == 1
         pairs.append({"index": index, "layers": cells, "same": same})
@@ -42,10 +51,18 @@ def render_layer_comparison(data: dict, console: Console) -> None:
         table.add_column(label)
     table.add_column("same")
     for pair in data["layers"]:
-        cells = ["—" if c is None else f"{c['layer']} {'×'.join(map(str, c['output_shape']))} "
-                 f"{c['params']:,} {format_count(c['macs'])}" for c in pair["layers"]]
+        cells = [
+            "—"
+            if c is None
+            else f"{c['layer']} {'×'.join(map(str, c['output_shape']))} "
+            f"{c['params']:,} {format_count(c['macs'])}"
+            for c in pair["layers"]
+        ]
         table.add_row(str(pair["index"]), *cells, "yes" if pair["same"] else "NO")
     console.print(table)
     differ = [p["index"] for p in data["layers"] if not p["same"]]
-    console.print("every weighted layer agrees" if not differ else
-                  f"{len(differ)} of {len(data['layers'])} positions differ, first at #{differ[0]}")
+    console.print(
+        "every weighted layer agrees"
+        if not differ
+        else f"{len(differ)} of {len(data['layers'])} positions differ, first at #{differ[0]}"
+    )

@@ -28,8 +28,21 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
 ACTIVATION_TYPES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh,
-    nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Threshold, nn.Mish, nn.Softplus,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Hardtanh,
+    nn.Threshold,
+    nn.Mish,
+    nn.Softplus,
 )
 # Modules traced as one node, subclasses included.
 LAYER_TYPES = (nn.Linear, _ConvNd, _BatchNorm, nn.LayerNorm, nn.GroupNorm, *ACTIVATION_TYPES)
@@ -46,31 +59,60 @@ class Elementwise:
 _IDENTITY = Elementwise("identity", affine=True)
 _DROPOUT = Elementwise("dropout", affine=True)
 ELEMENTWISE_MODULES: dict[type, Elementwise] = {
-    nn.Identity: _IDENTITY, nn.Dropout: _DROPOUT, nn.AlphaDropout: _DROPOUT,
+    nn.Identity: _IDENTITY,
+    nn.Dropout: _DROPOUT,
+    nn.AlphaDropout: _DROPOUT,
     **{kind: Elementwise(kind.__name__.lower()) for kind in ACTIVATION_TYPES},
 }
 ELEMENTWISE_FUNCTIONS: dict[object, Elementwise] = {
-    F.dropout: _DROPOUT, F.relu: Elementwise("relu"), torch.relu: Elementwise("relu"),
-    F.relu6: Elementwise("relu6"), F.leaky_relu: Elementwise("leakyrelu"), F.elu: Elementwise("elu"),
-    F.gelu: Elementwise("gelu"), F.silu: Elementwise("silu"), torch.sigmoid: Elementwise("sigmoid"),
-    F.sigmoid: Elementwise("sigmoid"), torch.tanh: Elementwise("tanh"), F.tanh: Elementwise("tanh"),
-    F.hardswish: Elementwise("hardswish"), F.hardtanh: Elementwise("hardtanh"),
-    F.hardsigmoid: Elementwise("hardsigmoid"), F.mish: Elementwise("mish"),
-    F.softplus: Elementwise("softplus"), F.threshold: Elementwise("threshold"),
+    F.dropout: _DROPOUT,
+    F.relu: Elementwise("relu"),
+    torch.relu: Elementwise("relu"),
+    F.relu6: Elementwise("relu6"),
+    F.leaky_relu: Elementwise("leakyrelu"),
+    F.elu: Elementwise("elu"),
+    F.gelu: Elementwise("gelu"),
+    F.silu: Elementwise("silu"),
+    torch.sigmoid: Elementwise("sigmoid"),
+    F.sigmoid: Elementwise("sigmoid"),
+    torch.tanh: Elementwise("tanh"),
+    F.tanh: Elementwise("tanh"),
+    F.hardswish: Elementwise("hardswish"),
+    F.hardtanh: Elementwise("hardtanh"),
+    F.hardsigmoid: Elementwise("hardsigmoid"),
+    F.mish: Elementwise("mish"),
+    F.softplus: Elementwise("softplus"),
+    F.threshold: Elementwise("threshold"),
 }
 ELEMENTWISE_METHODS: dict[str, Elementwise] = {
-    "contiguous": _IDENTITY, "clone": _IDENTITY, "relu": Elementwise("relu"), "relu_": Elementwise("relu"),
-    "sigmoid": Elementwise("sigmoid"), "tanh": Elementwise("tanh"),
+    "contiguous": _IDENTITY,
+    "clone": _IDENTITY,
+    "relu": Elementwise("relu"),
+    "relu_": Elementwise("relu"),
+    "sigmoid": Elementwise("sigmoid"),
+    "tanh": Elementwise("tanh"),
 }
 # Kinds that turn non-zero inputs into exact zeros: what sparsity counts. Hard-tanh does so only
 # when it clips at 0 (ReLU6 is one), a threshold only when it replaces by 0.
 ZERO_KINDS = frozenset({"relu", "relu6", "hardswish", "hardtanh", "threshold", "clamp"})
 # The same functions as a torch function mode sees them (Tensor methods as methods), with in-place forms.
 _CALLS: dict[object, str] = {
-    F.relu: "relu", torch.relu: "relu", torch.relu_: "relu", F.relu_: "relu", torch.Tensor.relu: "relu",
-    torch.Tensor.relu_: "relu", F.relu6: "relu6", F.hardswish: "hardswish", F.hardtanh: "hardtanh",
-    F.hardtanh_: "hardtanh", F.threshold: "threshold", torch.clamp: "clamp", torch.clamp_min: "clamp",
-    torch.Tensor.clamp: "clamp", torch.Tensor.clamp_: "clamp", torch.Tensor.clamp_min: "clamp",
+    F.relu: "relu",
+    torch.relu: "relu",
+    torch.relu_: "relu",
+    F.relu_: "relu",
+    torch.Tensor.relu: "relu",
+    torch.Tensor.relu_: "relu",
+    F.relu6: "relu6",
+    F.hardswish: "hardswish",
+    F.hardtanh: "hardtanh",
+    F.hardtanh_: "hardtanh",
+    F.threshold: "threshold",
+    torch.clamp: "clamp",
+    torch.clamp_min: "clamp",
+    torch.Tensor.clamp: "clamp",
+    torch.Tensor.clamp_: "clamp",
+    torch.Tensor.clamp_min: "clamp",
     torch.Tensor.clamp_min_: "clamp",
 }
 
@@ -273,9 +315,14 @@ def plain_conv2d(conv: nn.Conv2d, input_shape: tuple[int, ...]) -> PlainConv | N
     left, right, top, bottom = pad
     symmetric = left == right and top == bottom
     plain = nn.Conv2d(
-        conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
         padding=(conv.padding[0] + top, conv.padding[1] + left) if symmetric else conv.padding,
-        dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=conv.bias is not None,
     ).to(device=conv.weight.device, dtype=conv.weight.dtype)
     with torch.no_grad():
         plain.weight.copy_(conv.weight)

@@ -160,8 +160,9 @@ class Probe:
     sample_bytes: int
     conversions: list[str] = field(default_factory=list)
 
-    def check_batch(self, batch: int, what: str, device: str | torch.device = "cpu",
-                    area: tuple[int, int] | None = None) -> None:
+    def check_batch(
+        self, batch: int, what: str, device: str | torch.device = "cpu", area: tuple[int, int] | None = None
+    ) -> None:
         """Refuse a forward pass at `batch` (and spatial size `area`, activations growing with the
         number of pixels) that cannot fit in memory."""
         scale = 1.0

@@ -196,8 +196,13 @@ def _rows(tracer: Tracer, modules: list[nn.Module], model: nn.Module, param_name
     for path, module in model.named_modules():
         if id(module) in called or not any(True for _ in module.parameters(recurse=False)):
             continue
-        row = LayerRow(path=path, call=None, type=type(module).__name__,
-                       depth=path.count(".") + 1 if path else 0, output_shape=None)
+        row = LayerRow(
+            path=path,
+            call=None,
+            type=type(module).__name__,
+            depth=path.count(".") + 1 if path else 0,
+            output_shape=None,
+        )
         own_params(module, row)
         if row.params:
             rows.append(row)

@@ -174,8 +174,15 @@ def propagate(name: str, args: tuple, field: Field, in_shape, out_shape) -> tupl
             for a, k, s, p, d in zip(field.axes, kernel, stride, padding, dilation, strict=True)
         )
         return Field(axes), None
-    if name in ("constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d",
-                "replication_pad1d", "replication_pad2d", "replication_pad3d"):
+    if name in (
+        "constant_pad_nd",
+        "reflection_pad1d",
+        "reflection_pad2d",
+        "reflection_pad3d",
+        "replication_pad1d",
+        "replication_pad2d",
+        "replication_pad3d",
+    ):
         # pad = (left, right) per dim, last dim first: position 0 moves `left` pixels outwards
         pads = list(args[1])
         lefts = [pads[2 * i] if 2 * i < len(pads) else 0 for i in range(nd)][::-1]
@@ -192,9 +199,7 @@ def propagate(name: str, args: tuple, field: Field, in_shape, out_shape) -> tupl
                 axes.append(a.window(n_in // n_out, n_in // n_out, 0))
             else:
                 # Uneven windows: use the widest window and the mean stride (an upper bound).
-                widest = max(
-                    math.ceil((i + 1) * n_in / n_out) - (i * n_in) // n_out for i in range(n_out)
-                )
+                widest = max(math.ceil((i + 1) * n_in / n_out) - (i * n_in) // n_out for i in range(n_out))
                 axes.append(a.window(widest, n_in / n_out, 0))
                 warning = f"{name}: uneven adaptive windows, field is an upper bound"
         is_global = all(n == 1 for n in _trailing(out_shape, nd))

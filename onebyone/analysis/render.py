@@ -16,8 +16,17 @@ from onebyone.analysis.memory_results import MemoryResult
 from onebyone.analysis.results import SCHEMA_VERSION, LayerRow, ProfileResult, format_count
 from onebyone.tables import Column, fitted_table, left_out_note
 
-COLUMNS = ("layer", "type", "output", "params", "MACs", "other FLOPs", "act. bytes", "RF/stride",
-           "1×1 params/MACs")
+COLUMNS = (
+    "layer",
+    "type",
+    "output",
+    "params",
+    "MACs",
+    "other FLOPs",
+    "act. bytes",
+    "RF/stride",
+    "1×1 params/MACs",
+)
 
 
 def format_bytes(value: float) -> str:
@@ -168,8 +177,17 @@ def _exact_gib(value: int) -> str:
 
 
 # Left out first when a terminal is narrow: the higher the number, the longer a column stays.
-_PRIORITY = {"layer": 9, "params": 8, "MACs": 7, "RF/stride": 6, "1×1 params/MACs": 5, "output": 4, "type": 3,
-             "act. bytes": 2, "other FLOPs": 1}
+_PRIORITY = {
+    "layer": 9,
+    "params": 8,
+    "MACs": 7,
+    "RF/stride": 6,
+    "1×1 params/MACs": 5,
+    "output": 4,
+    "type": 3,
+    "act. bytes": 2,
+    "other FLOPs": 1,
+}
 
 
 def render_table(result: ProfileResult, depth: int, console: Console) -> None:
@@ -202,9 +220,27 @@ def to_markdown(result: ProfileResult, depth: int) -> str:
 
 
 CSV_FIELDS = (
-    "path", "call", "type", "depth", "output_shape", "params", "trainable_params", "frozen_params", "macs",
-    "other_flops", "activation_bytes", "pointwise_macs", "pointwise_params", "is_pointwise_conv",
-    "rf_size_h", "rf_size_w", "rf_stride_h", "rf_stride_w", "rf_start_h", "rf_start_w", "rf_spatial",
+    "path",
+    "call",
+    "type",
+    "depth",
+    "output_shape",
+    "params",
+    "trainable_params",
+    "frozen_params",
+    "macs",
+    "other_flops",
+    "activation_bytes",
+    "pointwise_macs",
+    "pointwise_params",
+    "is_pointwise_conv",
+    "rf_size_h",
+    "rf_size_w",
+    "rf_stride_h",
+    "rf_stride_w",
+    "rf_start_h",
+    "rf_start_w",
+    "rf_spatial",
     "uncounted",
 )
 
@@ -295,12 +331,15 @@ def _compare_cells(data: dict) -> tuple[list[str], list[list[str]]]:
         header += [label, "Δ vs first"]
     rows = []
     for metric in data["metrics"]:
-        fmt = format_bytes if "bytes" in metric["key"] else (
-            (lambda v: f"{v:,}") if metric["key"] in ("params", "pointwise_params") else format_count
+        fmt = (
+            format_bytes
+            if "bytes" in metric["key"]
+            else ((lambda v: f"{v:,}") if metric["key"] in ("params", "pointwise_params") else format_count)
         )
         cells = [metric["metric"], fmt(metric["values"][0])]
-        for value, delta, ratio in zip(metric["values"][1:], metric["deltas"][1:], metric["ratios"][1:],
-                                       strict=True):
+        for value, delta, ratio in zip(
+            metric["values"][1:], metric["deltas"][1:], metric["ratios"][1:], strict=True
+        ):
             sign = "+" if delta > 0 else ("-" if delta < 0 else "±")
             rel = f" ({ratio:.2f}×)" if ratio is not None else ""
             cells += [fmt(value), f"{sign}{fmt(abs(delta))}{rel}"]

@@ -55,8 +55,14 @@ class LayerRow:
 
 
 _SUMMED = (
-    "params", "trainable_params", "frozen_params", "macs", "other_flops", "activation_bytes",
-    "pointwise_macs", "pointwise_params",
+    "params",
+    "trainable_params",
+    "frozen_params",
+    "macs",
+    "other_flops",
+    "activation_bytes",
+    "pointwise_macs",
+    "pointwise_params",
 )
 
 

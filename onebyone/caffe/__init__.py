@@ -11,6 +11,13 @@ from onebyone.caffe.net import LayerDef, NetDefinition, parse_prototxt, read_pro
 from onebyone.caffe.weights import LoadReport, index_caffemodel, load_caffemodel
 
 __all__ = [
-    "CaffeNet", "LayerDef", "LoadReport", "NetDefinition", "build", "index_caffemodel", "load_caffemodel",
-    "parse_prototxt", "read_prototxt",
+    "CaffeNet",
+    "LayerDef",
+    "LoadReport",
+    "NetDefinition",
+    "build",
+    "index_caffemodel",
+    "load_caffemodel",
+    "parse_prototxt",
+    "read_prototxt",
 ]

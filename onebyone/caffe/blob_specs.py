@@ -30,8 +30,10 @@ def eltwise(layer, shapes):
     operation = enum_value(p, "operation", {"PROD": 0, "SUM": 1, "MAX": 2}, "SUM")
     coeffs = tuple(p.many("coeff"))
     if coeffs and (operation != "SUM" or len(coeffs) != len(shapes)):
-        raise OneByOneError(f"{p.where}: coeff needs operation SUM and one value per bottom "
-                            f"({len(shapes)}), got {len(coeffs)}")
+        raise OneByOneError(
+            f"{p.where}: coeff needs operation SUM and one value per bottom "
+            f"({len(shapes)}), got {len(coeffs)}"
+        )
     if len(shapes) < 2 or any(s != shapes[0] for s in shapes):
         raise OneByOneError(f"{p.where}: needs two or more bottoms of one shape, got {shapes}")
     return layers.Eltwise(operation, coeffs)
@@ -40,8 +42,9 @@ def eltwise(layer, shapes):
 def flatten(layer, shapes):
     p = layer.params("flatten_param", schema("axis:int end_axis:int"))
     ndim = len(shapes[0])
-    return layers.Flatten(canonical_axis(p.one("axis", 1), ndim, p.where),
-                          canonical_axis(p.one("end_axis", -1), ndim, p.where))
+    return layers.Flatten(
+        canonical_axis(p.one("axis", 1), ndim, p.where), canonical_axis(p.one("end_axis", -1), ndim, p.where)
+    )
 
 
 def reshape(layer, shapes):
@@ -53,8 +56,9 @@ def reshape(layer, shapes):
     num_axes = p.one("num_axes", -1)
     end = None if num_axes == -1 else axis + num_axes
     if not 0 <= axis <= ndim or (end is not None and not axis <= end <= ndim):
-        raise OneByOneError(f"{p.where}: axis {p.one('axis', 0)} and num_axes {num_axes} do not fit a "
-                            f"{ndim}-D bottom")
+        raise OneByOneError(
+            f"{p.where}: axis {p.one('axis', 0)} and num_axes {num_axes} do not fit a {ndim}-D bottom"
+        )
     if sum(d == -1 for d in dims) > 1 or any(d < -1 for d in dims):
         raise OneByOneError(f"{p.where}: shape {list(dims)}: at most one -1 and no other negative size")
     return layers.Reshape(dims, axis, end)
@@ -72,8 +76,10 @@ def slice_layer(layer, shapes):
     if points:
         increasing = points == sorted(set(points)) and 0 < points[0] and points[-1] < size
         if len(points) != tops - 1 or not increasing:
-            raise OneByOneError(f"{p.where}: slice_point {points} must be {tops - 1} increasing positions "
-                                f"inside the axis of size {size}")
+            raise OneByOneError(
+                f"{p.where}: slice_point {points} must be {tops - 1} increasing positions "
+                f"inside the axis of size {size}"
+            )
         edges = [0, *points, size]
         sizes = tuple(b - a for a, b in zip(edges, edges[1:], strict=False))
     else:

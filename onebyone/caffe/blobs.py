@@ -52,13 +52,19 @@ def caffe_blobs(module: nn.Module) -> list[BlobTarget]:
             module.running_var.mul_(scale)
 
         channels = (module.num_features,)
-        return [BlobTarget(module.running_mean, channels), BlobTarget(module.running_var, channels),
-                BlobTarget(factor, (1,), unscale)]
+        return [
+            BlobTarget(module.running_mean, channels),
+            BlobTarget(module.running_var, channels),
+            BlobTarget(factor, (1,), unscale),
+        ]
     if isinstance(module, Scale):
         return [BlobTarget(t.data, module.shape) for t in (module.weight, module.bias) if t is not None]
     if isinstance(module, nn.PReLU):
-        shape = () if module.num_parameters == 1 and getattr(module, "caffe_shared", False) else \
-            tuple(module.weight.shape)
+        shape = (
+            ()
+            if module.num_parameters == 1 and getattr(module, "caffe_shared", False)
+            else tuple(module.weight.shape)
+        )
         return [BlobTarget(module.weight.data, shape)]
     return []
 

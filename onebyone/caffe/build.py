@@ -33,10 +33,17 @@ class CaffeNet(nn.Module):
         blob_shapes: every blob's shape at the input size the net was built for.
     """
 
-    def __init__(self, definition: NetDefinition, modules: dict[str, nn.Module],
-                 steps: list[tuple[str, tuple[str, ...], tuple[str, ...]]], input_name: str,
-                 outputs: list[str], caffe_names: dict[str, str], blob_shapes: dict[str, tuple[int, ...]],
-                 input_shape: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        definition: NetDefinition,
+        modules: dict[str, nn.Module],
+        steps: list[tuple[str, tuple[str, ...], tuple[str, ...]]],
+        input_name: str,
+        outputs: list[str],
+        caffe_names: dict[str, str],
+        blob_shapes: dict[str, tuple[int, ...]],
+        input_shape: tuple[int, ...],
+    ) -> None:
         super().__init__()
         for name, module in modules.items():
             self.add_module(name, module)
@@ -78,27 +85,34 @@ def build(definition: NetDefinition, input_shape: tuple[int, ...] | None = None)
     """
     if len(definition.inputs) != 1:
         names = ", ".join(i.blob for i in definition.inputs)
-        raise OneByOneError(f"{definition.source}: {len(definition.inputs)} inputs ({names}); onebyone "
-                            "builds nets with one input")
+        raise OneByOneError(
+            f"{definition.source}: {len(definition.inputs)} inputs ({names}); onebyone "
+            "builds nets with one input"
+        )
     declared = definition.inputs[0]
     shape = declared.shape
     if input_shape is not None:
         shape = tuple(input_shape) if len(input_shape) == 4 else (shape[0] if shape else 1, *input_shape)
     if shape is None:
-        raise OneByOneError(f"{definition.source}: {declared.declared} gives no input size; give it with "
-                            "--input CxHxW")
+        raise OneByOneError(
+            f"{definition.source}: {declared.declared} gives no input size; give it with --input CxHxW"
+        )
     shapes: dict[str, tuple[int, ...]] = {declared.blob: tuple(shape)}
     unavailable = {label: declared.declared for label in declared.labels}
     meta_blobs = {declared.blob: torch.empty(shape, device="meta")}
     modules, steps, caffe_names = {}, [], {}
     for layer in definition.layers:
         if layer.type not in LAYER_BUILDERS:
-            raise OneByOneError(f"{layer.where}: unknown layer type {layer.type!r}; supported: "
-                                f"{', '.join(sorted(LAYER_BUILDERS))}")
+            raise OneByOneError(
+                f"{layer.where}: unknown layer type {layer.type!r}; supported: "
+                f"{', '.join(sorted(LAYER_BUILDERS))}"
+            )
         for bottom in layer.bottoms:
             if bottom in unavailable:
-                raise OneByOneError(f"{layer.where}: reads {bottom!r}, a label of the {unavailable[bottom]}; "
-                                    "only training reads labels")
+                raise OneByOneError(
+                    f"{layer.where}: reads {bottom!r}, a label of the {unavailable[bottom]}; "
+                    "only training reads labels"
+                )
             if bottom not in shapes:
                 raise OneByOneError(f"{layer.where}: bottom {bottom!r} is not made by any layer above it")
         if not layer.tops:
@@ -114,8 +128,9 @@ def build(definition: NetDefinition, input_shape: tuple[int, ...] | None = None)
             raise
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise OneByOneError(f"{layer.where}: does not fit bottoms of shapes "
-                                f"{[list(s) for s in bottom_shapes]} ({text})") from None
+            raise OneByOneError(
+                f"{layer.where}: does not fit bottoms of shapes {[list(s) for s in bottom_shapes]} ({text})"
+            ) from None
         outs = out if isinstance(out, tuple) else (out,)
         if len(outs) != len(layer.tops):
             raise OneByOneError(f"{layer.where}: makes {len(outs)} blob(s) but names {len(layer.tops)} tops")
@@ -163,7 +178,7 @@ def _released(steps, output: str) -> list[tuple[str, ...]]:
         for blob in dict.fromkeys(bottoms):
             if blob in tops:
                 continue
-            later = next(((b, t) for _, b, t in steps[index + 1:] if blob in b or blob in t), None)
+            later = next(((b, t) for _, b, t in steps[index + 1 :] if blob in b or blob in t), None)
             read_again = later is not None and blob in later[0]
             if not read_again and (blob != output or later is not None):
                 dead.append(blob)
@@ -182,5 +197,15 @@ def _module_name(caffe_name: str, taken: dict[str, nn.Module]) -> str:
     return name
 
 
-_RESERVED = {"steps", "_released", "input_name", "outputs", "output_name", "caffe_names", "blob_shapes",
-             "input_shape", "in_channels", "net_name"}
+_RESERVED = {
+    "steps",
+    "_released",
+    "input_name",
+    "outputs",
+    "output_name",
+    "caffe_names",
+    "blob_shapes",
+    "input_shape",
+    "in_channels",
+    "net_name",
+}

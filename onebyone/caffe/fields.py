@@ -101,8 +101,13 @@ class Params:
 
 
 _KIND_WORDS = {
-    "int": "an integer", "uint": "a non-negative integer", "float": "a number", "bool": "true or false",
-    "enum": "a constant name", "str": "a quoted string", "msg": "a message { ... }",
+    "int": "an integer",
+    "uint": "a non-negative integer",
+    "float": "a number",
+    "bool": "true or false",
+    "enum": "a constant name",
+    "str": "a quoted string",
+    "msg": "a message { ... }",
 }
 
 

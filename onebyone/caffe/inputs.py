@@ -19,18 +19,26 @@ SHAPE_FIELDS = schema("dim:int*")
 _SOURCE = "source:str batch_size:uint rand_skip:uint scale:float mean_file:str crop_size:uint mirror:bool"
 DATA_FIELDS = {
     "Data": ("data_param", schema(f"{_SOURCE} backend:enum force_encoded_color:bool prefetch:uint")),
-    "ImageData": ("image_data_param", schema(f"{_SOURCE} shuffle:bool new_height:uint new_width:uint "
-                                             "is_color:bool root_folder:str")),
-    "WindowData": ("window_data_param", schema(f"{_SOURCE} fg_threshold:float bg_threshold:float "
-                                               "fg_fraction:float context_pad:uint crop_mode:str "
-                                               "cache_images:bool root_folder:str")),
+    "ImageData": (
+        "image_data_param",
+        schema(f"{_SOURCE} shuffle:bool new_height:uint new_width:uint is_color:bool root_folder:str"),
+    ),
+    "WindowData": (
+        "window_data_param",
+        schema(
+            f"{_SOURCE} fg_threshold:float bg_threshold:float "
+            "fg_fraction:float context_pad:uint crop_mode:str "
+            "cache_images:bool root_folder:str"
+        ),
+    ),
     "MemoryData": ("memory_data_param", schema("batch_size:uint channels:uint height:uint width:uint")),
     "HDF5Data": ("hdf5_data_param", schema("source:str batch_size:uint shuffle:bool")),
     "Input": ("input_param", schema("shape:msg*")),
 }
 DATA_LAYERS = set(DATA_FIELDS) | {"DummyData"}
-TRANSFORM_FIELDS = schema("scale:float mirror:bool crop_size:uint mean_file:str mean_value:float* "
-                          "force_color:bool force_gray:bool")
+TRANSFORM_FIELDS = schema(
+    "scale:float mirror:bool crop_size:uint mean_file:str mean_value:float* force_color:bool force_gray:bool"
+)
 
 
 @dataclass(frozen=True)
@@ -57,17 +65,24 @@ def declared_inputs(net: Params, source: str) -> list[InputDef]:
         raise OneByOneError(f"{source}: give input_dim or input_shape, not both")
     if dims:
         if len(dims) != 4 * len(names):
-            raise OneByOneError(f"{source}: {len(names)} input(s) need {4 * len(names)} input_dim values "
-                                f"(N, C, H, W each), got {len(dims)}")
-        shapes = [tuple(dims[4 * i: 4 * i + 4]) for i in range(len(names))]
+            raise OneByOneError(
+                f"{source}: {len(names)} input(s) need {4 * len(names)} input_dim values "
+                f"(N, C, H, W each), got {len(dims)}"
+            )
+        shapes = [tuple(dims[4 * i : 4 * i + 4]) for i in range(len(names))]
         how = "input_dim"
     else:
         how = "input_shape"
     if shapes and len(shapes) != len(names):
         raise OneByOneError(f"{source}: {len(names)} input(s) but {len(shapes)} input_shape messages")
-    return [InputDef(name, _checked(shapes[i], f"{source}: input {name!r}") if shapes else None,
-                     f"`input: {name!r}` with {how}" if shapes else f"`input: {name!r}`")
-            for i, name in enumerate(names)]
+    return [
+        InputDef(
+            name,
+            _checked(shapes[i], f"{source}: input {name!r}") if shapes else None,
+            f"`input: {name!r}` with {how}" if shapes else f"`input: {name!r}`",
+        )
+        for i, name in enumerate(names)
+    ]
 
 
 def data_layer_input(layer) -> list[InputDef]:
@@ -75,8 +90,10 @@ def data_layer_input(layer) -> list[InputDef]:
     if not layer.tops:
         raise OneByOneError(f"{layer.where}: a data layer with no top")
     if layer.type == "DummyData":
-        raise OneByOneError(f"{layer.where}: DummyData inputs are not supported; declare the input with "
-                            "an Input layer or --input CxHxW")
+        raise OneByOneError(
+            f"{layer.where}: DummyData inputs are not supported; declare the input with "
+            "an Input layer or --input CxHxW"
+        )
     param_name, fields = DATA_FIELDS[layer.type]
     params = layer.params(param_name, fields)
     if layer.type == "Input":
@@ -85,8 +102,12 @@ def data_layer_input(layer) -> list[InputDef]:
             raise OneByOneError(f"{layer.where}: {len(layer.tops)} tops but {len(shapes)} shapes")
         if not shapes:
             raise OneByOneError(f"{layer.where}: input_param gives no shape")
-        return [InputDef(top, _checked(shapes[i if len(shapes) > 1 else 0], layer.where),
-                         f"Input layer {layer.name!r}") for i, top in enumerate(layer.tops)]
+        return [
+            InputDef(
+                top, _checked(shapes[i if len(shapes) > 1 else 0], layer.where), f"Input layer {layer.name!r}"
+            )
+            for i, top in enumerate(layer.tops)
+        ]
     transform = layer.params("transform_param", TRANSFORM_FIELDS)
     shape = None
     if layer.type == "MemoryData":
@@ -104,8 +125,16 @@ def data_layer_input(layer) -> list[InputDef]:
             shape = (params.one("batch_size", 1) or 1, channels, height, width)
     how = "" if shape is None else " (memory_data_param)" if layer.type == "MemoryData" else " (crop_size)"
     mean = transform.many("mean_value")
-    return [InputDef(layer.tops[0], shape, f"{layer.type} layer {layer.name!r}{how}",
-                     labels=layer.tops[1:], mean=tuple(mean) or None, scale=transform.one("scale", 1.0))]
+    return [
+        InputDef(
+            layer.tops[0],
+            shape,
+            f"{layer.type} layer {layer.name!r}{how}",
+            labels=layer.tops[1:],
+            mean=tuple(mean) or None,
+            scale=transform.one("scale", 1.0),
+        )
+    ]
 
 
 def _checked(shape: tuple[int, ...], where: str) -> tuple[int, ...]:

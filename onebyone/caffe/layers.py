@@ -22,8 +22,9 @@ class InnerProduct(nn.Linear):
     tools look for); called on its own, the layer expects the flattened input, as nn.Linear does.
     """
 
-    def __init__(self, in_features: int, out_features: int, *, bias: bool = True, axis: int = 1,
-                 flatten: bool = True) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, *, bias: bool = True, axis: int = 1, flatten: bool = True
+    ) -> None:
         super().__init__(in_features, out_features, bias=bias)
         self.axis = axis
         self.flatten = flatten  # False when the bottom has nothing after `axis` to flatten (known at build)
@@ -73,8 +74,15 @@ class Scale(nn.Module):
     axis … axis+num_axes−1, broadcast over the others (`trailing` axes after them). With two bottoms the
     second one is γ (Scale) or β (Bias) and has no parameter of its own."""
 
-    def __init__(self, shape: tuple[int, ...], trailing: int, *, multiplies: bool = True,
-                 bias: bool = False, two_bottoms: bool = False) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        trailing: int,
+        *,
+        multiplies: bool = True,
+        bias: bool = False,
+        two_bottoms: bool = False,
+    ) -> None:
         super().__init__()
         self.shape, self.trailing, self.multiplies = tuple(shape), trailing, multiplies
         own_scale = multiplies and not two_bottoms

@@ -20,31 +20,60 @@ from onebyone.errors import OneByOneError
 
 # V1's LayerType enum (caffe.proto): name, number → the V2 type string.
 V1_TYPES = {
-    "ABSVAL": (35, "AbsVal"), "ACCURACY": (1, "Accuracy"), "ARGMAX": (30, "ArgMax"), "BNLL": (2, "BNLL"),
-    "CONCAT": (3, "Concat"), "CONTRASTIVE_LOSS": (37, "ContrastiveLoss"), "CONVOLUTION": (4, "Convolution"),
-    "DATA": (5, "Data"), "DECONVOLUTION": (39, "Deconvolution"), "DROPOUT": (6, "Dropout"),
-    "DUMMY_DATA": (32, "DummyData"), "EUCLIDEAN_LOSS": (7, "EuclideanLoss"), "ELTWISE": (25, "Eltwise"),
-    "EXP": (38, "Exp"), "FLATTEN": (8, "Flatten"), "HDF5_DATA": (9, "HDF5Data"),
-    "HDF5_OUTPUT": (10, "HDF5Output"), "HINGE_LOSS": (28, "HingeLoss"), "IM2COL": (11, "Im2col"),
-    "IMAGE_DATA": (12, "ImageData"), "INFOGAIN_LOSS": (13, "InfogainLoss"),
-    "INNER_PRODUCT": (14, "InnerProduct"), "LRN": (15, "LRN"), "MEMORY_DATA": (29, "MemoryData"),
-    "MULTINOMIAL_LOGISTIC_LOSS": (16, "MultinomialLogisticLoss"), "MVN": (34, "MVN"),
-    "POOLING": (17, "Pooling"), "POWER": (26, "Power"), "RELU": (18, "ReLU"), "SIGMOID": (19, "Sigmoid"),
-    "SIGMOID_CROSS_ENTROPY_LOSS": (27, "SigmoidCrossEntropyLoss"), "SILENCE": (36, "Silence"),
-    "SOFTMAX": (20, "Softmax"), "SOFTMAX_LOSS": (21, "SoftmaxWithLoss"), "SPLIT": (22, "Split"),
-    "SLICE": (33, "Slice"), "TANH": (23, "TanH"), "WINDOW_DATA": (24, "WindowData"),
+    "ABSVAL": (35, "AbsVal"),
+    "ACCURACY": (1, "Accuracy"),
+    "ARGMAX": (30, "ArgMax"),
+    "BNLL": (2, "BNLL"),
+    "CONCAT": (3, "Concat"),
+    "CONTRASTIVE_LOSS": (37, "ContrastiveLoss"),
+    "CONVOLUTION": (4, "Convolution"),
+    "DATA": (5, "Data"),
+    "DECONVOLUTION": (39, "Deconvolution"),
+    "DROPOUT": (6, "Dropout"),
+    "DUMMY_DATA": (32, "DummyData"),
+    "EUCLIDEAN_LOSS": (7, "EuclideanLoss"),
+    "ELTWISE": (25, "Eltwise"),
+    "EXP": (38, "Exp"),
+    "FLATTEN": (8, "Flatten"),
+    "HDF5_DATA": (9, "HDF5Data"),
+    "HDF5_OUTPUT": (10, "HDF5Output"),
+    "HINGE_LOSS": (28, "HingeLoss"),
+    "IM2COL": (11, "Im2col"),
+    "IMAGE_DATA": (12, "ImageData"),
+    "INFOGAIN_LOSS": (13, "InfogainLoss"),
+    "INNER_PRODUCT": (14, "InnerProduct"),
+    "LRN": (15, "LRN"),
+    "MEMORY_DATA": (29, "MemoryData"),
+    "MULTINOMIAL_LOGISTIC_LOSS": (16, "MultinomialLogisticLoss"),
+    "MVN": (34, "MVN"),
+    "POOLING": (17, "Pooling"),
+    "POWER": (26, "Power"),
+    "RELU": (18, "ReLU"),
+    "SIGMOID": (19, "Sigmoid"),
+    "SIGMOID_CROSS_ENTROPY_LOSS": (27, "SigmoidCrossEntropyLoss"),
+    "SILENCE": (36, "Silence"),
+    "SOFTMAX": (20, "Softmax"),
+    "SOFTMAX_LOSS": (21, "SoftmaxWithLoss"),
+    "SPLIT": (22, "Split"),
+    "SLICE": (33, "Slice"),
+    "TANH": (23, "TanH"),
+    "WINDOW_DATA": (24, "WindowData"),
     "THRESHOLD": (31, "Threshold"),
 }
 V1_BY_NUMBER = {number: name for number, name in V1_TYPES.values()}
 # Layers that only train or score a net: dropped at TEST, as a deploy file leaves them out.
 TRAIN_ONLY = {"Accuracy", "Silence", "HDF5Output"}
 
-NET_FIELDS = schema("name:str input:str* input_shape:msg* input_dim:int* force_backward:bool "
-                    "state:msg debug_info:bool layer:msg* layers:msg*")
+NET_FIELDS = schema(
+    "name:str input:str* input_shape:msg* input_dim:int* force_backward:bool "
+    "state:msg debug_info:bool layer:msg* layers:msg*"
+)
 STATE_FIELDS = schema("phase:enum level:int stage:str*")
 RULE_FIELDS = schema("phase:enum min_level:int max_level:int stage:str* not_stage:str*")
-_COMMON = ("name:str type:{type} bottom:str* top:str* include:msg* exclude:msg* loss_weight:float* "
-           "blobs:msg* transform_param:msg loss_param:msg param:{param}")
+_COMMON = (
+    "name:str type:{type} bottom:str* top:str* include:msg* exclude:msg* loss_weight:float* "
+    "blobs:msg* transform_param:msg loss_param:msg param:{param}"
+)
 PHASES = {"TRAIN": 0, "TEST": 1}
 
 
@@ -95,8 +124,10 @@ def parse_prototxt(text: str, source: str = "<prototxt>") -> NetDefinition:
     net = Params(top, NET_FIELDS, source)
     v2, v1 = net.many("layer"), net.many("layers")
     if v2 and v1:
-        raise OneByOneError(f"{source}: mixes `layer {{ }}` (V2) and `layers {{ }}` (V1) definitions; "
-                            "Caffe refuses such a file: write every layer in one syntax")
+        raise OneByOneError(
+            f"{source}: mixes `layer {{ }}` (V2) and `layers {{ }}` (V1) definitions; "
+            "Caffe refuses such a file: write every layer in one syntax"
+        )
     if not v2 and not v1:
         raise OneByOneError(f"{source}: defines no layers (no `layer {{ }}` or `layers {{ }}`)")
     state = net.sub("state", STATE_FIELDS)
@@ -113,11 +144,17 @@ def parse_prototxt(text: str, source: str = "<prototxt>") -> NetDefinition:
         else:
             layers.append(layer)
     if not inputs:
-        raise OneByOneError(f"{source}: declares no input (an Input layer, `input:` with `input_dim` or "
-                            "`input_shape`, or a data layer)")
+        raise OneByOneError(
+            f"{source}: declares no input (an Input layer, `input:` with `input_dim` or "
+            "`input_shape`, or a data layer)"
+        )
     return NetDefinition(
-        name=net.one("name", "") or Path(source).stem, source=source, text=text,
-        syntax="V1 layers" if v1 else "V2 layer", inputs=tuple(inputs), layers=tuple(layers),
+        name=net.one("name", "") or Path(source).stem,
+        source=source,
+        text=text,
+        syntax="V1 layers" if v1 else "V2 layer",
+        inputs=tuple(inputs),
+        layers=tuple(layers),
         dropped=tuple(dropped),
     )
 
@@ -126,8 +163,10 @@ def _layer(message: Message, *, v1: bool, source: str) -> LayerDef:
     name = message.last("name", "")
     where = f"{source}: line {message.line}: layer {name!r}" if isinstance(name, str) else source
     if v1 and "layer" in message:
-        raise OneByOneError(f"{where}: a V0 layer (`layers {{ layer {{ }} }}`, Caffe before 2014); "
-                            "upgrade the file with Caffe's upgrade_net_proto_text")
+        raise OneByOneError(
+            f"{where}: a V0 layer (`layers {{ layer {{ }} }}`, Caffe before 2014); "
+            "upgrade the file with Caffe's upgrade_net_proto_text"
+        )
     raw_type = message.last("type")
     if v1:
         if isinstance(raw_type, Name) and raw_type in V1_TYPES:
@@ -135,12 +174,14 @@ def _layer(message: Message, *, v1: bool, source: str) -> LayerDef:
         elif isinstance(raw_type, int) and raw_type in V1_BY_NUMBER:
             kind = V1_BY_NUMBER[raw_type]
         else:
-            raise OneByOneError(f"{where}: V1 type must be a LayerType constant such as CONVOLUTION, "
-                                f"got {raw_type!r}")
+            raise OneByOneError(
+                f"{where}: V1 type must be a LayerType constant such as CONVOLUTION, got {raw_type!r}"
+            )
     else:
         if not isinstance(raw_type, str) or isinstance(raw_type, Name) or not raw_type:
-            raise OneByOneError(f"{where}: type must be a quoted string such as \"Convolution\", "
-                                f"got {raw_type!r}")
+            raise OneByOneError(
+                f'{where}: type must be a quoted string such as "Convolution", got {raw_type!r}'
+            )
         kind = str(raw_type)
     where = f"{where} ({kind})"
     fields = dict(schema(_COMMON.format(type="enum" if v1 else "str", param="str*" if v1 else "msg*")))
@@ -154,10 +195,18 @@ def _layer(message: Message, *, v1: bool, source: str) -> LayerDef:
         raise OneByOneError(f"{where}: a layer without a name")
     shared = checked.many("param") if v1 else [p.last("name") for p in checked.many("param") if "name" in p]
     if shared:
-        raise OneByOneError(f"{where}: shares weights by name ({', '.join(map(repr, shared))}); onebyone "
-                            "gives every layer its own weights and does not read shared ones")
-    return LayerDef(name=name, type=kind, bottoms=tuple(checked.many("bottom")),
-                    tops=tuple(checked.many("top")), message=message, where=where)
+        raise OneByOneError(
+            f"{where}: shares weights by name ({', '.join(map(repr, shared))}); onebyone "
+            "gives every layer its own weights and does not read shared ones"
+        )
+    return LayerDef(
+        name=name,
+        type=kind,
+        bottoms=tuple(checked.many("bottom")),
+        tops=tuple(checked.many("top")),
+        message=message,
+        where=where,
+    )
 
 
 def _included(layer: LayerDef, level: int, stages: set[str]) -> bool:

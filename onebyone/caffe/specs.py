@@ -51,8 +51,10 @@ def _conv_pair(p: Params, repeated: str, prefix: str | None, default: int | None
 
 def _needs_4d(layer, shape: Shape) -> None:
     if len(shape) != 4:
-        raise OneByOneError(f"{layer.where}: bottom of shape {list(shape)}; onebyone reads 2-D (N, C, H, W) "
-                            "convolution and pooling only")
+        raise OneByOneError(
+            f"{layer.where}: bottom of shape {list(shape)}; onebyone reads 2-D (N, C, H, W) "
+            "convolution and pooling only"
+        )
 
 
 def convolution(layer, shapes: list[Shape], *, transposed: bool = False) -> nn.Module:
@@ -68,11 +70,20 @@ def convolution(layer, shapes: list[Shape], *, transposed: bool = False) -> nn.M
     group = p.one("group", 1)
     channels, out = shapes[0][1], p.one("num_output")
     if group < 1 or channels % group or out % group:
-        raise OneByOneError(f"{p.where}: group {group} must divide the input channels ({channels}) and "
-                            f"num_output ({out})")
+        raise OneByOneError(
+            f"{p.where}: group {group} must divide the input channels ({channels}) and num_output ({out})"
+        )
     kind = nn.ConvTranspose2d if transposed else nn.Conv2d
-    return kind(channels, out, kernel, stride=stride, padding=pad, dilation=dilation, groups=group,
-                bias=p.one("bias_term", True))
+    return kind(
+        channels,
+        out,
+        kernel,
+        stride=stride,
+        padding=pad,
+        dilation=dilation,
+        groups=group,
+        bias=p.one("bias_term", True),
+    )
 
 
 def _kernel(p: Params) -> tuple[int, int]:
@@ -132,8 +143,10 @@ def pooling(layer, shapes: list[Shape]) -> nn.Module:
             raise OneByOneError(f"{p.where}: pad {q} over half the kernel {k} is not supported")
         caffe = caffe_pooled_size(size, k, s, q, ceil)
         if caffe != _torch_pooled_size(size, k, s, q, ceil) or caffe < 1:
-            raise OneByOneError(f"{p.where}: at {axis} = {size} Caffe's last window (of {caffe}) starts "
-                                "past the input and reads nothing; onebyone does not reproduce that")
+            raise OneByOneError(
+                f"{p.where}: at {axis} = {size} Caffe's last window (of {caffe}) starts "
+                "past the input and reads nothing; onebyone does not reproduce that"
+            )
     if method == "MAX":
         return nn.MaxPool2d(kernel, stride=stride, padding=pad, ceil_mode=ceil)
     # Caffe divides by the window clipped to the padded input: PyTorch's count_include_pad does the same.
@@ -141,13 +154,20 @@ def pooling(layer, shapes: list[Shape]) -> nn.Module:
 
 
 def inner_product(layer, shapes: list[Shape]) -> nn.Module:
-    p = layer.params("inner_product_param", schema(
-        "num_output:uint bias_term:bool weight_filler:msg bias_filler:msg axis:int transpose:bool"))
+    p = layer.params(
+        "inner_product_param",
+        schema("num_output:uint bias_term:bool weight_filler:msg bias_filler:msg axis:int transpose:bool"),
+    )
     if not p.one("num_output", 0):
         raise OneByOneError(f"{p.where}: num_output is required")
     axis = canonical_axis(p.one("axis", 1), len(shapes[0]), p.where)
-    module = layers.InnerProduct(math.prod(shapes[0][axis:]), p.one("num_output"),
-                                 bias=p.one("bias_term", True), axis=axis, flatten=len(shapes[0]) > axis + 1)
+    module = layers.InnerProduct(
+        math.prod(shapes[0][axis:]),
+        p.one("num_output"),
+        bias=p.one("bias_term", True),
+        axis=axis,
+        flatten=len(shapes[0]) > axis + 1,
+    )
     module.caffe_transposed = p.one("transpose", False)  # the stored blob is (K, N)
     return module
 
@@ -168,13 +188,16 @@ def prelu(layer, shapes):
 
 
 def lrn(layer, shapes):
-    p = layer.params("lrn_param", schema(
-        f"local_size:uint alpha:float beta:float norm_region:enum k:float {_ENGINE}"))
+    p = layer.params(
+        "lrn_param", schema(f"local_size:uint alpha:float beta:float norm_region:enum k:float {_ENGINE}")
+    )
     size, alpha, beta = p.one("local_size", 5), p.one("alpha", 1.0), p.one("beta", 0.75)
     if size % 2 == 0:
         raise OneByOneError(f"{p.where}: local_size {size} must be odd, as Caffe requires")
-    if enum_value(p, "norm_region", {"ACROSS_CHANNELS": 0, "WITHIN_CHANNEL": 1}, "ACROSS_CHANNELS") == \
-            "WITHIN_CHANNEL":
+    if (
+        enum_value(p, "norm_region", {"ACROSS_CHANNELS": 0, "WITHIN_CHANNEL": 1}, "ACROSS_CHANNELS")
+        == "WITHIN_CHANNEL"
+    ):
         _needs_4d(layer, shapes[0])
         return layers.WithinChannelLRN(size, alpha, beta)
     # torch's LocalResponseNorm is Caffe's: x / (k + α/n · Σ x²)^β over n channels centred on c.
@@ -189,14 +212,19 @@ def dropout(layer, shapes):
 
 
 def batch_norm(layer, shapes):
-    p = layer.params("batch_norm_param", schema("use_global_stats:bool moving_average_fraction:float "
-                                                 "eps:float"))
+    p = layer.params(
+        "batch_norm_param", schema("use_global_stats:bool moving_average_fraction:float eps:float")
+    )
     if len(shapes[0]) not in (2, 4):
         raise OneByOneError(f"{p.where}: BatchNorm of a {len(shapes[0])}-D bottom is not supported")
     kind = nn.BatchNorm2d if len(shapes[0]) == 4 else nn.BatchNorm1d
     # Caffe's default at TEST is the stored statistics; `use_global_stats: false` normalises each batch.
-    return kind(shapes[0][1], eps=p.one("eps", 1e-5), affine=False,
-                track_running_stats=p.one("use_global_stats", True))
+    return kind(
+        shapes[0][1],
+        eps=p.one("eps", 1e-5),
+        affine=False,
+        track_running_stats=p.one("use_global_stats", True),
+    )
 
 
 def scale(layer, shapes, *, multiplies: bool = True):
@@ -214,15 +242,23 @@ def scale(layer, shapes, *, multiplies: bool = True):
             raise OneByOneError(f"{p.where}: num_axes must be -1 or more, got {num_axes}")
         end = len(shape) if num_axes == -1 else axis + num_axes
         if end > len(shape):
-            raise OneByOneError(f"{p.where}: axis {axis} + num_axes {num_axes} run past the bottom's "
-                                f"{len(shape)} axes")
+            raise OneByOneError(
+                f"{p.where}: axis {axis} + num_axes {num_axes} run past the bottom's {len(shape)} axes"
+            )
         own = tuple(shape[axis:end])
-    if tuple(shape[axis: axis + len(own)]) != tuple(own):
-        raise OneByOneError(f"{p.where}: a second bottom of shape {list(own)} does not match the first's "
-                            f"axes from {axis}: {list(shape)}")
+    if tuple(shape[axis : axis + len(own)]) != tuple(own):
+        raise OneByOneError(
+            f"{p.where}: a second bottom of shape {list(own)} does not match the first's "
+            f"axes from {axis}: {list(shape)}"
+        )
     trailing = len(shape) - axis - len(own)
-    return layers.Scale(own, trailing, multiplies=multiplies,
-                        bias=multiplies and p.one("bias_term", False), two_bottoms=len(shapes) == 2)
+    return layers.Scale(
+        own,
+        trailing,
+        multiplies=multiplies,
+        bias=multiplies and p.one("bias_term", False),
+        two_bottoms=len(shapes) == 2,
+    )
 
 
 def softmax(layer, shapes):
@@ -240,16 +276,30 @@ def _plain(module_type, param: str | None = None):
         if param:
             layer.params(param, schema(_ENGINE))
         return module_type()
+
     return build
 
 
 LAYER_BUILDERS: dict[str, Callable] = {
     "Convolution": convolution,
     "Deconvolution": lambda layer, shapes: convolution(layer, shapes, transposed=True),
-    "Pooling": pooling, "InnerProduct": inner_product, "ReLU": relu, "PReLU": prelu,
-    "Sigmoid": _plain(nn.Sigmoid, "sigmoid_param"), "TanH": _plain(nn.Tanh, "tanh_param"),
-    "LRN": lrn, "Dropout": dropout, "Concat": concat, "Eltwise": eltwise, "BatchNorm": batch_norm,
-    "Scale": scale, "Bias": lambda layer, shapes: scale(layer, shapes, multiplies=False),
-    "Softmax": softmax, "Flatten": flatten, "Reshape": reshape, "Split": split, "Slice": slice_layer,
+    "Pooling": pooling,
+    "InnerProduct": inner_product,
+    "ReLU": relu,
+    "PReLU": prelu,
+    "Sigmoid": _plain(nn.Sigmoid, "sigmoid_param"),
+    "TanH": _plain(nn.Tanh, "tanh_param"),
+    "LRN": lrn,
+    "Dropout": dropout,
+    "Concat": concat,
+    "Eltwise": eltwise,
+    "BatchNorm": batch_norm,
+    "Scale": scale,
+    "Bias": lambda layer, shapes: scale(layer, shapes, multiplies=False),
+    "Softmax": softmax,
+    "Flatten": flatten,
+    "Reshape": reshape,
+    "Split": split,
+    "Slice": slice_layer,
     "Power": power,
 }

@@ -24,10 +24,27 @@ _TOKEN = re.compile(
     | (?P<punct>[{}<>:\[\],;])""",
     re.VERBOSE,
 )
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
-            "\\": "\\", "'": "'", '"': '"', "?": "?"}
-_SPECIAL_FLOATS = {"inf": float("inf"), "infinity": float("inf"), "-inf": float("-inf"),
-                   "-infinity": float("-inf"), "nan": float("nan"), "-nan": float("nan")}
+_ESCAPES = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
+}
+_SPECIAL_FLOATS = {
+    "inf": float("inf"),
+    "infinity": float("inf"),
+    "-inf": float("-inf"),
+    "-infinity": float("-inf"),
+    "nan": float("nan"),
+    "-nan": float("nan"),
+}
 
 
 class Name(str):
@@ -187,12 +204,12 @@ def _unquote(text: str) -> str:
         if code in _ESCAPES:
             out.append(_ESCAPES[code])
             index += 2
-        elif code in "xX" and re.match(r"[0-9a-fA-F]", body[index + 2: index + 3]):
-            digits = re.match(r"[0-9a-fA-F]{1,2}", body[index + 2:]).group()
+        elif code in "xX" and re.match(r"[0-9a-fA-F]", body[index + 2 : index + 3]):
+            digits = re.match(r"[0-9a-fA-F]{1,2}", body[index + 2 :]).group()
             out.append(chr(int(digits, 16)))
             index += 2 + len(digits)
         else:
-            digits = re.match(r"[0-7]{1,3}", body[index + 1:])
+            digits = re.match(r"[0-7]{1,3}", body[index + 1 :])
             if digits is None:
                 out.append(code)
                 index += 2

@@ -122,8 +122,12 @@ def _blob(buffer, f: wire.Field, where: str) -> BlobRef:
             (floats if g.number == BLOB_DATA else doubles).append((g.value, g.end))
     if floats and doubles:
         raise OneByOneError(f"{where}: damaged (a blob with both data and double_data)")
-    blob = BlobRef(tuple(shape) if shape is not None else tuple(legacy), shape is None,
-                   8 if doubles else 4, floats or doubles)
+    blob = BlobRef(
+        tuple(shape) if shape is not None else tuple(legacy),
+        shape is None,
+        8 if doubles else 4,
+        floats or doubles,
+    )
     if any((end - start) % blob.itemsize for start, end in blob.spans):
         raise OneByOneError(f"{where}: damaged (blob values of {blob.itemsize}-byte numbers end mid-number)")
     if any(d < 0 for d in blob.shape):
@@ -159,16 +163,20 @@ def load_caffemodel(module: nn.Module, path: str | Path) -> LoadReport:
                 continue
             layer = f"{where}: layer {caffe_name!r}"
             if len(blobs) != len(targets):
-                raise OneByOneError(f"{layer}: {len(blobs)} blob(s) in the file, the net's layer has "
-                                    f"{len(targets)}")
+                raise OneByOneError(
+                    f"{layer}: {len(blobs)} blob(s) in the file, the net's layer has {len(targets)}"
+                )
             for position, (blob, target) in enumerate(zip(blobs, targets, strict=True)):
                 if not fits(blob, target.caffe_shape):
                     shape = "x".join(map(str, blob.shape)) or "scalar"
-                    raise OneByOneError(f"{layer}: blob {position} has shape {shape}, the layer needs "
-                                        f"{'x'.join(map(str, target.caffe_shape)) or 'scalar'}")
+                    raise OneByOneError(
+                        f"{layer}: blob {position} has shape {shape}, the layer needs "
+                        f"{'x'.join(map(str, target.caffe_shape)) or 'scalar'}"
+                    )
                 if blob.count != math.prod(blob.shape):
-                    raise OneByOneError(f"{layer}: blob {position} has shape {list(blob.shape)} but "
-                                        f"{blob.count:,} values")
+                    raise OneByOneError(
+                        f"{layer}: blob {position} has shape {list(blob.shape)} but {blob.count:,} values"
+                    )
                 _read_into(handle, blob, target.tensor, where)
                 target.finish()
             report.loaded.append(caffe_name)
@@ -183,14 +191,14 @@ def _read_into(handle, blob: BlobRef, tensor: torch.Tensor, where: str) -> None:
         count = (end - start) // blob.itemsize
         handle.seek(start)
         if blob.itemsize == 4:
-            view = memoryview(out[position: position + count]).cast("B")
+            view = memoryview(out[position : position + count]).cast("B")
             if handle.readinto(view) != end - start:
                 raise OneByOneError(f"{where}: truncated while reading a blob")
         else:  # double_data: one blob at a time in float64, then narrowed
             data = handle.read(end - start)
             if len(data) != end - start:
                 raise OneByOneError(f"{where}: truncated while reading a blob")
-            out[position: position + count] = np.frombuffer(data, dtype="<f8")
+            out[position : position + count] = np.frombuffer(data, dtype="<f8")
         position += count
     if blob.itemsize == 4 and sys.byteorder == "big":
         out.byteswap(inplace=True)

@@ -59,11 +59,15 @@ def fields(buffer, start: int, end: int, where: str) -> Iterator[Field]:
         elif wire_type in (FIXED64, FIXED32):
             size = 8 if wire_type == FIXED64 else 4
         else:
-            raise OneByOneError(f"{where}: damaged (wire type {wire_type} at byte {position:,}; groups are "
-                                "not used by caffe.proto)")
+            raise OneByOneError(
+                f"{where}: damaged (wire type {wire_type} at byte {position:,}; groups are "
+                "not used by caffe.proto)"
+            )
         if position + size > end:
-            raise OneByOneError(f"{where}: truncated (a field of {size:,} bytes at byte {position:,} runs "
-                                f"past the end at {end:,})")
+            raise OneByOneError(
+                f"{where}: truncated (a field of {size:,} bytes at byte {position:,} runs "
+                f"past the end at {end:,})"
+            )
         yield Field(number, wire_type, position, position + size)
         position += size
 
@@ -71,7 +75,7 @@ def fields(buffer, start: int, end: int, where: str) -> Iterator[Field]:
 def string(buffer, field: Field, where: str) -> str:
     if field.wire_type != LENGTH:
         raise OneByOneError(f"{where}: damaged (field {field.number} should be a string)")
-    return bytes(buffer[field.value: field.end]).decode("utf-8", errors="replace")
+    return bytes(buffer[field.value : field.end]).decode("utf-8", errors="replace")
 
 
 def packed_varints(buffer, field: Field, where: str) -> list[int]:

@@ -82,8 +82,15 @@ def split_variant(text: str) -> tuple[str, list[str]]:
 
 
 _BYTE_UNITS = {
-    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
 }
 
 
@@ -91,7 +98,7 @@ def parse_bytes(text: str) -> int:
     """'24GiB' -> 25769803776; '16GB', '512MiB', '1.5TiB', '1000000B' likewise (GB = 10⁹, GiB = 2³⁰)."""
     raw = text.strip().replace(" ", "").lower()
     number = raw.rstrip("kmgtib")
-    unit = raw[len(number):] or "b"
+    unit = raw[len(number) :] or "b"
     units = "B, KB, MB, GB, TB, KiB, MiB, GiB, TiB"
     try:
         value = float(number)

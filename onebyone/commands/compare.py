@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare",
         help="models or variants side by side with deltas",
         description="Profile each model (a zoo name, file.py:factory or module:factory, optionally "
-        "quoted with its overrides: \"googlenet naive=true\"; or a Caffe .prototxt) and put the totals "
+        'quoted with its overrides: "googlenet naive=true"; or a Caffe .prototxt) and put the totals '
         "side by side with their difference and ratio against the first, predicted peak memory included "
         "(of a training step with --train); --layers pairs the weighted layers too.",
     )
@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--input-shape", metavar="N,C,H,W", help="full input shape for all models")
     add_overrides_argument(parser, "option applied to every model (repeatable)")
     parser.add_argument(
-        "--layers", action="store_true",
+        "--layers",
+        action="store_true",
         help="also pair the weighted layers (convs, linears) in order and say where the definitions differ, "
         "e.g. a zoo model against its prototxt",
     )

@@ -29,19 +29,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fine-tuning, and write a new run.",
     )
     parser.add_argument("run", metavar="RUN", help="training run folder (or a zoo MODEL spec, untrained)")
-    parser.add_argument("--budget", type=float, required=True,
-                        help="fraction of the original cost to keep, in (0, 1], e.g. 0.5")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        required=True,
+        help="fraction of the original cost to keep, in (0, 1], e.g. 0.5",
+    )
     parser.add_argument("--target", default="macs", help=f"what the budget counts: {' | '.join(TARGETS)}")
     parser.add_argument("--finetune-epochs", type=int, default=1, help="epochs of fine-tuning (0: none)")
     parser.add_argument("--out", metavar="NEW_RUN", help="folder for the new run (default: RUN-compressed)")
     parser.add_argument("--hooi-iters", type=int, default=0, help="HOOI refinement iterations for Tucker-2")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 64], help="latency batch sizes")
-    parser.add_argument("--channels-last", action="store_true",
-                        help="measure latency (and the latency target) on channels-last tensors, the "
-                        "deployment layout, instead of NCHW")
-    parser.add_argument("--frozen", action="store_true",
-                        help="measure latency on frozen TorchScript copies of both models (BN folded, conv + "
-                        "ReLU fused by oneDNN), where elementwise layers stop hiding the convolutions' cost")
+    parser.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="measure latency (and the latency target) on channels-last tensors, the "
+        "deployment layout, instead of NCHW",
+    )
+    parser.add_argument(
+        "--frozen",
+        action="store_true",
+        help="measure latency on frozen TorchScript copies of both models (BN folded, conv + "
+        "ReLU fused by oneDNN), where elementwise layers stop hiding the convolutions' cost",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per latency (median)")
     parser.add_argument("--input", metavar="CxHxW", help="input size for a MODEL spec (default: the zoo's)")
     add_overrides_argument(parser, "model option for a MODEL spec (repeatable)")
@@ -60,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
     check_repeats(args.repeats)
     out = check_output_folder(Path(args.out) if args.out else Path(f"{args.run.rstrip('/')}-compressed"))
     source = open_run_or_model(
-        args.run, overrides=parse_overrides(args.overrides), code=args.model_code, trust_code=args.trust_code,
+        args.run,
+        overrides=parse_overrides(args.overrides),
+        code=args.model_code,
+        trust_code=args.trust_code,
         input_shape=caffe_input_size(args),
     )
     if source.kind in ("compressed", "converted"):
@@ -74,12 +87,21 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     with console.status("compressing") as status:
         model, result = compress(
-            source.model(), input_shape, args.budget, target=args.target, source=args.run,
-            batches=tuple(args.batch), repeats=args.repeats, hooi_iters=args.hooi_iters,
-            channels_last=args.channels_last, frozen=args.frozen,
-            evaluate=source.evaluate if trained else None, finetune=source.finetune if trained else None,
+            source.model(),
+            input_shape,
+            args.budget,
+            target=args.target,
+            source=args.run,
+            batches=tuple(args.batch),
+            repeats=args.repeats,
+            hooi_iters=args.hooi_iters,
+            channels_last=args.channels_last,
+            frozen=args.frozen,
+            evaluate=source.evaluate if trained else None,
+            finetune=source.finetune if trained else None,
             finetune_epochs=args.finetune_epochs,
-            accuracy_note=note, progress=lambda msg: status.update(f"compressing: {msg}"),
+            accuracy_note=note,
+            progress=lambda msg: status.update(f"compressing: {msg}"),
         )
     config = source.config.to_dict() if source.config is not None else None
     base = {**source.spec, **({"run": str(source.path)} if source.is_folder else {})}
@@ -117,35 +139,56 @@ def render(result: CompressResult, console: Console) -> None:
     shape = "×".join(map(str, report.input_shape))
     table = Table(title=f"{result.source}: budget {report.budget:g} of {report.target}, input {shape}")
     for column in ("layer", "original", "ranks", "params", "MACs", "rel. error", "note"):
-        table.add_column(column, justify="left" if column in ("layer", "original", "note") else "right",
-                         no_wrap=column != "note")
+        table.add_column(
+            column,
+            justify="left" if column in ("layer", "original", "note") else "right",
+            no_wrap=column != "note",
+        )
     for row in report.layers:
         ranks = "×".join(map(str, row.ranks)) if row.ranks else "–"
         params = f"{_count(row.params_before)} → {_count(row.params_after)}"
         macs = f"{_count(row.macs_before)} → {_count(row.macs_after)}"
         error = f"{row.error:.3f}" if row.error is not None else "–"
-        table.add_row(row.name, row.shape, f"{row.method or 'kept'} {ranks}", params, macs, error,
-                      row.reason or "")
+        table.add_row(
+            row.name, row.shape, f"{row.method or 'kept'} {ranks}", params, macs, error, row.reason or ""
+        )
     console.print(table)
     layout = "channels-last" if result.channels_last else "NCHW"
     runner = "frozen TorchScript" if result.frozen else "eager"
     totals = Table(title=f"totals ({result.threads} threads; latency: fp32 {runner} {layout}, median)")
     for column in ("measure", "before", "after", "ratio"):
         totals.add_column(column, justify="left" if column == "measure" else "right")
-    totals.add_row("parameters (model)", f"{result.params_before:,}", f"{result.params_after:,}",
-                   f"{result.params_after / result.params_before:.3f}")
+    totals.add_row(
+        "parameters (model)",
+        f"{result.params_before:,}",
+        f"{result.params_after:,}",
+        f"{result.params_after / result.params_before:.3f}",
+    )
     macs_before, macs_after = report.total("macs_before"), report.total("macs_after")
-    totals.add_row("MACs (factorisable layers)", _count(macs_before), _count(macs_after),
-                   f"{macs_after / macs_before:.3f}" if macs_before else "–")
+    totals.add_row(
+        "MACs (factorisable layers)",
+        _count(macs_before),
+        _count(macs_after),
+        f"{macs_after / macs_before:.3f}" if macs_before else "–",
+    )
     totals.add_row("predicted speedup (MAC ratio)", "", "", f"{result.predicted_speedup:.2f}×")
     for row in result.latency:
-        totals.add_row(f"latency batch {row.batch} (ms)", f"{row.before_ms:.2f}", f"{row.after_ms:.2f}",
-                       f"{row.speedup:.2f}× faster")
-    totals.add_row("test accuracy: before / after", _percent(result.accuracy_before),
-                   _percent(result.accuracy_after), "")
+        totals.add_row(
+            f"latency batch {row.batch} (ms)",
+            f"{row.before_ms:.2f}",
+            f"{row.after_ms:.2f}",
+            f"{row.speedup:.2f}× faster",
+        )
+    totals.add_row(
+        "test accuracy: before / after", _percent(result.accuracy_before), _percent(result.accuracy_after), ""
+    )
     if result.finetune_epochs:
-        totals.add_row(f"… after {result.finetune_epochs} epoch(s) of fine-tuning", "",
-                       _percent(result.accuracy_finetuned), "")
+        totals.add_row(
+            f"… after {result.finetune_epochs} epoch(s) of fine-tuning",
+            "",
+            _percent(result.accuracy_finetuned),
+            "",
+        )
     console.print(totals)
     if result.accuracy_note:
         console.print(f"accuracy: {result.accuracy_note}")

@@ -56,18 +56,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     caffe.add_argument("--weights", metavar="CAFFEMODEL", help="trained weights (.caffemodel)")
     caffe.add_argument("--input", metavar="CxHxW", help="input size (default: the one the file declares)")
     caffe.add_argument(
-        "--classes", metavar="LIST_OR_FILE",
+        "--classes",
+        metavar="LIST_OR_FILE",
         help="what the outputs mean: a class list (imagenet: the ILSVRC-2012 synsets in Caffe's label order) "
         "or a text file with one name per line (Caffe's synset_words.txt)",
     )
     caffe.add_argument(
-        "--mean", metavar="M[,M,M]",
+        "--mean",
+        metavar="M[,M,M]",
         help="per-channel mean the net was trained with, in pixel units 0-255, in the net's channel order "
         "(default: the data layer's mean_value, if any)",
     )
     caffe.add_argument("--scale", type=float, help="Caffe's transform scale (default: the data layer's or 1)")
     caffe.add_argument(
-        "--channel-order", choices=["bgr", "rgb"], default="bgr",
+        "--channel-order",
+        choices=["bgr", "rgb"],
+        default="bgr",
         help="colour order the net takes (default bgr, Caffe's: photos, read as RGB, are swapped)",
     )
     caffe.add_argument("--out", metavar="DIR", required=True, help="folder to write (new or empty)")
@@ -122,29 +126,55 @@ def run_caffe(args: argparse.Namespace) -> int:
     source = {"prototxt": str(args.prototxt), "weights": str(args.weights) if args.weights else None}
     classes = _classes(args.classes, model.blob_shapes[model.output_name])
     mean = _numbers(args.mean, "--mean") if args.mean else None
-    save_caffe_run(out, args.prototxt, model, source, classes=classes, mean=mean, scale=args.scale,
-                   channel_order=args.channel_order)
+    save_caffe_run(
+        out,
+        args.prototxt,
+        model,
+        source,
+        classes=classes,
+        mean=mean,
+        scale=args.scale,
+        channel_order=args.channel_order,
+    )
     report = {
-        "prototxt": str(args.prototxt), "out": str(out), "syntax": definition.syntax,
-        "input": {"blob": definition.inputs[0].blob, "declared": definition.inputs[0].declared,
-                  "shape": list(model.input_shape)},
-        "layers": len(model.steps), "params": sum(p.numel() for p in model.parameters()),
+        "prototxt": str(args.prototxt),
+        "out": str(out),
+        "syntax": definition.syntax,
+        "input": {
+            "blob": definition.inputs[0].blob,
+            "declared": definition.inputs[0].declared,
+            "shape": list(model.input_shape),
+        },
+        "layers": len(model.steps),
+        "params": sum(p.numel() for p in model.parameters()),
         "output": {"blob": model.output_name, "shape": list(model.blob_shapes[model.output_name])},
         "dropped": list(definition.dropped),
-        "weights": None if loaded is None else {"file": str(args.weights), "loaded": loaded.loaded,
-                                                "missing": loaded.missing, "ignored": loaded.ignored},
+        "weights": None
+        if loaded is None
+        else {
+            "file": str(args.weights),
+            "loaded": loaded.loaded,
+            "missing": loaded.missing,
+            "ignored": loaded.ignored,
+        },
     }
     if loaded is not None and loaded.missing:
-        print_warnings([f"{args.weights} has no weights for {len(loaded.missing)} layer(s) of the net, "
-                        f"left as initialised: {', '.join(loaded.missing)}"])
+        print_warnings(
+            [
+                f"{args.weights} has no weights for {len(loaded.missing)} layer(s) of the net, "
+                f"left as initialised: {', '.join(loaded.missing)}"
+            ]
+        )
     if args.format == "json":
         print(json.dumps(report, indent=2))
         return 0
     console = Console()
-    console.print(f"{definition.name} ({definition.syntax} syntax): {report['layers']} layers, "
-                  f"{report['params']:,} parameters; input {definition.inputs[0].blob!r} "
-                  f"{'×'.join(map(str, model.input_shape))} ({definition.inputs[0].declared}), output "
-                  f"{model.output_name!r} {'×'.join(map(str, report['output']['shape']))}")
+    console.print(
+        f"{definition.name} ({definition.syntax} syntax): {report['layers']} layers, "
+        f"{report['params']:,} parameters; input {definition.inputs[0].blob!r} "
+        f"{'×'.join(map(str, model.input_shape))} ({definition.inputs[0].declared}), output "
+        f"{model.output_name!r} {'×'.join(map(str, report['output']['shape']))}"
+    )
     if definition.dropped:
         console.print(f"left out at TEST: {', '.join(definition.dropped)}")
     if loaded is not None:
@@ -167,8 +197,10 @@ def _classes(text: str | None, output_shape: tuple[int, ...]) -> str | list[str]
             lines = Path(text).read_text(encoding="utf-8").splitlines()
             names = [line.strip() for line in lines if line.strip()]
         except (OSError, UnicodeDecodeError) as exc:
-            raise OneByOneError(f"--classes {text!r}: not a class list ({', '.join(CLASS_LISTS)}) nor a "
-                                f"readable file ({exc.__class__.__name__})") from None
+            raise OneByOneError(
+                f"--classes {text!r}: not a class list ({', '.join(CLASS_LISTS)}) nor a "
+                f"readable file ({exc.__class__.__name__})"
+            ) from None
         count = len(names)
     if count != outputs:
         raise OneByOneError(f"--classes {text!r} has {count} names; the net gives {outputs} outputs")

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     table.add_column("parameters", justify="right")
     table.add_column("description")
     for row in rows:
-        table.add_row(row["name"], "×".join(map(str, row["input_size"])), f"{row['parameters']:,}",
-                      row["description"])
+        table.add_row(
+            row["name"], "×".join(map(str, row["input_size"])), f"{row['parameters']:,}", row["description"]
+        )
     Console().print(table)
     return 0

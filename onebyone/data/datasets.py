@@ -148,9 +148,7 @@ def load_digits(split: str = "train", *, test_fraction: float = 0.2, seed: int =
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     n_test = int(round(len(labels) * test_fraction))
     chosen = order[:n_test] if split == "test" else order[n_test:]
-    return ImageDataset(
-        images[chosen], labels[chosen], DIGITS_CLASSES, name=f"digits/{split}"
-    )
+    return ImageDataset(images[chosen], labels[chosen], DIGITS_CLASSES, name=f"digits/{split}")
 
 
 def folder_classes(root: str | Path) -> tuple[str, ...]:

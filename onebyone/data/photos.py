@@ -57,8 +57,13 @@ def open_image(source: str | Path | PILImage, channels: int) -> PILImage:
             rgba = image.convert("RGBA")
             image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
         return image.convert("L" if channels == 1 else "RGB")
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError,
-            ValueError) as exc:
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+        OSError,
+        ValueError,
+    ) as exc:
         raise OneByOneError(f"cannot read image {_describe(source)}: {type(exc).__name__}: {exc}") from exc
 
 

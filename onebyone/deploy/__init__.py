@@ -1,9 +1,9 @@
 """Inference deployment: batch-norm folding, layout and precision, benchmarking, export.
 
-    fast, report = optimize(model, dtype=torch.bfloat16)     # BN folded, channels-last, bf16
-    frozen = freeze_for_cpu(model, (1, 1, 28, 28))             # TorchScript, conv + ReLU fused
-    result = export_onnx(model, "model.onnx", (1, 1, 28, 28))  # checked with onnxruntime
-    timing = bench(model, (1, 28, 28))                         # eager vs optimised, 1×1 roofline
+fast, report = optimize(model, dtype=torch.bfloat16)     # BN folded, channels-last, bf16
+frozen = freeze_for_cpu(model, (1, 1, 28, 28))             # TorchScript, conv + ReLU fused
+result = export_onnx(model, "model.onnx", (1, 1, 28, 28))  # checked with onnxruntime
+timing = bench(model, (1, 28, 28))                         # eager vs optimised, 1×1 roofline
 """
 
 from onebyone.analysis.dtypes import parse_dtype

@@ -58,7 +58,8 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, FoldReport]:
         then = layer_kinds.batch_norm_then(norm)
         if then is None:
             report.reasons[norm_name] = (
-                "no running statistics: it normalises by batch statistics" if norm.running_mean is None
+                "no running statistics: it normalises by batch statistics"
+                if norm.running_mean is None
                 else f"{type(norm).__name__} does not compute batch norm followed by its child modules"
             )
             continue

@@ -180,8 +180,9 @@ def dense_prediction(
     probe = probe_forward(model, (1, channels, *scenes.item_size))
     batch_size = max(1, min(batch_size, len(scenes)))
     canvas = "×".join(map(str, scenes.canvas_size))
-    probe.check_batch(batch_size, f"{type(model).__name__} on {batch_size} canvases of {canvas}",
-                      area=scenes.canvas_size)
+    probe.check_batch(
+        batch_size, f"{type(model).__name__} on {batch_size} canvases of {canvas}", area=scenes.canvas_size
+    )
     network, method = class_map_network(model, (1, channels, *scenes.item_size))
     network.eval()
     with torch.no_grad():
@@ -283,8 +284,11 @@ def photo_class_map(model: nn.Module, photo: Tensor, design_shape: tuple[int, ..
             f"{'×'.join(map(str, design_shape[-2:]))} the network was built for"
         )
     probe = probe_forward(model, design_shape)
-    probe.check_batch(1, f"{type(model).__name__} on a {'×'.join(map(str, photo.shape[2:]))} photo",
-                      area=tuple(photo.shape[2:]))
+    probe.check_batch(
+        1,
+        f"{type(model).__name__} on a {'×'.join(map(str, photo.shape[2:]))} photo",
+        area=tuple(photo.shape[2:]),
+    )
     network, method = class_map_network(model, design_shape)
     network.eval()
     with torch.no_grad():

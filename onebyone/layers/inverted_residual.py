@@ -58,8 +58,15 @@ class InvertedResidual(nn.Module):
             else None
         )
         self.depthwise = ConvNormAct(
-            hidden, hidden, kernel_size, stride=stride, padding=padding, groups=hidden, batch_norm=True,
-            activation=activation, bn_eps=bn_eps,
+            hidden,
+            hidden,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            groups=hidden,
+            batch_norm=True,
+            activation=activation,
+            bn_eps=bn_eps,
         )
         self.project = ConvNormAct(hidden, out_channels, 1, batch_norm=True, activation=None, bn_eps=bn_eps)
         self.residual = stride == 1 and in_channels == out_channels

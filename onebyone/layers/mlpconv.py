@@ -52,8 +52,13 @@ class MLPConv(nn.Sequential):
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         inner = None if activation_last_only and pointwise_channels else activation
         layers["conv"] = ConvNormAct(
-            in_channels, conv_channels, kernel_size, stride=stride, padding=padding,
-            batch_norm=batch_norm, activation=inner,
+            in_channels,
+            conv_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            batch_norm=batch_norm,
+            activation=inner,
         )
         channels = conv_channels
         for index, width in enumerate(pointwise_channels, start=1):

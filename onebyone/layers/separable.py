@@ -30,8 +30,13 @@ class DepthwiseSeparable(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.depthwise = ConvNormAct(
-            in_channels, in_channels, kernel_size, stride=stride, groups=in_channels,
-            batch_norm=batch_norm, activation=activation,
+            in_channels,
+            in_channels,
+            kernel_size,
+            stride=stride,
+            groups=in_channels,
+            batch_norm=batch_norm,
+            activation=activation,
         )
         self.pointwise = ConvNormAct(
             in_channels, out_channels, 1, batch_norm=batch_norm, activation=activation

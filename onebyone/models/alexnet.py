@@ -63,7 +63,8 @@ class AlexNet(nn.Module):
 
 
 @register_model(
-    "alexnet", input_size=(3, 224, 224),
+    "alexnet",
+    input_size=(3, 224, 224),
     description="AlexNet, torchvision's single-tower layout (for parameter comparisons)",
 )
 def alexnet(*, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> AlexNet:

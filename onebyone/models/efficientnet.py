@@ -104,7 +104,11 @@ class EfficientNetLite(nn.Module):
     """
 
     def __init__(
-        self, config: EfficientNetLiteConfig, *, num_classes: int = 1000, in_channels: int = 3,
+        self,
+        config: EfficientNetLiteConfig,
+        *,
+        num_classes: int = 1000,
+        in_channels: int = 3,
         padding: str = "same",
     ) -> None:
         super().__init__()
@@ -118,8 +122,14 @@ class EfficientNetLite(nn.Module):
         pad = "same" if padding == "same" else None
         features: OrderedDict[str, nn.Module] = OrderedDict()
         features["stem"] = ConvNormAct(
-            in_channels, config.stem_channels, 3, stride=2, padding=pad, batch_norm=True,
-            activation=nn.ReLU6, bn_eps=config.bn_eps,
+            in_channels,
+            config.stem_channels,
+            3,
+            stride=2,
+            padding=pad,
+            batch_norm=True,
+            activation=nn.ReLU6,
+            bn_eps=config.bn_eps,
         )
         channels = config.stem_channels
         for index, (stage, repeats) in enumerate(zip(config.stages, stage_repeats(config), strict=True), 1):
@@ -127,8 +137,13 @@ class EfficientNetLite(nn.Module):
             blocks: OrderedDict[str, nn.Module] = OrderedDict()
             for repeat in range(repeats):
                 blocks[f"block{repeat + 1}"] = InvertedResidual(
-                    channels, out_channels, stage.kernel_size, stride=stage.stride if repeat == 0 else 1,
-                    expand_ratio=stage.expand_ratio, padding=pad, bn_eps=config.bn_eps,
+                    channels,
+                    out_channels,
+                    stage.kernel_size,
+                    stride=stage.stride if repeat == 0 else 1,
+                    expand_ratio=stage.expand_ratio,
+                    padding=pad,
+                    bn_eps=config.bn_eps,
                 )
                 channels = out_channels
             features[f"stage{index}"] = nn.Sequential(blocks)
@@ -157,8 +172,11 @@ class EfficientNetLite(nn.Module):
 
 
 # Published module names (the TensorFlow port's) for each of ours, per kind of child.
-_BLOCK_CHILDREN = {"expand": ("_expand_conv", "_bn0"), "depthwise": ("_depthwise_conv", "_bn1"),
-                   "project": ("_project_conv", "_bn2")}
+_BLOCK_CHILDREN = {
+    "expand": ("_expand_conv", "_bn0"),
+    "depthwise": ("_depthwise_conv", "_bn1"),
+    "project": ("_project_conv", "_bn2"),
+}
 
 
 def published_names(model: EfficientNetLite) -> dict[str, str]:
@@ -188,7 +206,11 @@ def published_names(model: EfficientNetLite) -> dict[str, str]:
 
 def _builder(name: str, config: EfficientNetLiteConfig):
     def build(
-        *, num_classes: int = 1000, in_channels: int = 3, pretrained: bool = False, padding: str = "same",
+        *,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        pretrained: bool = False,
+        padding: str = "same",
     ) -> EfficientNetLite:
         model = EfficientNetLite(config, num_classes=num_classes, in_channels=in_channels, padding=padding)
         if not pretrained:
@@ -215,8 +237,11 @@ def _builder(name: str, config: EfficientNetLiteConfig):
 
 for _name, _config in EFFICIENTNET_LITE_CONFIGS.items():
     register_model(
-        _name, input_size=(3, _config.image_size, _config.image_size),
+        _name,
+        input_size=(3, _config.image_size, _config.image_size),
         description=f"EfficientNet-Lite ×{_config.width}/×{_config.depth}: inverted bottlenecks, ReLU6, "
         f"no SE; ImageNet weights with pretrained=true",
-        mean=LITE_MEAN, std=LITE_STD, classes="imagenet",
+        mean=LITE_MEAN,
+        std=LITE_STD,
+        classes="imagenet",
     )(_builder(_name, _config))

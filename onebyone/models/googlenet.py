@@ -70,8 +70,15 @@ class GoogLeNet(nn.Module):
     """GoogLeNet; children `stem`, `inceptions` (with `pool3`, `pool4` between), `head`."""
 
     def __init__(
-        self, *, in_channels: int = 3, num_classes: int = 1000, batch_norm: bool = False,
-        naive: bool = False, aux_logits: bool = False, lrn: bool = True, dropout: float = 0.4,
+        self,
+        *,
+        in_channels: int = 3,
+        num_classes: int = 1000,
+        batch_norm: bool = False,
+        naive: bool = False,
+        aux_logits: bool = False,
+        lrn: bool = True,
+        dropout: float = 0.4,
     ) -> None:
         super().__init__()
         use_lrn = lrn and not batch_norm
@@ -141,12 +148,19 @@ class GoogLeNet(nn.Module):
 
 
 @register_model(
-    "googlenet", input_size=(3, 224, 224),
+    "googlenet",
+    input_size=(3, 224, 224),
     description="GoogLeNet, BVLC Caffe layout (biases, true 5×5, LRN, no BN, no aux heads)",
 )
 def googlenet(
-    *, num_classes: int = 1000, in_channels: int = 3, batch_norm: bool = False, naive: bool = False,
-    aux_logits: bool = False, lrn: bool = True, dropout: float = 0.4,
+    *,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    batch_norm: bool = False,
+    naive: bool = False,
+    aux_logits: bool = False,
+    lrn: bool = True,
+    dropout: float = 0.4,
 ) -> GoogLeNet:
     """GoogLeNet.
 
@@ -160,6 +174,11 @@ def googlenet(
         dropout: dropout before the final Linear.
     """
     return GoogLeNet(
-        in_channels=in_channels, num_classes=num_classes, batch_norm=batch_norm, naive=naive,
-        aux_logits=aux_logits, lrn=lrn, dropout=dropout,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        batch_norm=batch_norm,
+        naive=naive,
+        aux_logits=aux_logits,
+        lrn=lrn,
+        dropout=dropout,
     )

@@ -122,8 +122,13 @@ class NIN(nn.Module):
                 else:
                     conv_channels = num_classes
             block = MLPConv(
-                channels, conv_channels, stage.kernel_size, pointwise, stride=stage.stride,
-                padding=stage.padding, batch_norm=config.batch_norm,
+                channels,
+                conv_channels,
+                stage.kernel_size,
+                pointwise,
+                stride=stage.stride,
+                padding=stage.padding,
+                batch_norm=config.batch_norm,
                 activation_last_only=not config.pointwise_relu,
             )
             features[f"stage{index}"] = block
@@ -180,8 +185,19 @@ def _scaled(channels: int, width: float) -> int:
 
 
 def _small_nin(
-    config: NINConfig, *, in_channels: int, num_classes: int, width: float, batch_norm: bool, head: str,
-    image_size: int, pointwise_layers: int, second_pool: str, dropout: float | None, init: str, **rows,
+    config: NINConfig,
+    *,
+    in_channels: int,
+    num_classes: int,
+    width: float,
+    batch_norm: bool,
+    head: str,
+    image_size: int,
+    pointwise_layers: int,
+    second_pool: str,
+    dropout: float | None,
+    init: str,
+    **rows,
 ) -> NIN:
     """Apply the CIFAR-style options to a config row (and `rows`: NINConfig fields) and build it."""
     if init not in INITS:
@@ -211,8 +227,13 @@ def _small_nin(
             )
         )
     config = dataclasses.replace(
-        config, stages=tuple(stages), batch_norm=batch_norm, head=head, image_size=image_size,
-        fc_dropout=config.fc_dropout if dropout is None else dropout, **rows,
+        config,
+        stages=tuple(stages),
+        batch_norm=batch_norm,
+        head=head,
+        image_size=image_size,
+        fc_dropout=config.fc_dropout if dropout is None else dropout,
+        **rows,
     )
     model = NIN(config, in_channels=in_channels, num_classes=num_classes)
     if init == "he":
@@ -238,7 +259,8 @@ def he_init(model: nn.Module) -> None:
 
 
 @register_model(
-    "nin-imagenet", input_size=(3, 224, 224),
+    "nin-imagenet",
+    input_size=(3, 224, 224),
     description="Caffe-zoo NIN for ImageNet: 4 mlpconv stages, 6×6 average-pool head (224/227)",
 )
 def nin_imagenet(*, num_classes: int = 1000, in_channels: int = 3) -> NIN:
@@ -247,13 +269,23 @@ def nin_imagenet(*, num_classes: int = 1000, in_channels: int = 3) -> NIN:
 
 
 @register_model(
-    "nin-cifar", input_size=(3, 32, 32),
+    "nin-cifar",
+    input_size=(3, 32, 32),
     description="The NIN paper's CIFAR-10 network (192/160/96, 192/192/192, 192/192/10, GAP)",
 )
 def nin_cifar(
-    *, num_classes: int = 10, in_channels: int = 3, width: float = 1.0, batch_norm: bool = False,
-    head: str = "gap", image_size: int = 32, pointwise_layers: int = 2, second_pool: str = "avg",
-    dropout: float = 0.5, init: str = "torch", pointwise_relu: bool = True,
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    width: float = 1.0,
+    batch_norm: bool = False,
+    head: str = "gap",
+    image_size: int = 32,
+    pointwise_layers: int = 2,
+    second_pool: str = "avg",
+    dropout: float = 0.5,
+    init: str = "torch",
+    pointwise_relu: bool = True,
 ) -> NIN:
     """The paper's CIFAR-10 NIN.
 
@@ -276,24 +308,52 @@ def nin_cifar(
             mlpconv is linear up to it (C3's parameter-matched control: same parameters).
     """
     return _small_nin(
-        NIN_CONFIGS["nin-cifar"], in_channels=in_channels, num_classes=num_classes, width=width,
-        batch_norm=batch_norm, head=head, image_size=image_size, pointwise_layers=pointwise_layers,
-        second_pool=second_pool, dropout=dropout, init=init, pointwise_relu=pointwise_relu,
+        NIN_CONFIGS["nin-cifar"],
+        in_channels=in_channels,
+        num_classes=num_classes,
+        width=width,
+        batch_norm=batch_norm,
+        head=head,
+        image_size=image_size,
+        pointwise_layers=pointwise_layers,
+        second_pool=second_pool,
+        dropout=dropout,
+        init=init,
+        pointwise_relu=pointwise_relu,
     )
 
 
 @register_model(
-    "nin-fashion", input_size=(1, 28, 28),
+    "nin-fashion",
+    input_size=(1, 28, 28),
     description="Small NIN for 28×28×1 Fashion-MNIST (3×3 mlpconv stages, batch norm, GAP)",
 )
 def nin_fashion(
-    *, num_classes: int = 10, in_channels: int = 1, width: float = 1.0, batch_norm: bool = True,
-    head: str = "gap", image_size: int = 28, pointwise_layers: int = 2, second_pool: str = "max",
-    dropout: float | None = None, init: str = "torch", pointwise_relu: bool = True,
+    *,
+    num_classes: int = 10,
+    in_channels: int = 1,
+    width: float = 1.0,
+    batch_norm: bool = True,
+    head: str = "gap",
+    image_size: int = 28,
+    pointwise_layers: int = 2,
+    second_pool: str = "max",
+    dropout: float | None = None,
+    init: str = "torch",
+    pointwise_relu: bool = True,
 ) -> NIN:
     """The `nin-fashion` row of NIN_CONFIGS; options as for `nin_cifar` (dropout None: the row's, none)."""
     return _small_nin(
-        NIN_CONFIGS["nin-fashion"], in_channels=in_channels, num_classes=num_classes, width=width,
-        batch_norm=batch_norm, head=head, image_size=image_size, pointwise_layers=pointwise_layers,
-        second_pool=second_pool, dropout=dropout, init=init, pointwise_relu=pointwise_relu,
+        NIN_CONFIGS["nin-fashion"],
+        in_channels=in_channels,
+        num_classes=num_classes,
+        width=width,
+        batch_norm=batch_norm,
+        head=head,
+        image_size=image_size,
+        pointwise_layers=pointwise_layers,
+        second_pool=second_pool,
+        dropout=dropout,
+        init=init,
+        pointwise_relu=pointwise_relu,
     )

@@ -72,8 +72,7 @@ def check_options(model: str, builder: Callable, options: dict[str, object]) -> 
     for name, value in options.items():
         if not is_plain(value):
             raise OneByOneError(
-                f"model {model!r} option {name}={value!r}: options must be numbers, strings, booleans "
-                "or None"
+                f"model {model!r} option {name}={value!r}: options must be numbers, strings, booleans or None"
             )
         hint = hints.get(name)
         if hint is not None and not value_fits(value, hint):

@@ -49,8 +49,12 @@ def register_model(
         if name in _REGISTRY:
             raise RuntimeError(f"model {name!r} registered twice")
         _REGISTRY[name] = ModelEntry(
-            name, builder, tuple(input_size), description,
-            mean=None if mean is None else tuple(mean), std=None if std is None else tuple(std),
+            name,
+            builder,
+            tuple(input_size),
+            description,
+            mean=None if mean is None else tuple(mean),
+            std=None if std is None else tuple(std),
             classes=classes,
         )
         return builder

@@ -43,9 +43,17 @@ def open_prototxt(path: str | Path, input_shape: tuple[int, ...] | None = None) 
 CHANNEL_ORDERS = ("bgr", "rgb")  # Caffe's nets take BGR (OpenCV's order); "rgb" for those that do not
 
 
-def save_caffe_run(out_dir: str | Path, prototxt: str | Path, model: CaffeNet, source: dict, *,
-                   classes: str | list[str] | None = None, mean: list[float] | None = None,
-                   scale: float | None = None, channel_order: str = "bgr") -> Path:
+def save_caffe_run(
+    out_dir: str | Path,
+    prototxt: str | Path,
+    model: CaffeNet,
+    source: dict,
+    *,
+    classes: str | list[str] | None = None,
+    mean: list[float] | None = None,
+    scale: float | None = None,
+    channel_order: str = "bgr",
+) -> Path:
     """Write caffe.json, net.prototxt (a copy of `prototxt`) and model.safetensors to `out_dir` (new, empty).
 
     `classes` names the outputs (a class list such as "imagenet", or the names); `mean` (per channel, in
@@ -63,8 +71,15 @@ def save_caffe_run(out_dir: str | Path, prototxt: str | Path, model: CaffeNet, s
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     atomic_write(out / MODEL_FILE, lambda path: save_file(state, str(path)))
     atomic_write(out / PROTOTXT_FILE, lambda path: shutil.copyfile(prototxt, path))
-    record = {"schema_version": SCHEMA_VERSION, "source": source, "input_shape": list(model.input_shape[1:]),
-              "classes": classes, "mean": mean, "scale": scale, "channel_order": channel_order}
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "source": source,
+        "input_shape": list(model.input_shape[1:]),
+        "classes": classes,
+        "mean": mean,
+        "scale": scale,
+        "channel_order": channel_order,
+    }
     atomic_write_text(out / CAFFE_FILE, json.dumps(record, indent=2) + "\n")
     return out
 
@@ -80,8 +95,9 @@ def _source(record: dict) -> dict:
 def open_caffe_run(path: Path, consent: Consent) -> Run:
     record, shape, source = read_record(path / CAFFE_FILE, "caffe", _source)
     if consent.code is not None:
-        raise OneByOneError(f"{str(path)} was imported from a Caffe prototxt, not from user code; "
-                            f"drop --model {consent.code}")
+        raise OneByOneError(
+            f"{str(path)} was imported from a Caffe prototxt, not from user code; drop --model {consent.code}"
+        )
     for needed in (PROTOTXT_FILE, MODEL_FILE):
         if not (path / needed).is_file():
             raise OneByOneError(f"{str(path)!r} has no {needed}")
@@ -93,16 +109,30 @@ def open_caffe_run(path: Path, consent: Consent) -> Run:
 
     order = record.get("channel_order", "bgr")
     if order not in CHANNEL_ORDERS:
-        raise OneByOneError(f"{str(path)!r}: unreadable caffe description (channel_order: {order!r:.40}; "
-                            f"expected one of {', '.join(CHANNEL_ORDERS)})")
-    run = _run(definition, model, name=str(path), kind="caffe", spec=caffe_spec(definition, model, str(path)),
-               mean=record.get("mean"), scale=record.get("scale"))
+        raise OneByOneError(
+            f"{str(path)!r}: unreadable caffe description (channel_order: {order!r:.40}; "
+            f"expected one of {', '.join(CHANNEL_ORDERS)})"
+        )
+    run = _run(
+        definition,
+        model,
+        name=str(path),
+        kind="caffe",
+        spec=caffe_spec(definition, model, str(path)),
+        mean=record.get("mean"),
+        scale=record.get("scale"),
+    )
     run.bgr = order == "bgr"
     run.build, run.path, run.record = load, path, record
     classes = record.get("classes")
     try:
-        run.known_classes = (class_names(classes) if isinstance(classes, str) else
-                             tuple(str(c) for c in classes) if classes is not None else None)
+        run.known_classes = (
+            class_names(classes)
+            if isinstance(classes, str)
+            else tuple(str(c) for c in classes)
+            if classes is not None
+            else None
+        )
     except (TypeError, OneByOneError) as exc:
         raise OneByOneError(f"{str(path)!r}: unreadable caffe description (classes: {exc})") from None
     return run
@@ -111,12 +141,25 @@ def open_caffe_run(path: Path, consent: Consent) -> Run:
 def caffe_spec(definition: NetDefinition, model: CaffeNet, source: str) -> dict:
     """The Run's spec: the definition itself (text) and its input size, so that a folder made from this
     run (compress, convert fc2conv) rebuilds the net from data (`runs.registry.caffe_builder`)."""
-    return {"caffe": {"prototxt_text": definition.text, "input_shape": list(model.input_shape[1:]),
-                      "source": source}}
+    return {
+        "caffe": {
+            "prototxt_text": definition.text,
+            "input_shape": list(model.input_shape[1:]),
+            "source": source,
+        }
+    }
 
 
-def _run(definition: NetDefinition, model: CaffeNet, *, name: str, kind: str, spec: dict,
-         mean: list[float] | None = None, scale: float | None = None) -> Run:
+def _run(
+    definition: NetDefinition,
+    model: CaffeNet,
+    *,
+    name: str,
+    kind: str,
+    spec: dict,
+    mean: list[float] | None = None,
+    scale: float | None = None,
+) -> Run:
     declared = definition.inputs[0]
     mean = mean if mean is not None else declared.mean
     scale = scale if scale is not None else declared.scale
@@ -124,10 +167,19 @@ def _run(definition: NetDefinition, model: CaffeNet, *, name: str, kind: str, sp
     # Caffe's transform, (pixel in 0–255 − mean) · scale; without one a Caffe net takes raw 0–255 pixels
     values = tuple(mean or (0.0,))
     if len(values) not in (1, channels) or not scale or scale < 0:
-        raise OneByOneError(f"{name}: input mean {list(values)} and scale {scale} do not fit "
-                            f"{channels} channels")
+        raise OneByOneError(
+            f"{name}: input mean {list(values)} and scale {scale} do not fit {channels} channels"
+        )
     run_mean = tuple(v / 255 for v in (values if len(values) == channels else values * channels))
     run_std = 1 / (255 * scale)
     last = model.get_submodule(model.steps[-1][0])
-    return Run(name=name, kind=kind, spec=spec, build=lambda: model, input_size=tuple(model.input_shape[1:]),
-               mean=run_mean, std=run_std, probabilities=isinstance(last, Softmax))
+    return Run(
+        name=name,
+        kind=kind,
+        spec=spec,
+        build=lambda: model,
+        input_size=tuple(model.input_shape[1:]),
+        mean=run_mean,
+        std=run_std,
+        probabilities=isinstance(last, Softmax),
+    )

@@ -125,8 +125,10 @@ def open_run(path: str | Path, *, code: str | None = None, trust_code: bool = Fa
     if not folder.is_dir():
         text = str(path)
         if not folder.exists() and (is_user_code(text) or text in list_models()):
-            raise OneByOneError(f"{text!r} is a model, not a run folder (a folder written by "
-                                "`onebyone train --out`, `compress` or `convert`)")
+            raise OneByOneError(
+                f"{text!r} is a model, not a run folder (a folder written by "
+                "`onebyone train --out`, `compress` or `convert`)"
+            )
         raise OneByOneError(f"run folder {str(folder)!r} not found")
     entry = run_format(folder)
     if entry is None:
@@ -172,7 +174,11 @@ def open_model(
 
 
 def open_run_or_model(
-    text: str, *, overrides: dict | None = None, code: str | None = None, trust_code: bool = False,
+    text: str,
+    *,
+    overrides: dict | None = None,
+    code: str | None = None,
+    trust_code: bool = False,
     input_shape: tuple[int, ...] | None = None,
 ) -> Run:
     """RUN_OR_MODEL as the commands take it: an existing folder is a run, anything else a model spec

@@ -93,8 +93,9 @@ class Run:
         if self.input_size is None and size is None:
             raise OneByOneError(f"{self.name}: give the input size with --input CxHxW")
         channels = self.input_size[0] if self.input_size else 3
-        return crop_photo(path, size=size or self.input_size[1:], channels=channels,
-                          crop_padding=self.crop_padding)
+        return crop_photo(
+            path, size=size or self.input_size[1:], channels=channels, crop_padding=self.crop_padding
+        )
 
     @property
     def classes(self) -> tuple[str, ...]:

@@ -25,11 +25,15 @@ def explicit_ranks(ranks: dict, geometries: dict[str, LayerGeometry]) -> dict[st
             raise OneByOneError(f"no factorisable layer {name!r}; factorisable: {', '.join(geometries)}")
         geometry = geometries[name]
         value = (value,) if isinstance(value, int) else tuple(value)
-        limits = (geometry.in_channels, geometry.out_channels) if geometry.kind == "conv" else (
-            min(geometry.in_channels, geometry.out_channels),)
+        limits = (
+            (geometry.in_channels, geometry.out_channels)
+            if geometry.kind == "conv"
+            else (min(geometry.in_channels, geometry.out_channels),)
+        )
         if len(value) != len(limits) or any(not 1 <= r <= m for r, m in zip(value, limits, strict=True)):
-            raise OneByOneError(f"{name}: ranks {value} out of range; expected {len(limits)} value(s) "
-                                f"in 1..{limits}")
+            raise OneByOneError(
+                f"{name}: ranks {value} out of range; expected {len(limits)} value(s) in 1..{limits}"
+            )
         chosen[name] = Option(value, 0.0, 0.0)
     return chosen
 
@@ -41,8 +45,18 @@ def _spectra(module: nn.Module, geometry: LayerGeometry) -> tuple[torch.Tensor, 
     return (decompose.singular_values(matrix),)
 
 
-def allocate_budget(layers, geometries, in_shapes, budget, target, report, latency_batch, latency_points,
-                    rank_multiple, channels_last) -> dict[str, Option]:
+def allocate_budget(
+    layers,
+    geometries,
+    in_shapes,
+    budget,
+    target,
+    report,
+    latency_batch,
+    latency_points,
+    rank_multiple,
+    channels_last,
+) -> dict[str, Option]:
     """One option per layer of `geometries` within `budget` of `target`; notes on `report`'s rows.
 
     `layers` maps each name to the layer as torch computes it (a plain Conv2d for a subclass).
@@ -57,15 +71,22 @@ def allocate_budget(layers, geometries, in_shapes, budget, target, report, laten
         if target == "latency":
             report.latency_batch = latency_batch
             original, cheaper = _measure_options(
-                layers[name], geometry, in_shapes[name], original, cheaper, latency_batch,
-                latency_points, channels_last,
+                layers[name],
+                geometry,
+                in_shapes[name],
+                original,
+                cheaper,
+                latency_batch,
+                latency_points,
+                channels_last,
             )
             row = next(r for r in report.layers if r.name == name)
             row.ms_before = original.cost * 1e3
         if not cheaper:
             row = next(r for r in report.layers if r.name == name)
             row.reason = (
-                "measured slower factorised at every rank tried" if target == "latency"
+                "measured slower factorised at every rank tried"
+                if target == "latency"
                 else f"factorising saves no {cost_target} at any rank"
             )
             continue
@@ -78,8 +99,11 @@ def allocate_budget(layers, geometries, in_shapes, budget, target, report, laten
             )
         return {}
     # Layers that cannot be made cheaper still count at their original cost toward the budget.
-    original_cost = {"latency": lambda r: r.ms_before / 1e3, "params": lambda r: r.params_before,
-                     "macs": lambda r: r.macs_before}[target]
+    original_cost = {
+        "latency": lambda r: r.ms_before / 1e3,
+        "params": lambda r: r.params_before,
+        "macs": lambda r: r.macs_before,
+    }[target]
     fixed = sum(original_cost(r) for r in report.layers if r.name in geometries and r.name not in options)
     limit = budget * (sum(opts[0].cost for opts in options.values()) + fixed) - fixed
     if limit <= 0:
@@ -117,12 +141,18 @@ def _robust_seconds(fn) -> float:
 def _shaped_like(geometry: LayerGeometry, module: nn.Module, ranks: tuple[int, ...]) -> nn.Sequential:
     """Layers of the factorised shape with random weights: timing does not depend on the values."""
     if geometry.kind == "linear":
-        return nn.Sequential(nn.Linear(geometry.in_channels, ranks[0], bias=False),
-                             nn.Linear(ranks[0], geometry.out_channels, bias=geometry.bias))
+        return nn.Sequential(
+            nn.Linear(geometry.in_channels, ranks[0], bias=False),
+            nn.Linear(ranks[0], geometry.out_channels, bias=geometry.bias),
+        )
     if geometry.kind == "pointwise":
-        return nn.Sequential(decompose._copy_conv_geometry(module, geometry.in_channels, ranks[0], False),
-                             nn.Conv2d(ranks[0], geometry.out_channels, 1, bias=geometry.bias))
+        return nn.Sequential(
+            decompose._copy_conv_geometry(module, geometry.in_channels, ranks[0], False),
+            nn.Conv2d(ranks[0], geometry.out_channels, 1, bias=geometry.bias),
+        )
     r_in, r_out = ranks
-    return nn.Sequential(nn.Conv2d(geometry.in_channels, r_in, 1, bias=False),
-                         decompose._copy_conv_geometry(module, r_in, r_out, False),
-                         nn.Conv2d(r_out, geometry.out_channels, 1, bias=geometry.bias))
+    return nn.Sequential(
+        nn.Conv2d(geometry.in_channels, r_in, 1, bias=False),
+        decompose._copy_conv_geometry(module, r_in, r_out, False),
+        nn.Conv2d(r_out, geometry.out_channels, 1, bias=geometry.bias),
+    )

@@ -117,13 +117,25 @@ def compress(
     check_batches(probe, batches, repeats, source)  # before minutes of factorising
     model = model.eval()
     say("factorising")
-    new_model, report = factorize(model, budget, target=target, input_shape=input_shape,
-                                  hooi_iters=hooi_iters, channels_last=channels_last)
+    new_model, report = factorize(
+        model,
+        budget,
+        target=target,
+        input_shape=input_shape,
+        hooi_iters=hooi_iters,
+        channels_last=channels_last,
+    )
     new_model.eval()
     result = CompressResult(
-        source, None, torch.get_num_threads(), report,
-        sum(p.numel() for p in model.parameters()), sum(p.numel() for p in new_model.parameters()),
-        accuracy_note=accuracy_note, channels_last=channels_last, frozen=frozen,
+        source,
+        None,
+        torch.get_num_threads(),
+        report,
+        sum(p.numel() for p in model.parameters()),
+        sum(p.numel() for p in new_model.parameters()),
+        accuracy_note=accuracy_note,
+        channels_last=channels_last,
+        frozen=frozen,
     )
     for batch in batches:
         say(f"latency at batch {batch}")

@@ -74,8 +74,14 @@ def relative_error(weight: Tensor, approximation: Tensor) -> float:
 
 def _copy_conv_geometry(conv: nn.Conv2d, in_channels: int, out_channels: int, bias: bool) -> nn.Conv2d:
     return nn.Conv2d(
-        in_channels, out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-        dilation=conv.dilation, bias=bias, padding_mode=conv.padding_mode,
+        in_channels,
+        out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        bias=bias,
+        padding_mode=conv.padding_mode,
     )
 
 

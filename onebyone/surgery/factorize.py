@@ -91,8 +91,7 @@ class FactorizeReport:
         data = asdict(self)
         data["schema_version"] = SCHEMA_VERSION
         data["totals"] = {
-            key: self.total(key)
-            for key in ("params_before", "params_after", "macs_before", "macs_after")
+            key: self.total(key) for key in ("params_before", "params_after", "macs_before", "macs_after")
         }
         data["totals"]["macs_fraction"] = self.fraction("macs")
         data["totals"]["params_fraction"] = self.fraction("params")
@@ -140,9 +139,11 @@ def factorize(
     if budget is not None and not 0 < budget <= 1:
         raise OneByOneError(f"budget must be in (0, 1], got {budget}")
     if not 0 <= hooi_iters <= MAX_HOOI_ITERS or latency_batch < 1 or latency_points < 1 or rank_multiple < 1:
-        raise OneByOneError(f"hooi_iters must be in 0..{MAX_HOOI_ITERS}; latency_batch, latency_points, "
-                            f"rank_multiple ≥ 1 (got {hooi_iters}, {latency_batch}, {latency_points}, "
-                            f"{rank_multiple})")
+        raise OneByOneError(
+            f"hooi_iters must be in 0..{MAX_HOOI_ITERS}; latency_batch, latency_points, "
+            f"rank_multiple ≥ 1 (got {hooi_iters}, {latency_batch}, {latency_points}, "
+            f"{rank_multiple})"
+        )
     input_shape = tuple(input_shape)
     if len(input_shape) == 3:
         input_shape = (1, *input_shape)
@@ -152,9 +153,21 @@ def factorize(
     if ranks is not None:
         chosen = explicit_ranks(ranks, geometries)
     else:
-        chosen = allocate_budget({n: layer.conv if isinstance(layer, layer_kinds.PlainConv) else layer
-                                  for n, layer in layers.items()}, geometries, in_shapes, budget, target,
-                                 report, latency_batch, latency_points, rank_multiple, channels_last)
+        chosen = allocate_budget(
+            {
+                n: layer.conv if isinstance(layer, layer_kinds.PlainConv) else layer
+                for n, layer in layers.items()
+            },
+            geometries,
+            in_shapes,
+            budget,
+            target,
+            report,
+            latency_batch,
+            latency_points,
+            rank_multiple,
+            channels_last,
+        )
     for name, geometry in geometries.items():
         row = next(r for r in report.layers if r.name == name)
         option = chosen.get(name)
@@ -168,7 +181,7 @@ def factorize(
         new_model.set_submodule(name, replacement)
         fixed_at = getattr(layers[name], "fixed_at", None)
         if fixed_at:
-            row.note = f"\"SAME\" padding as at {fixed_at[0]}×{fixed_at[1]} inputs (it depends on the size)"
+            row.note = f'"SAME" padding as at {fixed_at[0]}×{fixed_at[1]} inputs (it depends on the size)'
         row.method = "tucker2" if geometry.kind == "conv" else "svd"
         row.ranks = option.ranks
         row.params_after = geometry.params(option.ranks)
@@ -195,7 +208,8 @@ def _trace(
         return hook
 
     candidates = {
-        name: module for name, module in model.named_modules()
+        name: module
+        for name, module in model.named_modules()
         if isinstance(module, (nn.Conv2d, nn.Linear, nn.Conv1d, nn.Conv3d, nn.ConvTranspose2d))
     }
     hooks = [m.register_forward_hook(record(n)) for n, m in candidates.items()]
@@ -250,8 +264,14 @@ def _geometry(name: str, module: nn.Module, shapes):
         return None, f"{kind}, an nn.Conv2d subclass, does not compute a convolution with zero padding", None
     kind = "pointwise" if module.kernel_size == (1, 1) else "conv"
     geometry = LayerGeometry(
-        name, kind, module.in_channels, module.out_channels, tuple(module.kernel_size),
-        _product(in_shape[-2:]), _product(out_shape[-2:]), bias,
+        name,
+        kind,
+        module.in_channels,
+        module.out_channels,
+        tuple(module.kernel_size),
+        _product(in_shape[-2:]),
+        _product(out_shape[-2:]),
+        bias,
     )
     if module.groups != 1:
         return geometry, f"grouped conv (groups={module.groups}): Tucker-2/SVD need groups=1", plain

@@ -20,18 +20,30 @@ def factorized_structure(model: nn.Module, report) -> list[dict]:
         layers = []
         for layer in model.get_submodule(row.name):
             if isinstance(layer, nn.Linear):
-                layers.append({"type": "Linear", "in_features": layer.in_features,
-                               "out_features": layer.out_features, "bias": layer.bias is not None})
+                layers.append(
+                    {
+                        "type": "Linear",
+                        "in_features": layer.in_features,
+                        "out_features": layer.out_features,
+                        "bias": layer.bias is not None,
+                    }
+                )
             elif isinstance(layer, nn.ZeroPad2d):  # the asymmetric "SAME" padding of a conv subclass
                 layers.append({"type": "ZeroPad2d", "padding": list(layer.padding)})
             else:
-                layers.append({
-                    "type": "Conv2d", "in_channels": layer.in_channels, "out_channels": layer.out_channels,
-                    "kernel_size": list(layer.kernel_size), "stride": list(layer.stride),
-                    "padding": layer.padding if isinstance(layer.padding, str) else list(layer.padding),
-                    "dilation": list(layer.dilation), "padding_mode": layer.padding_mode,
-                    "bias": layer.bias is not None,
-                })
+                layers.append(
+                    {
+                        "type": "Conv2d",
+                        "in_channels": layer.in_channels,
+                        "out_channels": layer.out_channels,
+                        "kernel_size": list(layer.kernel_size),
+                        "stride": list(layer.stride),
+                        "padding": layer.padding if isinstance(layer.padding, str) else list(layer.padding),
+                        "dilation": list(layer.dilation),
+                        "padding_mode": layer.padding_mode,
+                        "bias": layer.bias is not None,
+                    }
+                )
         structure.append({"name": row.name, "method": row.method, "ranks": list(row.ranks), "layers": layers})
     return structure
 

@@ -99,8 +99,11 @@ def test_shapes_outside_the_limits_are_refused(shape):
 
 def test_inputs_and_batches_that_cannot_fit_are_refused_before_allocation():
     assert check_shape([2, MAX_SIDE]) == (2, MAX_SIDE)
-    with pytest.raises(OneByOneError, match=r"^input 1024×1024×1024×1024 \(float32\) needs at least "
-                                            r"4,096\.0 GiB; .* is available here$"):
+    with pytest.raises(
+        OneByOneError,
+        match=r"^input 1024×1024×1024×1024 \(float32\) needs at least "
+        r"4,096\.0 GiB; .* is available here$",
+    ):
         check_input_shape((1024, 1024, 1024, 1024))
     probe = Probe((1, 3, 8, 8), (1, 10), sample_bytes=1 << 20)
     probe.check_batch(16, "small")  # 16 MiB

@@ -96,8 +96,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("module", "shape", "macs", "params", "other"),
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("module", "shape", "macs", "params", "other"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_exact_counts(module, shape, macs, params, other):
     result = profile(module, shape)
     totals = result.totals

@@ -46,9 +46,19 @@ def test_nin_imagenet_spec_table():
     result = profile(meta_model("nin-imagenet"), (1, 3, 224, 224))
     assert result.totals["macs"] == 1_100_188_800
     assert result.totals["params"] == 7_595_176
-    sizes = [result.row(p).receptive_field["axes"][0]["size"]
-             for p in ("features.stage1", "features.pool1", "features.stage2", "features.pool2",
-                       "features.stage3", "features.pool3", "features.stage4", "head")]
+    sizes = [
+        result.row(p).receptive_field["axes"][0]["size"]
+        for p in (
+            "features.stage1",
+            "features.pool1",
+            "features.stage2",
+            "features.pool2",
+            "features.stage3",
+            "features.pool3",
+            "features.stage4",
+            "head",
+        )
+    ]
     assert sizes == [11, 19, 51, 67, 99, 131, 195, 355]
 
 

@@ -82,6 +82,7 @@ def test_global_pool_and_linear_cover_everything():
     body = [nn.Conv2d(1, 2, 3, stride=2, padding=1)]  # 16×16 -> 8×8, field 3, stride 2, centre 0
     gap = profile(nn.Sequential(*body, nn.AdaptiveAvgPool2d(1)), (1, 1, 16, 16))
     fc = profile(nn.Sequential(*body, nn.Flatten(), nn.Linear(128, 3)), (1, 1, 16, 16))
+
     class SpatialMean(nn.Module):
         def forward(self, x):
             return x.mean(dim=(2, 3))
@@ -119,13 +120,17 @@ def test_add_warns_when_paths_disagree():
 
 # -- gradient probe -----------------------------------------------------------------------------
 
+
 def averaging_copy(model: nn.Module) -> nn.Module:
     probe = copy.deepcopy(model).double().eval()
     for name, module in list(probe.named_modules()):
         if isinstance(module, nn.MaxPool2d):
             parent = probe.get_submodule(name.rpartition(".")[0]) if "." in name else probe
-            setattr(parent, name.rpartition(".")[2], nn.AvgPool2d(
-                module.kernel_size, module.stride, module.padding, ceil_mode=module.ceil_mode))
+            setattr(
+                parent,
+                name.rpartition(".")[2],
+                nn.AvgPool2d(module.kernel_size, module.stride, module.padding, ceil_mode=module.ceil_mode),
+            )
     with torch.no_grad():
         for module in probe.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):

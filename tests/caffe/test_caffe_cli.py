@@ -44,6 +44,7 @@ def test_compare_the_zoo_with_the_published_definition(capsys):
 @pytest.fixture()
 def folder(tmp_path, capsys):
     rng = np.random.default_rng(0)
+
     def r(*shape):
         return rng.standard_normal(shape).astype(np.float32)
 
@@ -53,8 +54,20 @@ def folder(tmp_path, capsys):
     labels = tmp_path / "labels.txt"
     labels.write_text("".join(f"class {i}\n" for i in range(10)))
     out = tmp_path / "run"
-    report = run_json(capsys, "convert", "caffe", TINY, "--weights", weights, "--classes", labels,
-                      "--mean", "104,117,123", "--out", out)
+    report = run_json(
+        capsys,
+        "convert",
+        "caffe",
+        TINY,
+        "--weights",
+        weights,
+        "--classes",
+        labels,
+        "--mean",
+        "104,117,123",
+        "--out",
+        out,
+    )
     assert report["params"] == 8 * 27 + 8 + 10 * 8 + 10 and report["weights"]["loaded"] == ["conv1", "cccp1"]
     assert sorted(p.name for p in out.iterdir()) == ["caffe.json", "model.safetensors", "net.prototxt"]
     return out, blobs, tmp_path
@@ -120,8 +133,11 @@ def test_predict_reads_a_softmax_output_as_probabilities(tmp_path, capsys):
 
 
 def test_a_train_val_file_gives_its_mean_to_the_run(tmp_path):
-    text = (NETS / "nin_imagenet_train_val.prototxt").read_text().replace(
-        'mean_file: "imagenet-mean"', "mean_value: 104 mean_value: 117 mean_value: 123 scale: 0.5")
+    text = (
+        (NETS / "nin_imagenet_train_val.prototxt")
+        .read_text()
+        .replace('mean_file: "imagenet-mean"', "mean_value: 104 mean_value: 117 mean_value: 123 scale: 0.5")
+    )
     prototxt = tmp_path / "train_val.prototxt"
     prototxt.write_text(text)
     run = open_run_or_model(str(prototxt))
@@ -134,8 +150,13 @@ def test_a_train_val_file_gives_its_mean_to_the_run(tmp_path):
 def test_compare_layer_by_layer(capsys):
     data = run_json(capsys, "compare", "nin-imagenet", NIN, "--layers")["layers"]
     assert data["all_same"] and len(data["layers"]) == 12
-    cccp1 = {"layer": "cccp1", "type": "Conv2d", "output_shape": [96, 54, 54], "params": 96 * 96 + 96,
-             "macs": 96 * 96 * 54 * 54}
+    cccp1 = {
+        "layer": "cccp1",
+        "type": "Conv2d",
+        "output_shape": [96, 54, 54],
+        "params": 96 * 96 + 96,
+        "macs": 96 * 96 * 54 * 54,
+    }
     assert data["layers"][1]["layers"][1] == cccp1
     other = run_json(capsys, "compare", "nin-imagenet", NIN, "--layers", "--input", "3x227x227")["layers"]
     assert other["all_same"]  # both at 227: 55 → 27 → 13 → 6, the same table
@@ -143,7 +164,7 @@ def test_compare_layer_by_layer(capsys):
     assert not mixed["all_same"] and mixed["layers"][-1]["layers"][0] is None  # NIN-CIFAR has 9 of the 12
 
 
-FC_NET = '''input: "data" input_shape { dim: 1 dim: 3 dim: 17 dim: 17 }
+FC_NET = """input: "data" input_shape { dim: 1 dim: 3 dim: 17 dim: 17 }
 layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
         convolution_param { num_output: 6 kernel_size: 3 stride: 2 } }
 layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
@@ -152,7 +173,7 @@ layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1"
 layer { name: "fc6" type: "InnerProduct" bottom: "pool1" top: "fc6" inner_product_param { num_output: 12 } }
 layer { name: "relu6" type: "ReLU" bottom: "fc6" top: "fc6" }
 layer { name: "fc7" type: "InnerProduct" bottom: "fc6" top: "fc7" inner_product_param { num_output: 5 } }
-'''
+"""
 
 
 def test_compress_and_fc2conv_folders_of_a_caffe_net_reopen(tmp_path, capsys):
@@ -165,7 +186,18 @@ def test_compress_and_fc2conv_folders_of_a_caffe_net_reopen(tmp_path, capsys):
     params = run_json(capsys, "profile", tmp_path / "conv")["totals"]["params"]
     assert params == 6 * 27 + 6 + 96 * 12 + 12 + 65
     run_json(capsys, "convert", "caffe", prototxt, "--out", tmp_path / "caffe")
-    run_json(capsys, "compress", tmp_path / "caffe", "--budget", "0.6", "--repeats", "1", "--batch", "1",
-             "--out", tmp_path / "small")
+    run_json(
+        capsys,
+        "compress",
+        tmp_path / "caffe",
+        "--budget",
+        "0.6",
+        "--repeats",
+        "1",
+        "--batch",
+        "1",
+        "--out",
+        tmp_path / "small",
+    )
     reopened = open_run(tmp_path / "small")
     assert reopened.kind == "compressed" and reopened.model()(torch.randn(1, 3, 17, 17)).shape == (1, 5)

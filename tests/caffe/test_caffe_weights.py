@@ -20,9 +20,21 @@ pytest.importorskip("google.protobuf")
 from caffemodel_writer import protobuf_caffemodel, tiny_caffemodel  # noqa: E402 - needs protobuf
 
 NIN = Path(__file__).parent / "nets" / "nin_imagenet_deploy.prototxt"
-NIN_CONVS = ["conv1", "cccp1", "cccp2", "conv2", "cccp3", "cccp4", "conv3", "cccp5", "cccp6", "conv4",
-             "cccp7", "cccp8"]
-SMALL = '''input: "data" input_dim: 1 input_dim: 3 input_dim: 6 input_dim: 6
+NIN_CONVS = [
+    "conv1",
+    "cccp1",
+    "cccp2",
+    "conv2",
+    "cccp3",
+    "cccp4",
+    "conv3",
+    "cccp5",
+    "cccp6",
+    "conv4",
+    "cccp7",
+    "cccp8",
+]
+SMALL = """input: "data" input_dim: 1 input_dim: 3 input_dim: 6 input_dim: 6
 layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
         convolution_param { num_output: 4 kernel_size: 3 } }
 layer { name: "bn" type: "BatchNorm" bottom: "conv" top: "conv" }
@@ -31,7 +43,7 @@ layer { name: "prelu" type: "PReLU" bottom: "conv" top: "conv" }
 layer { name: "fc" type: "InnerProduct" bottom: "conv" top: "fc" inner_product_param { num_output: 5 } }
 layer { name: "fct" type: "InnerProduct" bottom: "fc" top: "fct"
         inner_product_param { num_output: 2 transpose: true } }
-'''
+"""
 
 
 def small_blobs(seed: int = 0) -> dict[str, list[np.ndarray]]:
@@ -69,8 +81,9 @@ def test_blobs_load_tensor_by_tensor(tmp_path, how):
     if how.startswith("tiny"):
         data = tiny_caffemodel(blobs, packed=how == "tiny packed")
     else:
-        data = protobuf_caffemodel(blobs, v1=how.startswith("v1"), legacy="legacy" in how,
-                                   double=how == "double_data")
+        data = protobuf_caffemodel(
+            blobs, v1=how.startswith("v1"), legacy="legacy" in how, double=how == "double_data"
+        )
     path = tmp_path / "net.caffemodel"
     path.write_bytes(data)
     module = build(parse_prototxt(SMALL))
@@ -107,13 +120,17 @@ def test_a_missing_layer_keeps_its_weights_and_is_reported(tmp_path):
     assert load_caffemodel(build(parse_prototxt(SMALL)), path).missing == ["fct"]
 
 
-@pytest.mark.parametrize("change, words", [
-    (lambda b: b.update(conv=[b["conv"][0][:, :2], b["conv"][1]]),
-     ["layer 'conv'", "blob 0 has shape 4x2x3x3",
-                                                                      "needs 4x3x3x3"]),
-    (lambda b: b.update(scale=[b["scale"][0]]), ["layer 'scale'", "1 blob(s) in the file", "has 2"]),
-    (lambda b: b.update(fc=[b["fc"][0].T, b["fc"][1]]), ["layer 'fc'", "64x5", "needs 5x64"]),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (
+            lambda b: b.update(conv=[b["conv"][0][:, :2], b["conv"][1]]),
+            ["layer 'conv'", "blob 0 has shape 4x2x3x3", "needs 4x3x3x3"],
+        ),
+        (lambda b: b.update(scale=[b["scale"][0]]), ["layer 'scale'", "1 blob(s) in the file", "has 2"]),
+        (lambda b: b.update(fc=[b["fc"][0].T, b["fc"][1]]), ["layer 'fc'", "64x5", "needs 5x64"]),
+    ],
+)
 def test_blobs_that_do_not_fit_are_one_line(tmp_path, change, words):
     blobs = small_blobs()
     change(blobs)

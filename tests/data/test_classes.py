@@ -15,7 +15,11 @@ def test_imagenet_classes_in_label_order():
     # a few labels, as in the ILSVRC-2012 devkit
     assert rows[0] == ("n01440764", "tench")
     assert (names[281], names[285], names[967], names[968], names[999]) == (
-        "tabby", "Egyptian cat", "espresso", "cup", "toilet tissue"
+        "tabby",
+        "Egyptian cat",
+        "espresso",
+        "cup",
+        "toilet tissue",
     )
     assert (names[134], names[517]) == ("crane (bird)", "crane (lifting)")
 

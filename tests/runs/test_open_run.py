@@ -38,8 +38,16 @@ USER_NET = textwrap.dedent(
 
 def _config(out, **changes):
     settings = dict(
-        model="nin-fashion", model_overrides={"width": 0.25, "head": "fc"}, epochs=1, subset=256,
-        val_size=64, test_size=100, batch_size=64, out=str(out), progress=False, precision="fp32",
+        model="nin-fashion",
+        model_overrides={"width": 0.25, "head": "fc"},
+        epochs=1,
+        subset=256,
+        val_size=64,
+        test_size=100,
+        batch_size=64,
+        out=str(out),
+        progress=False,
+        precision="fp32",
     )
     return TrainConfig(**{**settings, **changes})
 
@@ -53,7 +61,9 @@ def trained(tmp_path_factory):
 
 def test_the_four_formats_are_registered():
     assert {(f.name, f.marker) for f in list_run_formats()} == {
-        ("training", "config.json"), ("compressed", "factorized.json"), ("converted", "fc2conv.json"),
+        ("training", "config.json"),
+        ("compressed", "factorized.json"),
+        ("converted", "fc2conv.json"),
         ("caffe", "caffe.json"),
     }
 
@@ -129,12 +139,16 @@ def _with_config(trained, tmp_path, edit) -> str:
 
 def test_a_folder_naming_a_function_never_calls_it(trained, tmp_path):
     marker = tmp_path / "pwned"
-    folder = _with_config(trained, tmp_path, lambda c: c.update(
-        model="os:system", model_overrides={"command": f"touch {marker}"}))
+    folder = _with_config(
+        trained,
+        tmp_path,
+        lambda c: c.update(model="os:system", model_overrides={"command": f"touch {marker}"}),
+    )
     with pytest.raises(OneByOneError, match="made from user code 'os:system'.*--trust-code"):
         open_run(folder)
-    proc = subprocess.run([sys.executable, "-m", "onebyone", "profile", str(folder)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "onebyone", "profile", str(folder)], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert "--model os:system" in proc.stderr
     assert not marker.exists()
@@ -171,8 +185,9 @@ def test_a_folder_naming_a_user_file_imports_it_only_with_consent(tmp_path):
 )
 def test_a_config_of_the_wrong_shape_is_one_line(trained, tmp_path, edit, words):
     folder = _with_config(trained, tmp_path, edit)
-    proc = subprocess.run([sys.executable, "-m", "onebyone", "eval", str(folder)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "onebyone", "eval", str(folder)], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], proc.stderr

@@ -25,8 +25,16 @@ CONV_CASES = [
 
 def _conv_model(c_in, c_out, kernel, stride, padding, dilation, bias, padding_mode) -> nn.Module:
     torch.manual_seed(0)
-    conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation, bias=bias,
-                     padding_mode=padding_mode)
+    conv = nn.Conv2d(
+        c_in,
+        c_out,
+        kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        bias=bias,
+        padding_mode=padding_mode,
+    )
     return nn.Sequential(conv)
 
 
@@ -41,7 +49,12 @@ def test_three_layer_tucker2_at_full_rank_equals_the_conv(case):
     reduce, middle, expand = layers
     assert reduce.kernel_size == expand.kernel_size == (1, 1)
     assert (middle.kernel_size, middle.stride, middle.padding, middle.dilation, middle.padding_mode) == (
-        conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.padding_mode)
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.padding_mode,
+    )
     assert reduce.bias is None and middle.bias is None and (expand.bias is not None) == case[6]
 
 
@@ -64,8 +77,11 @@ def test_tucker2_exact_on_a_low_rank_weight(case):
     c_in, c_out = case[:2]
     kh, kw = conv.kernel_size
     with torch.no_grad():
-        conv.weight.copy_(torch.einsum("rshw,or,is->oihw", torch.randn(3, 2, kh, kw), torch.randn(c_out, 3),
-                                       torch.randn(c_in, 2)))
+        conv.weight.copy_(
+            torch.einsum(
+                "rshw,or,is->oihw", torch.randn(3, 2, kh, kw), torch.randn(c_out, 3), torch.randn(c_in, 2)
+            )
+        )
     new, report = factorize(model, ranks={"0": (2, 3)}, input_shape=(c_in, 11, 13))
     x = torch.randn(2, c_in, 11, 13)
     torch.testing.assert_close(new(x), model(x), rtol=1e-4, atol=1e-4)
@@ -113,12 +129,19 @@ def test_hooi_never_worse_than_hosvd():
 def _net() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 48, 3, stride=2, padding=1, bias=False), nn.ReLU(),
-        nn.Conv2d(48, 48, 3, padding=1, groups=4), nn.ReLU(),
-        nn.Conv2d(48, 64, 1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        nn.Linear(64, 40), nn.ReLU(), nn.Linear(40, 10),
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 48, 3, stride=2, padding=1, bias=False),
+        nn.ReLU(),
+        nn.Conv2d(48, 48, 3, padding=1, groups=4),
+        nn.ReLU(),
+        nn.Conv2d(48, 64, 1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, 40),
+        nn.ReLU(),
+        nn.Linear(40, 10),
     )
 
 
@@ -226,8 +249,15 @@ def test_latency_target_measures_and_keeps_budget(channels_last):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two threads on a shared machine stall at every barrier: noisier
     try:
-        new, report = factorize(model, 0.9, target="latency", input_shape=(64, 24, 24), latency_batch=4,
-                                latency_points=3, channels_last=channels_last)
+        new, report = factorize(
+            model,
+            0.9,
+            target="latency",
+            input_shape=(64, 24, 24),
+            latency_batch=4,
+            latency_points=3,
+            channels_last=channels_last,
+        )
     finally:
         torch.set_num_threads(threads)
     assert report.latency_batch == 4

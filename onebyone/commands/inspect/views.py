@@ -83,8 +83,14 @@ def run_sparsity(args: argparse.Namespace) -> int:
     png = plots.plot_sparsity(result, out)
     report = {**result.to_dict(), "data": source, "png": str(png)}
     rows = [
-        [r.depth, r.layer, r.kind, "×".join(map(str, r.shape)), f"{r.zero_fraction:.3f}",
-         f"{r.mean_activation:.3f}"]
+        [
+            r.depth,
+            r.layer,
+            r.kind,
+            "×".join(map(str, r.shape)),
+            f"{r.zero_fraction:.3f}",
+            f"{r.mean_activation:.3f}",
+        ]
         for r in result.rows
     ]
     notes = [f"slope of the zero fraction against depth: {result.slope:+.4f} per layer", f"plot: {png}"]

@@ -18,8 +18,12 @@ def _outline(ax, box: Tensor, colour: str, width: float) -> None:
     top, left, bottom, right = box.tolist()
     ax.add_patch(
         patches.Rectangle(
-            (left - 0.5, top - 0.5), right - left + 1, bottom - top + 1,
-            fill=False, edgecolor=colour, linewidth=width,
+            (left - 0.5, top - 0.5),
+            right - left + 1,
+            bottom - top + 1,
+            fill=False,
+            edgecolor=colour,
+            linewidth=width,
         )
     )
 
@@ -109,7 +113,11 @@ def plot_photo_class_map(
     winners = result.class_maps[chosen].argmax(0).float()
     axes[1].imshow(array, cmap=cmap)
     drawn = axes[1].imshow(
-        winners.numpy(), cmap=palette, norm=norm, alpha=0.55, interpolation="nearest",
+        winners.numpy(),
+        cmap=palette,
+        norm=norm,
+        alpha=0.55,
+        interpolation="nearest",
         extent=result.geometry.extent(*winners.shape),
     )
     axes[1].set_xlim(-0.5, width - 0.5)

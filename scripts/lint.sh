@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The house checks: one formatter and one linter over every Python file (config in pyproject.toml).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$root/scripts/setup.sh"
+bin="${ONEBYONE_VENV:-$root/.venv}/bin"
+cd "$root"
+"$bin/ruff" format --check --quiet onebyone tests benchmarks scripts
+"$bin/ruff" check --quiet onebyone tests benchmarks scripts
