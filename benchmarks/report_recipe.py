@@ -23,8 +23,8 @@ import time
 import torch
 
 from onebyone.report import ReportConfig
-from onebyone.report.ablations import scores
 from onebyone.report.context import ReportContext
+from onebyone.report.variants import scores
 from onebyone.train import load_data, train
 
 VALIDATION = 5000

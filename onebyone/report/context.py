@@ -16,9 +16,9 @@ import torch
 from torch import Tensor, nn
 
 from onebyone.errors import OneByOneError
-from onebyone.report.ablations import VARIANTS, Scores, TrainedModel, load_scores, save_scores, scores
 from onebyone.report.cache import cached_run, train_into_cache
 from onebyone.report.config import ReportConfig
+from onebyone.report.variants import VARIANTS, Scores, TrainedModel, load_scores, save_scores, scores
 
 # TrainConfig fields that do not change the trained model: left out of the cache key.
 _NOT_IN_CACHE_KEY = ("out", "progress", "device")

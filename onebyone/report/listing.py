@@ -3,9 +3,9 @@ docs/claims.md): read from the claims registry, so the list cannot drift from wh
 
 from __future__ import annotations
 
-from onebyone.report.ablations import VARIANTS
 from onebyone.report.config import ReportConfig
 from onebyone.report.registry import claims_in_order
+from onebyone.report.variants import VARIANTS
 
 
 def claims_markdown() -> str:

@@ -53,7 +53,7 @@ class Claim:
     measure: Callable[[Any], Measured]
     render: Callable[[Measured, Any], Rendered]
     reproduce: str = ""
-    needs: tuple[str, ...] = ()  # trained variants (report.ablations.VARIANTS) it measures, every seed
+    needs: tuple[str, ...] = ()  # trained variants (report.variants.VARIANTS) it measures, every seed
     # parts measured only when what they need is installed (pretrained weights): judged unless the
     # measurement says why they were not measured (Measured.unmeasured), which the page then shows
     optional: tuple[Criterion, ...] = ()

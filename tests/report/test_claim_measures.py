@@ -3,8 +3,8 @@
 import pytest
 
 from onebyone.inspect import SparsityResult, SparsityRow
-from onebyone.report.ablations import SCORES_FILE, Scores, load_scores, paired_difference, save_scores
 from onebyone.report.claims.sparsity import rank_correlation, rise
+from onebyone.report.variants import SCORES_FILE, Scores, load_scores, paired_difference, save_scores
 
 
 def sparsity(zeros: list[float]) -> SparsityResult:

@@ -1,6 +1,6 @@
 """C3 and C5: what the 1×1 layers and the GAP head do to a trained network.
 
-The nin-fashion variants (report.ablations.VARIANTS) are trained once per seed with one recipe;
+The nin-fashion variants (report.variants.VARIANTS) are trained once per seed with one recipe;
 effects are differences seed by seed (the same seed draws the same training images), decided
 by their 95% t-interval over the seeds.
 """
@@ -10,18 +10,18 @@ from __future__ import annotations
 import onebyone
 from onebyone.analysis.stats import Estimate
 from onebyone.layers import Pointwise
-from onebyone.report.ablations import (
+from onebyone.report.claims.exact import NONE_DIFFER, field_size
+from onebyone.report.figures import interval_bars
+from onebyone.report.format import interval_text
+from onebyone.report.registry import Claim, Measured, Rendered, register_claim
+from onebyone.report.results import Table
+from onebyone.report.variants import (
     accuracy_gap,
     loss_gap,
     over_seeds,
     paired_difference,
     test_accuracy,
 )
-from onebyone.report.claims.exact import NONE_DIFFER, field_size
-from onebyone.report.figures import interval_bars
-from onebyone.report.format import interval_text
-from onebyone.report.registry import Claim, Measured, Rendered, register_claim
-from onebyone.report.results import Table
 from onebyone.report.verdicts import Criterion, above, below
 
 STATS_COLUMNS = [
