@@ -8,8 +8,9 @@ folder.
 """
 
 from onebyone.report.build import build_report
+from onebyone.report.catalog import claims_in_order
 from onebyone.report.config import ReportConfig, parse_seeds
-from onebyone.report.registry import CLAIMS, Claim, claims_in_order, register_claim
+from onebyone.report.registry import CLAIMS, Claim, register_claim
 from onebyone.report.render import write_html, write_json, write_markdown
 from onebyone.report.results import ClaimResult, Figure, Report, Table
 from onebyone.report.verdicts import VERDICTS, Band, Criterion, Verdict, decide, judge

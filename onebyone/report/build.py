@@ -6,10 +6,11 @@ import datetime
 import time
 from collections.abc import Callable
 
+from onebyone.report.catalog import claims_in_order
 from onebyone.report.config import ReportConfig
 from onebyone.report.context import ReportContext
 from onebyone.report.machine import machine_info
-from onebyone.report.registry import Claim, claims_in_order, judge_claim
+from onebyone.report.registry import Claim, judge_claim
 from onebyone.report.results import ClaimResult, Report
 
 

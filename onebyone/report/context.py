@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from onebyone.errors import OneByOneError
 from onebyone.report.cache import cached_run, train_into_cache
 from onebyone.report.config import ReportConfig
+from onebyone.report.parallel import plan, train_in_parallel
 from onebyone.report.variants import VARIANTS, Scores, TrainedModel, load_scores, save_scores, scores
 
 # TrainConfig fields that do not change the trained model: left out of the cache key.
@@ -159,8 +160,6 @@ class ReportContext:
     def prefetch(self, variants: list[str]) -> None:
         """Train every seed of `variants` that the cache lacks, in parallel worker processes when the
         plan (report.parallel) gives more than one; else they are trained one by one when first used."""
-        from onebyone.report.parallel import plan, train_in_parallel
-
         jobs = [(v, s) for v in variants for s in self.config.seeds if self._cached(v, s)[2] is None]
         workers, threads = plan(self.config.workers, self.device.type, len(jobs))
         if workers < 2:
@@ -173,7 +172,7 @@ class ReportContext:
             self.status(f"trained {len(done)} of {len(jobs)} models ({workers} processes)")
 
         self.status(f"training {len(jobs)} models in {workers} processes of {threads} thread(s)")
-        train_in_parallel(self.config, jobs, workers, threads, on_done)
+        train_in_parallel(train_one, self.config, jobs, workers, threads, on_done)
         self.notes.append(
             f"trained {len(jobs)} models in {workers} processes of {threads} thread(s) each: "
             f"{time.perf_counter() - started:.0f} s"
@@ -224,3 +223,10 @@ class ReportContext:
         """The trained model on the CPU (for the inspect tools, which run there)."""
         model = self.trained(variant, seed).model
         return model if self.device.type == "cpu" else copy.deepcopy(model).to("cpu")
+
+
+def train_one(config: ReportConfig, variant: str, seed: int) -> float | None:
+    """Train `variant` with `seed` into the cache in a worker process (report.parallel); its seconds,
+    or None when the cache already held it."""
+    _, result = ReportContext(config).ensure_trained(variant, seed)
+    return None if result is None else result.seconds

@@ -1,8 +1,11 @@
-"""How the report writes an estimate: the value with its 95% interval."""
+"""How the report writes its numbers as text: an estimate with its 95% interval, a verdict's subject,
+the settings and the machine; read by every renderer (render, render_html, render_markdown)."""
 
 from __future__ import annotations
 
 from onebyone.analysis.stats import Estimate
+from onebyone.report.results import Report
+from onebyone.report.verdicts import Verdict
 
 
 def interval_text(estimate: Estimate, digits: int = 2, unit: str = "") -> str:
@@ -33,3 +36,32 @@ def estimate_text(estimate: Estimate) -> str:
     if estimate.low is None:
         return f"{_g(estimate.value)} (one {estimate.over.removesuffix('s')}: no interval)"
     return f"{_g(estimate.value)} ({_g(estimate.low)} to {_g(estimate.high)}; {estimate.n} {estimate.over})"
+
+
+def settings_line(report: Report) -> str:
+    s = report.settings
+    seeds = ", ".join(map(str, s["seeds"]))
+    mode = "quick" if s["quick"] else "default"
+    return (
+        f"{mode} settings on {report.machine['device']}: seeds {seeds}; {s['epochs']} epochs on "
+        f"{s['train_subset']:,} training images, width {s['width']:g}; timing: batch {s['latency_batch']}, "
+        f"{s['latency_rounds']} interleaved rounds"
+    )
+
+
+def machine_line(report: Report) -> str:
+    m = report.machine
+    where = m["device_name"] if m["device"] == "cuda" else f"{m['threads']} threads"
+    cpu = m.get("cpu_model", m["processor"])  # report.json files of before the CPU model was kept
+    extensions = ", ".join(m.get("cpu_extensions", [])) or "none of AVX2, AVX-512, AMX"
+    capability = f", torch kernels {m['torch_cpu_capability']}" if m.get("torch_cpu_capability") else ""
+    return (
+        f"ran on {m['device']} ({where}), CPU {cpu} ({extensions}{capability}), torch {m['torch']}, "
+        f"load average at start {m['load_average_at_start']}; another machine gives other digits "
+        "with the same seeds"
+    )
+
+
+def verdict_subject(verdict: Verdict) -> str:
+    c = verdict.criterion
+    return f"{c.statement} ({c.subject})" if c.subject else c.statement

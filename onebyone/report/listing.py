@@ -3,8 +3,8 @@ docs/claims.md): read from the claims registry, so the list cannot drift from wh
 
 from __future__ import annotations
 
+from onebyone.report.catalog import claims_in_order
 from onebyone.report.config import ReportConfig
-from onebyone.report.registry import claims_in_order
 from onebyone.report.variants import VARIANTS
 
 

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+from onebyone.report.config import ReportConfig
+
 MAX_AUTO_WORKERS = 4  # each worker holds torch and the data set: ~0.4 GiB
 
 
@@ -49,28 +51,27 @@ def _start_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _train_one(config, variant: str, seed: int) -> float | None:
-    from onebyone.report.context import ReportContext
-
-    _, result = ReportContext(config).ensure_trained(variant, seed)
-    return None if result is None else result.seconds
-
-
 def train_in_parallel(
-    config,
+    train_one: Callable[[ReportConfig, str, int], float | None],
+    config: ReportConfig,
     jobs: list[tuple[str, int]],
     workers: int,
     threads: int,
     on_done: Callable[[str, int, float | None], None],
 ) -> None:
-    """Train every (variant, seed) in `jobs` into the cache, `workers` at a time."""
+    """Train every (variant, seed) in `jobs` into the cache, `workers` at a time.
+
+    `train_one(config, variant, seed)` runs in a worker: it trains one model into the cache and
+    returns its training time (None when the cache had it). It must be a module-level function, which
+    the worker imports by name (report.context.train_one), so this module imports no context.
+    """
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start_worker, initargs=(threads,)
     ) as pool:
-        futures = {pool.submit(_train_one, config, variant, seed): (variant, seed) for variant, seed in jobs}
+        futures = {pool.submit(train_one, config, variant, seed): (variant, seed) for variant, seed in jobs}
         for future in as_completed(futures):
             variant, seed = futures[future]
             on_done(variant, seed, future.result())

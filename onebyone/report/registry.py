@@ -73,13 +73,6 @@ def register_claim(claim: Claim) -> Claim:
     return claim
 
 
-def claims_in_order() -> list[Claim]:
-    """Every registered claim by number (C10 after C8, whose measurements its figure reuses)."""
-    import onebyone.report.claims  # noqa: F401  (registers every claim)
-
-    return sorted(CLAIMS.values(), key=lambda claim: claim.number)
-
-
 def judge_claim(claim: Claim, measured: Measured) -> list[Verdict]:
     optional = () if measured.unmeasured else claim.optional
     criteria = claim.criteria + measured.criteria + optional

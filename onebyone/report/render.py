@@ -1,7 +1,8 @@
 """Write a `Report` as one self-contained HTML page, a Markdown twin and JSON (schema version 2).
 
 The three read the same `Verdict` fields: the part of the claim, the criterion sentence, the
-estimate with its interval, the decision.
+estimate with its interval, the decision. The HTML and Markdown pages are made in render_html and
+render_markdown; the lines both pages share are in report.format.
 """
 
 from __future__ import annotations
@@ -12,39 +13,12 @@ import math
 from pathlib import Path
 
 from onebyone.files import atomic_write
+from onebyone.report.render_html import html_page
+from onebyone.report.render_markdown import markdown_page
 from onebyone.report.results import Report
 from onebyone.report.verdicts import Band, Verdict
 
 SCHEMA_VERSION = 2  # 2: verdicts per part with criterion, estimate and 95% interval; "not shown"
-
-
-def settings_line(report: Report) -> str:
-    s = report.settings
-    seeds = ", ".join(map(str, s["seeds"]))
-    mode = "quick" if s["quick"] else "default"
-    return (
-        f"{mode} settings on {report.machine['device']}: seeds {seeds}; {s['epochs']} epochs on "
-        f"{s['train_subset']:,} training images, width {s['width']:g}; timing: batch {s['latency_batch']}, "
-        f"{s['latency_rounds']} interleaved rounds"
-    )
-
-
-def machine_line(report: Report) -> str:
-    m = report.machine
-    where = m["device_name"] if m["device"] == "cuda" else f"{m['threads']} threads"
-    cpu = m.get("cpu_model", m["processor"])  # report.json files of before the CPU model was kept
-    extensions = ", ".join(m.get("cpu_extensions", [])) or "none of AVX2, AVX-512, AMX"
-    capability = f", torch kernels {m['torch_cpu_capability']}" if m.get("torch_cpu_capability") else ""
-    return (
-        f"ran on {m['device']} ({where}), CPU {cpu} ({extensions}{capability}), torch {m['torch']}, "
-        f"load average at start {m['load_average_at_start']}; another machine gives other digits "
-        "with the same seeds"
-    )
-
-
-def verdict_subject(verdict: Verdict) -> str:
-    c = verdict.criterion
-    return f"{c.statement} ({c.subject})" if c.subject else c.statement
 
 
 # --- JSON -------------------------------------------------------------------------------------
@@ -119,14 +93,10 @@ def _write(path: Path, text: str) -> Path:
 
 
 def write_html(report: Report, path: str | Path) -> Path:
-    from onebyone.report.render_html import html_page
-
     return _write(Path(path), html_page(report))
 
 
 def write_markdown(report: Report, path: str | Path) -> Path:
-    from onebyone.report.render_markdown import markdown_page
-
     path = Path(path)
     return _write(path, markdown_page(report, path.parent))
 

@@ -6,8 +6,7 @@ import base64
 import html
 from pathlib import Path
 
-from onebyone.report.format import estimate_text
-from onebyone.report.render import machine_line, settings_line, verdict_subject
+from onebyone.report.format import estimate_text, machine_line, settings_line, verdict_subject
 from onebyone.report.results import Report, Table
 from onebyone.report.verdicts import APPROXIMATELY, DOES_NOT_HOLD, HOLDS, NOT_SHOWN, Verdict
 
