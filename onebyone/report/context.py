@@ -1,4 +1,6 @@
-"""Shared state of one report run: settings, device, figure folder, data, timing, trained models.
+"""Shared state of one report run: settings, device, figure folder, data, timing, trained models, and
+what one claim measures for another (typed fields: `inception_cost`, `bottleneck_cost`, `photos`,
+`collages`).
 
 Every use of the training package goes through `ReportContext` (`_train_config`, `_load_run`,
 `_train`, `_run_data`), so a new run loader is switched in here only.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +21,9 @@ from torch import Tensor, nn
 from onebyone.errors import OneByOneError
 from onebyone.report.cache import cached_run, train_into_cache
 from onebyone.report.config import ReportConfig
+from onebyone.report.pairs import PairCost
 from onebyone.report.parallel import plan, train_in_parallel
+from onebyone.report.photos import Collages, PhotoSet, Unavailable, load_photos, make_collages, missing
 from onebyone.report.variants import VARIANTS, Scores, TrainedModel, load_scores, save_scores, scores
 
 # TrainConfig fields that do not change the trained model: left out of the cache key.
@@ -45,7 +50,9 @@ class ReportContext:
         self.figures.mkdir(parents=True, exist_ok=True)
         self.status = status or (lambda message: None)
         self.notes: list[str] = []
-        self.shared: dict = {}  # measurements one claim passes to a later one (e.g. C6's ratios to C10)
+        # What C6 and C8 timed, for C10's figure of all three ratios; None until that claim has run.
+        self.inception_cost: PairCost | None = None  # C6: Inception 3a naive ÷ with 1×1 reductions
+        self.bottleneck_cost: PairCost | None = None  # C8: 256-channel basic block ÷ bottleneck
         self._trained: dict[tuple[str, int], TrainedModel] = {}
         self._fresh: dict[tuple[str, int], float | None] = {}  # trained by worker processes in this run
         self._data: dict = {}
@@ -53,10 +60,19 @@ class ReportContext:
     def figure_path(self, name: str) -> Path:
         return self.figures / f"{name}.png"
 
-    def sync(self) -> None:
-        """Wait for queued GPU work, so that clock readings cover it."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+    @functools.cached_property
+    def photos(self) -> PhotoSet | Unavailable:
+        """EfficientNet-Lite0 and the bundled photos (report.photos), loaded on first use for C9, C13
+        and C14; Unavailable (what to install) without the weights package or the photos."""
+        return missing() or load_photos(self.config.quick, self.status)
+
+    @functools.cached_property
+    def collages(self) -> Collages | Unavailable:
+        """The photos two by two with their class maps (C9 and C14), made on first use."""
+        photos = self.photos
+        if isinstance(photos, Unavailable):
+            return photos
+        return make_collages(photos, self.config.quick, self.status)
 
     # --- the training package, in one place ---
 
@@ -146,7 +162,9 @@ class ReportContext:
         return folder, result["run"]
 
     def _on_device(self, model: nn.Module) -> nn.Module:
-        return model.float().to(self.device, memory_format=torch.contiguous_format).eval()
+        # torch's stubs lack Module.to's memory_format (it exists: channels_last weights back to plain)
+        moved = model.float().to(self.device, memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+        return moved.eval()
 
     def _scores(self, model: nn.Module, config) -> tuple[Scores, Scores]:
         """(train, test) Scores: on the images the model was trained on, and on the test images."""

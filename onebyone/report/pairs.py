@@ -11,13 +11,16 @@ two), so the ratio stops measuring the work the 1×1 reduction saves.
 from __future__ import annotations
 
 import contextlib
+import functools
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 import onebyone
-from onebyone.analysis.stats import ratio_interval
+from onebyone.analysis.stats import Estimate, ratio_interval
 from onebyone.analysis.timing import interleaved_seconds
+from onebyone.report.config import ReportConfig
 
 
 def conv_weights(module: nn.Module, skip: tuple[str, ...] = ()) -> int:
@@ -41,37 +44,69 @@ def timing_threads(device: torch.device):
         torch.set_num_threads(before)
 
 
-def pair_cost(ctx, without: nn.Module, with_: nn.Module, input_shape) -> dict:
-    """Parameters, MACs and output channels of both forms; their time ratio (without ÷ with)."""
-    cost = {}
-    for key, module in (("without", without), ("with", with_)):
-        totals = onebyone.profile(module, (1, *input_shape)).totals
-        cost[key] = {
-            "params": totals["params"],
-            "macs": totals["macs"],
-            "channels": totals["output_shape"][1],
-        }
-    c = ctx.config
-    x = torch.randn(c.latency_batch, *input_shape, device=ctx.device)
-    modules = {key: module.to(ctx.device).eval() for key, module in (("without", without), ("with", with_))}
-    with torch.inference_mode(), timing_threads(ctx.device):
+@dataclass(frozen=True)
+class FormCost:
+    """One form of a block: its counts from the profiler (at batch 1) and its measured time."""
+
+    params: int
+    macs: int
+    channels: int  # output channels
+    seconds: float  # median over the rounds of one call on a batch of `latency_batch`
+
+
+@dataclass(frozen=True)
+class PairCost:
+    """Both forms of a block: `without` the 1×1 reduction and `with_` it, and their ratios."""
+
+    without: FormCost
+    with_: FormCost
+    mac_ratio: float  # without ÷ with, exact
+    time_ratio: Estimate  # without ÷ with, round by round; 95% interval over the rounds
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that clock readings cover it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _counts(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(parameters, MACs, output channels) of `module` at batch 1, from the profiler."""
+    totals = onebyone.profile(module, (1, *input_shape)).totals
+    return totals["params"], totals["macs"], totals["output_shape"][1]
+
+
+def pair_cost(
+    config: ReportConfig,
+    device: torch.device,
+    without: nn.Module,
+    with_: nn.Module,
+    input_shape: tuple[int, ...],
+) -> PairCost:
+    """Parameters, MACs and output channels of both forms; their time ratio (without ÷ with), timed on
+    `device` with the config's latency batch, rounds and repeats."""
+    counts = {"without": _counts(without, input_shape), "with": _counts(with_, input_shape)}
+    x = torch.randn(config.latency_batch, *input_shape, device=device)
+    modules = {key: module.to(device).eval() for key, module in (("without", without), ("with", with_))}
+    with torch.inference_mode(), timing_threads(device):
         times = interleaved_seconds(
-            {key: (lambda m=m: m(x)) for key, m in modules.items()},
-            rounds=c.latency_rounds,
-            repeats=c.latency_repeats,
-            sync=ctx.sync,
+            {key: functools.partial(m, x) for key, m in modules.items()},
+            rounds=config.latency_rounds,
+            repeats=config.latency_repeats,
+            sync=lambda: synchronize(device),
         )
-    for key in modules:
-        cost[key]["seconds"] = sorted(times[key])[len(times[key]) // 2]
-    cost["mac_ratio"] = cost["without"]["macs"] / cost["with"]["macs"]
-    cost["time_ratio"] = ratio_interval([a / b for a, b in zip(times["without"], times["with"], strict=True)])
-    return cost
+    forms = {key: FormCost(*counts[key], seconds=sorted(times[key])[len(times[key]) // 2]) for key in modules}
+    return PairCost(
+        without=forms["without"],
+        with_=forms["with"],
+        mac_ratio=forms["without"].macs / forms["with"].macs,
+        time_ratio=ratio_interval([a / b for a, b in zip(times["without"], times["with"], strict=True)]),
+    )
 
 
-def timing_caption(ctx) -> str:
-    c = ctx.config
-    where = "one CPU thread" if ctx.device.type == "cpu" else ctx.device.type
+def timing_caption(config: ReportConfig, device: torch.device) -> str:
+    where = "one CPU thread" if device.type == "cpu" else device.type
     return (
-        f"batch {c.latency_batch} on {where}, {c.latency_rounds} interleaved rounds of "
-        f"{c.latency_repeats} calls each; interval: 95% over rounds"
+        f"batch {config.latency_batch} on {where}, {config.latency_rounds} interleaved rounds of "
+        f"{config.latency_repeats} calls each; interval: 95% over rounds"
     )

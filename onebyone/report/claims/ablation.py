@@ -7,6 +7,9 @@ by their 95% t-interval over the seeds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import onebyone
 from onebyone.analysis.stats import Estimate
 from onebyone.layers import Pointwise
@@ -16,6 +19,7 @@ from onebyone.report.format import interval_text
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Table
 from onebyone.report.variants import (
+    TrainedModel,
     accuracy_gap,
     loss_gap,
     over_seeds,
@@ -23,6 +27,9 @@ from onebyone.report.variants import (
     test_accuracy,
 )
 from onebyone.report.verdicts import Criterion, above, below
+
+if TYPE_CHECKING:
+    from onebyone.report.context import ReportContext
 
 STATS_COLUMNS = [
     "nin-fashion variant",
@@ -34,7 +41,7 @@ STATS_COLUMNS = [
 ]
 
 
-def recipe_caption(ctx) -> str:
+def recipe_caption(ctx: ReportContext) -> str:
     c = ctx.config
     augment = "crop + flip" if c.augment else "no augmentation"
     return (
@@ -43,7 +50,7 @@ def recipe_caption(ctx) -> str:
     )
 
 
-def variant_row(runs) -> list:
+def variant_row(runs: list[TrainedModel]) -> list:
     """One table row: a variant's parameters and its scores with 95% intervals over seeds."""
     return [
         runs[0].variant.name,
@@ -58,7 +65,19 @@ def variant_row(runs) -> list:
 # --- C3 ---------------------------------------------------------------------------------------
 
 
-def measure_c3(ctx) -> Measured:
+@dataclass(frozen=True)
+class PointwiseAblation:
+    """C3's measurement: receptive fields through 1×1 layers (profiler), and the nin-fashion variants
+    with ReLU'd 1×1 layers, with linear ones and with none, trained once per seed."""
+
+    fields_px: tuple[int, ...]  # field side after 3×3 conv, + 1×1, + 1×1 (each followed by a ReLU)
+    stage_fields_px: tuple[int, ...]  # nin-cifar stage 1: after its 5×5 conv, cccp1, cccp2
+    with_1x1: list[TrainedModel]  # "gap": the 1×1 layers with their ReLUs, one per seed
+    linear_1x1: list[TrainedModel]  # the same layers without ReLU
+    without_1x1: list[TrainedModel]  # no 1×1 layers
+
+
+def measure_c3(ctx: ReportContext) -> Measured[PointwiseAblation]:
     import torch.nn as nn
 
     stack = nn.Sequential(
@@ -75,17 +94,17 @@ def measure_c3(ctx) -> Measured:
         "relu_effect": paired_difference(with_, linear, test_accuracy),
         "accuracy_effect": paired_difference(with_, without, test_accuracy),
     }
-    data = {"fields": fields, "stage": stage, "with": with_, "linear": linear, "without": without}
-    return Measured(estimates, data)
+    return Measured(estimates, PointwiseAblation(tuple(fields), tuple(stage), with_, linear, without))
 
 
-def render_c3(m: Measured, ctx) -> Rendered:
-    fields, stage, with_, without = m.data["fields"], m.data["stage"], m.data["with"], m.data["without"]
+def render_c3(m: Measured[PointwiseAblation], ctx: ReportContext) -> Rendered:
+    d = m.data
+    fields, stage, with_, without = d.fields_px, d.stage_fields_px, d.with_1x1, d.without_1x1
     effect, relu = m.estimates["accuracy_effect"], m.estimates["relu_effect"]
     field = (
         f"the receptive field stays {fields[0]}×{fields[0]} while the ReLU depth grows 1 → 3"
         if m.estimates["field_growth"].value == 0
-        else f"fields changed: {fields}, {stage}"
+        else f"fields changed: {list(fields)}, {list(stage)}"
     )
     return Rendered(
         f"{field}; trained, their ReLUs change test accuracy by {interval_text(relu, 2, 'signed')} points "
@@ -107,7 +126,7 @@ def render_c3(m: Measured, ctx) -> Rendered:
                 "1×1 layers with ReLU, without ReLU (same parameters), and no 1×1 layers: "
                 + recipe_caption(ctx),
                 STATS_COLUMNS,
-                [variant_row(with_), variant_row(m.data["linear"]), variant_row(without)],
+                [variant_row(with_), variant_row(d.linear_1x1), variant_row(without)],
             ),
         ],
     )
@@ -154,19 +173,31 @@ register_claim(
 HEADS = ("gap", "fc", "fc-dropout")
 
 
-def measure_c5(ctx) -> Measured:
-    runs = {key: ctx.runs(key) for key in HEADS}
-    gap = runs["gap"]
-    estimates = {"params": Estimate.exact(gap[0].parameters / runs["fc"][0].parameters)}
-    for other in ("fc", "fc-dropout"):
-        estimates[f"accuracy_gap_vs_{other}"] = paired_difference(gap, runs[other], accuracy_gap)
-        estimates[f"loss_gap_vs_{other}"] = paired_difference(gap, runs[other], loss_gap)
+@dataclass(frozen=True)
+class HeadRuns:
+    """C5's measurement: the same nin-fashion body under three heads, trained once per seed."""
+
+    gap: list[TrainedModel]  # global average pooling
+    fc: list[TrainedModel]  # flatten → Linear
+    fc_dropout: list[TrainedModel]  # flatten → dropout 0.5 → Linear
+
+    def in_order(self) -> tuple[list[TrainedModel], ...]:
+        """The heads in the order of HEADS."""
+        return self.gap, self.fc, self.fc_dropout
+
+
+def measure_c5(ctx: ReportContext) -> Measured[HeadRuns]:
+    runs = HeadRuns(*(ctx.runs(key) for key in HEADS))
+    gap = runs.gap
+    estimates = {"params": Estimate.exact(gap[0].parameters / runs.fc[0].parameters)}
+    for other, other_runs in (("fc", runs.fc), ("fc-dropout", runs.fc_dropout)):
+        estimates[f"accuracy_gap_vs_{other}"] = paired_difference(gap, other_runs, accuracy_gap)
+        estimates[f"loss_gap_vs_{other}"] = paired_difference(gap, other_runs, loss_gap)
     return Measured(estimates, runs)
 
 
-def render_c5(m: Measured, ctx) -> Rendered:
-    runs = m.data
-    gap, fc = runs["gap"], runs["fc"]
+def render_c5(m: Measured[HeadRuns], ctx: ReportContext) -> Rendered:
+    gap, fc, heads = m.data.gap, m.data.fc, m.data.in_order()
     acc, loss = m.estimates["accuracy_gap_vs_fc"], m.estimates["loss_gap_vs_fc"]
     acc_dropout = m.estimates["accuracy_gap_vs_fc-dropout"]
     loss_dropout = m.estimates["loss_gap_vs_fc-dropout"]
@@ -174,11 +205,11 @@ def render_c5(m: Measured, ctx) -> Rendered:
     figure = interval_bars(
         ctx.figure_path("heads"),
         "Heads on the same body: " + recipe_caption(ctx),
-        [runs[key][0].variant.name.replace(", ", ",\n") for key in HEADS],
+        [runs[0].variant.name.replace(", ", ",\n") for runs in heads],
         [
-            ("test accuracy (%)", [over_seeds(runs[k], test_accuracy) for k in HEADS]),
-            ("train − test accuracy (points)", [over_seeds(runs[k], accuracy_gap) for k in HEADS]),
-            ("test − train loss", [over_seeds(runs[k], loss_gap) for k in HEADS]),
+            ("test accuracy (%)", [over_seeds(runs, test_accuracy) for runs in heads]),
+            ("train − test accuracy (points)", [over_seeds(runs, accuracy_gap) for runs in heads]),
+            ("test − train loss", [over_seeds(runs, loss_gap) for runs in heads]),
         ],
         "Error bars: 95% intervals over seeds. A larger gap means more overfitting.",
     )
@@ -193,7 +224,7 @@ def render_c5(m: Measured, ctx) -> Rendered:
         f"{interval_text(acc, 2, 'signed')} points and its loss gap by {interval_text(loss, 3, 'signed')}; "
         f"from the FC head + dropout's by {interval_text(acc_dropout, 2, 'signed')} points and "
         f"{interval_text(loss_dropout, 3, 'signed')}",
-        [Table(recipe_caption(ctx), STATS_COLUMNS, [variant_row(runs[key]) for key in HEADS])],
+        [Table(recipe_caption(ctx), STATS_COLUMNS, [variant_row(runs) for runs in heads])],
         [figure],
     )
 

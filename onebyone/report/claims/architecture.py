@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
@@ -13,6 +16,9 @@ from onebyone.report.claims.exact import NONE_DIFFER
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Table
 from onebyone.report.verdicts import Criterion, around
+
+if TYPE_CHECKING:
+    from onebyone.report.context import ReportContext
 
 # The Caffe NIN table of the article (004_*.txt): layer, profiler path, output side at 224 and at 227.
 NIN_TABLE = [
@@ -31,34 +37,69 @@ CLAIMED_ALEXNET_RATIO = 12.0
 # --- C4 ---------------------------------------------------------------------------------------
 
 
-def measure_c4(ctx) -> Measured:
+@dataclass(frozen=True)
+class LayerSides:
+    """One row of the article's NIN table, profiled at 224×224 and at 227×227 input."""
+
+    label: str
+    channels: int  # output channels
+    side_224_px: int  # output side at 224, profiled
+    article_224_px: int
+    side_227_px: int
+    article_227_px: int
+
+
+@dataclass(frozen=True)
+class NinTable:
+    """C4's measurement: nin-imagenet's output sides against the article's table, and its totals."""
+
+    layers: tuple[LayerSides, ...]
+    mismatches: tuple[str, ...]  # one line per side that differs from the table
+    params: int
+    macs: int  # at 224×224
+    pointwise_macs: int  # in 1×1 convs
+
+
+def measure_c4(ctx: ReportContext) -> Measured[NinTable]:
     model = create_model("nin-imagenet")
     results = {side: onebyone.profile(model, (1, 3, side, side)) for side in (224, 227)}
-    rows, mismatches = [], []
+    layers, mismatches = [], []
     for label, path, want224, want227 in NIN_TABLE:
         got = {side: results[side].row(path).output_shape for side in results}
         for side, want in ((224, want224), (227, want227)):
             if got[side][-1] != want:
                 mismatches.append(f"{label} at {side}: {got[side][-1]} (article {want})")
-        rows.append([label, got[224][1], f"{got[224][-1]} ({want224})", f"{got[227][-1]} ({want227})"])
-    return Measured({"wrong": Estimate.exact(len(mismatches))}, (rows, mismatches, results[224].totals))
+        layers.append(LayerSides(label, got[224][1], got[224][-1], want224, got[227][-1], want227))
+    totals = results[224].totals
+    data = NinTable(
+        tuple(layers), tuple(mismatches), totals["params"], totals["macs"], totals["pointwise_macs"]
+    )
+    return Measured({"wrong": Estimate.exact(len(mismatches))}, data)
 
 
-def render_c4(m: Measured, ctx) -> Rendered:
-    rows, mismatches, total = m.data
+def render_c4(m: Measured[NinTable], ctx: ReportContext) -> Rendered:
+    d = m.data
     return Rendered(
-        "; ".join(mismatches)
+        "; ".join(d.mismatches)
         or "every layer's output side matches the article's table at 224 and 227 (Caffe pools round up)",
         [
             Table(
                 "nin-imagenet, profiled (article's value in brackets)",
                 ["layer", "channels", "side at 224", "side at 227"],
-                rows,
+                [
+                    [
+                        row.label,
+                        row.channels,
+                        f"{row.side_224_px} ({row.article_224_px})",
+                        f"{row.side_227_px} ({row.article_227_px})",
+                    ]
+                    for row in d.layers
+                ],
             )
         ],
         findings=[
-            f"nin-imagenet: {total['params']:,} parameters, {total['macs']:,} MACs at 224×224; "
-            f"{total['pointwise_macs'] / total['macs']:.0%} of the MACs are in 1×1 convs"
+            f"nin-imagenet: {d.params:,} parameters, {d.macs:,} MACs at 224×224; "
+            f"{d.pointwise_macs / d.macs:.0%} of the MACs are in 1×1 convs"
         ],
     )
 
@@ -87,36 +128,53 @@ register_claim(
 # --- C7 ---------------------------------------------------------------------------------------
 
 
-def measure_c7(ctx) -> Measured:
+@dataclass(frozen=True)
+class ParameterCounts:
+    """C7's measurement: GoogLeNet's and AlexNet's parameters and MACs at 224×224 (profiler)."""
+
+    googlenet_params: int
+    googlenet_macs: int
+    alexnet_params: int
+    alexnet_macs: int
+    classifier_params: int  # GoogLeNet's last Linear layer
+
+
+def measure_c7(ctx: ReportContext) -> Measured[ParameterCounts]:
     model = create_model("googlenet")
     googlenet = onebyone.profile(model, (1, 3, 224, 224)).totals
     classifier = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     alexnet = onebyone.profile(create_model("alexnet"), (1, 3, 224, 224)).totals
-    data = {
-        "googlenet": googlenet,
-        "alexnet": alexnet,
-        "classifier": sum(p.numel() for p in classifier.parameters()),
-    }
+    data = ParameterCounts(
+        googlenet["params"],
+        googlenet["macs"],
+        alexnet["params"],
+        alexnet["macs"],
+        sum(p.numel() for p in classifier.parameters()),
+    )
     return Measured({"ratio": Estimate.exact(alexnet["params"] / googlenet["params"])}, data)
 
 
-def render_c7(m: Measured, ctx) -> Rendered:
-    g, a, classifier = m.data["googlenet"], m.data["alexnet"], m.data["classifier"]
+def render_c7(m: Measured[ParameterCounts], ctx: ReportContext) -> Rendered:
+    d, classifier = m.data, m.data.classifier_params
     ratio = m.estimates["ratio"].value
     off = abs(ratio - CLAIMED_ALEXNET_RATIO) / CLAIMED_ALEXNET_RATIO
     return Rendered(
         f"AlexNet / GoogLeNet = {ratio:.2f}×, not 12× ({off:.0%} off): 12× would need "
-        f"{a['params'] / 12 / 1e6:.1f} M parameters; even without its {classifier:,}-parameter "
-        f"classifier GoogLeNet keeps {(g['params'] - classifier) / 1e6:.2f} M "
-        f"({a['params'] / (g['params'] - classifier):.1f}×)",
+        f"{d.alexnet_params / 12 / 1e6:.1f} M parameters; even without its {classifier:,}-parameter "
+        f"classifier GoogLeNet keeps {(d.googlenet_params - classifier) / 1e6:.2f} M "
+        f"({d.alexnet_params / (d.googlenet_params - classifier):.1f}×)",
         [
             Table(
                 "Zoo models at 224×224 (GoogLeNet: BVLC Caffe layout, no auxiliary heads)",
                 ["model", "parameters", "MACs"],
                 [
-                    ["GoogLeNet", f"{g['params']:,}", f"{g['macs']:,}"],
-                    ["AlexNet", f"{a['params']:,}", f"{a['macs']:,}"],
-                    ["ratio (AlexNet ÷ GoogLeNet)", f"{ratio:.2f}×", f"{a['macs'] / g['macs']:.2f}×"],
+                    ["GoogLeNet", f"{d.googlenet_params:,}", f"{d.googlenet_macs:,}"],
+                    ["AlexNet", f"{d.alexnet_params:,}", f"{d.alexnet_macs:,}"],
+                    [
+                        "ratio (AlexNet ÷ GoogLeNet)",
+                        f"{ratio:.2f}×",
+                        f"{d.alexnet_macs / d.googlenet_macs:.2f}×",
+                    ],
                 ],
             )
         ],
@@ -147,27 +205,51 @@ register_claim(
 # --- C11 --------------------------------------------------------------------------------------
 
 
-def _coverage(kernel: int, stride: int, side: int) -> tuple[int, int]:
+@dataclass(frozen=True)
+class Coverage:
+    """A pooling window slid over a square map."""
+
+    out_side_px: int  # output side
+    max_uses: int  # the most windows any input pixel falls in
+
+
+@dataclass(frozen=True)
+class PoolingChecks:
+    """C11's measurement: standard and overlapping pooling over a map, and spatial pyramid pooling's
+    output length for several input sizes."""
+
+    side_px: int  # the pooled map's side
+    standard: Coverage  # window 2, stride 2
+    overlapping: Coverage  # window 3, stride 2
+    spp_inputs: tuple[tuple[int, int], ...]  # (H, W) of each input to SPP(4, 2, 1)
+    spp_lengths: tuple[int, ...]  # its output length for each
+
+
+def _coverage(kernel: int, stride: int, side: int) -> Coverage:
     """Output side and the most windows any input pixel falls in."""
     out = (side - kernel) // stride + 1
     cover = torch.nn.functional.conv_transpose2d(
         torch.ones(1, 1, out, out), torch.ones(1, 1, kernel, kernel), stride=stride
     )
-    return out, int(cover.max())
+    return Coverage(out, int(cover.max()))
 
 
-def measure_c11(ctx) -> Measured:
+def measure_c11(ctx: ReportContext) -> Measured[PoolingChecks]:
     side = 28
     standard, overlapping = _coverage(2, 2, side), _coverage(3, 2, side)
     spp = SpatialPyramidPool((4, 2, 1))
-    sizes = [(13, 13), (10, 17), (28, 28), (32, 24)]
-    lengths = [spp(torch.randn(1, 8, h, w)).shape[1] for h, w in sizes]
-    failed = (standard[1] != 1) + (overlapping[1] <= 1) + (len(set(lengths)) != 1)
-    return Measured({"failed": Estimate.exact(failed)}, (side, standard, overlapping, sizes, lengths))
+    sizes = ((13, 13), (10, 17), (28, 28), (32, 24))
+    lengths = tuple(spp(torch.randn(1, 8, h, w)).shape[1] for h, w in sizes)
+    failed = (standard.max_uses != 1) + (overlapping.max_uses <= 1) + (len(set(lengths)) != 1)
+    data = PoolingChecks(side, standard, overlapping, sizes, lengths)
+    return Measured({"failed": Estimate.exact(failed)}, data)
 
 
-def render_c11(m: Measured, ctx) -> Rendered:
-    side, (out_std, used_std), (out_ovl, used_ovl), sizes, lengths = m.data
+def render_c11(m: Measured[PoolingChecks], ctx: ReportContext) -> Rendered:
+    d = m.data
+    side, sizes, lengths = d.side_px, d.spp_inputs, d.spp_lengths
+    out_std, used_std = d.standard.out_side_px, d.standard.max_uses
+    out_ovl, used_ovl = d.overlapping.out_side_px, d.overlapping.max_uses
     return Rendered(
         f"2/2 pooling uses each pixel {used_std}×, 3/2 up to {used_ovl}×; SPP(4,2,1) on 8 channels gives "
         f"{lengths[0]} values for every input size tried",

@@ -7,14 +7,18 @@ EfficientNet-Lite0 with its ImageNet weights on collages of two photos (claims.p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+from torch import Tensor, nn
 
 from onebyone.analysis.stats import Estimate, mean_interval
 from onebyone.report.claims.photo_localisation import (
     C9_CRITERIA,
     C14_CRITERIA,
+    PhotoParts,
     add_photos,
     measure_c9_photos,
     measure_c14_photos,
@@ -23,9 +27,16 @@ from onebyone.report.claims.photo_localisation import (
     with_photos,
 )
 from onebyone.report.format import interval_text
+from onebyone.report.photos import Unavailable
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Figure, Table
 from onebyone.report.verdicts import Criterion, above, below
+
+if TYPE_CHECKING:
+    from onebyone.inspect import DenseResult, Scenes
+    from onebyone.inspect.boxes import MapGeometry, UnitBox
+    from onebyone.report.context import ReportContext
+    from onebyone.train import TrainConfig
 
 CANVAS = 56  # C14: one item on a 56×56 canvas
 LAYER = "features.stage3"  # the last mlpconv stage: its strongest unit's field is back-projected
@@ -34,7 +45,9 @@ NIN_GAP = "nin-fashion (batch norm)"
 NIN_FC = "nin-fashion, FC head + dropout"
 
 
-def _scenes(ctx, config, count: int, canvas: int, per_scene: int, seed: int):
+def _scenes(
+    ctx: ReportContext, config: TrainConfig, count: int, canvas: int, per_scene: int, seed: int
+) -> Scenes:
     from onebyone.inspect import compose_scenes
 
     test = ctx.test_split(config)
@@ -52,7 +65,7 @@ def _scenes(ctx, config, count: int, canvas: int, per_scene: int, seed: int):
 # --- C14 --------------------------------------------------------------------------------------
 
 
-def _cam_hits(model, x, scenes):
+def _cam_hits(model: nn.Module, x: Tensor, scenes: Scenes) -> tuple[list[bool], float, Tensor, MapGeometry]:
     """Per item: is the peak of its true class's map inside the item? And a random cell's chance."""
     from onebyone.inspect import gap_class_map_network
     from onebyone.inspect.boxes import output_geometry
@@ -76,7 +89,23 @@ def _cam_hits(model, x, scenes):
     return hits, chance / len(hits), maps, geometry
 
 
-def measure_c14(ctx) -> Measured:
+@dataclass(frozen=True)
+class CamLocalisation:
+    """C14's measurement: where the class maps peak and where the strongest unit's field lies, on
+    Fashion-MNIST items placed on empty canvases; and the photo parts."""
+
+    scenes: Scenes  # CANVAS×CANVAS canvases, one test item each, its box known
+    inputs: Tensor  # (S, 1, 56, 56) the canvases, normalised as the models were trained
+    chance: float  # share of the map's cells inside the item, mean over items: a random cell's hit rate
+    box_hit_fraction: float  # share of the strongest-unit fields centred on their item (first seed)
+    boxes: list[UnitBox]  # the strongest LAYER unit's field on each of the first BOX_ITEMS canvases
+    maps: Tensor  # (S, classes, h, w) the first seed's class maps
+    geometry: MapGeometry  # where the map's cells sit on the canvas
+    model: nn.Module  # the first seed's model, on the CPU
+    photos: PhotoParts | Unavailable
+
+
+def measure_c14(ctx: ReportContext) -> Measured[CamLocalisation]:
     from onebyone.inspect import strongest_unit_box
 
     config = ctx.trained("gap", ctx.config.seeds[0]).config
@@ -87,6 +116,7 @@ def measure_c14(ctx) -> Measured:
         hits, chance, maps, geometry = _cam_hits(ctx.cpu_model("gap", seed), x, scenes)
         rates.append(sum(hits) / len(hits))
         first = first or (maps, geometry)
+    assert first is not None  # ReportConfig.validate: at least one seed
     model = ctx.cpu_model("gap", ctx.config.seeds[0])
     boxes = [strongest_unit_box(model, x[i], LAYER) for i in range(min(BOX_ITEMS, len(x)))]
     inside = lambda c, b: b[0] <= c[0] <= b[2] and b[1] <= c[1] <= b[3]  # noqa: E731
@@ -104,26 +134,17 @@ def measure_c14(ctx) -> Measured:
             subject=NIN_GAP,
         ),
     )
-    data = {
-        "scenes": scenes,
-        "x": x,
-        "chance": chance,
-        "box_rate": box_rate,
-        "boxes": boxes,
-        "first": first,
-        "model": model,
-    }
-    return with_photos(
-        Measured({"cam_rate": mean_interval(rates, over="seeds")}, data, criteria), measure_c14_photos(ctx)
-    )
+    photos = measure_c14_photos(ctx)
+    data = CamLocalisation(scenes, x, chance, box_rate, boxes, *first, model, photos)
+    return with_photos(Measured({"cam_rate": mean_interval(rates, over="seeds")}, data, criteria), photos)
 
 
-def render_c14(m: Measured, ctx) -> Rendered:
+def render_c14(m: Measured[CamLocalisation], ctx: ReportContext) -> Rendered:
     from onebyone.inspect import capture_activations
     from onebyone.inspect.plots import plot_box, plot_cam
 
     d = m.data
-    scenes, (maps, geometry), unit = d["scenes"], d["first"], d["boxes"][0]
+    scenes, maps, geometry, unit = d.scenes, d.maps, d.geometry, d.boxes[0]
     cam = plot_cam(
         scenes.canvases[0].float(),
         maps[0],
@@ -132,15 +153,15 @@ def render_c14(m: Measured, ctx) -> Rendered:
         classes=scenes.classes,
         label=int(scenes.labels[0]),
     )
-    channel_map = capture_activations(d["model"], d["x"][:1], [LAYER])[LAYER][0, unit.channel]
+    channel_map = capture_activations(d.model, d.inputs[:1], [LAYER])[LAYER][0, unit.channel]
     box = plot_box(scenes.canvases[0].float(), unit, ctx.figure_path("rf_box"), channel_map=channel_map)
     short = LAYER.removeprefix("features.")
     rendered = Rendered(
         f"on {len(scenes.boxes)} Fashion-MNIST test items placed at random on a {CANVAS}×{CANVAS} canvas, "
         f"the peak of the true class's CAM lies inside the item for {interval_text(m.estimates['cam_rate'])} "
         f"of them "
-        f"(a random cell: {d['chance']:.2f}); the strongest {short} unit's field is centred on the item for "
-        f"{d['box_rate']:.0%} of {len(d['boxes'])} (first seed)",
+        f"(a random cell: {d.chance:.2f}); the strongest {short} unit's field is centred on the item for "
+        f"{d.box_hit_fraction:.0%} of {len(d.boxes)} (first seed)",
         figures=[
             Figure(
                 "Class activation maps on a composed scene",
@@ -161,7 +182,7 @@ def render_c14(m: Measured, ctx) -> Rendered:
             "(profiler)",
         ],
     )
-    return add_photos(rendered, render_c14_photos(d["photos"], ctx))
+    return add_photos(rendered, render_c14_photos(d.photos, ctx))
 
 
 register_claim(
@@ -185,7 +206,19 @@ register_claim(
 # --- C9 ---------------------------------------------------------------------------------------
 
 
-def measure_c9(ctx) -> Measured:
+@dataclass(frozen=True)
+class DenseMaps:
+    """C9's measurement: the FC-head NIN turned into convs (first seed), its class map on a larger
+    input, dense prediction on composed scenes beside the GAP-head NIN's; and the photo parts."""
+
+    larger_shape: tuple[int, ...]  # the converted network's output on one 84×84 input
+    scenes: Scenes  # 84×84, four test items each
+    fc: DenseResult  # the FC-head NIN after fc_to_conv
+    gap: DenseResult  # the GAP-head NIN (already convolutional)
+    photos: PhotoParts | Unavailable
+
+
+def measure_c9(ctx: ReportContext) -> Measured[DenseMaps]:
     from onebyone.inspect import dense_prediction
     from onebyone.surgery.fc_to_conv import fc_to_conv
 
@@ -200,22 +233,21 @@ def measure_c9(ctx) -> Measured:
     difference = (original - same_size.reshape(original.shape)).abs().max().item()
     scenes = _scenes(ctx, fc.config, ctx.config.eval_size, 84, 4, seed=1)
     preprocess = lambda batch: ctx.normalise(batch, fc.config)  # noqa: E731
-    dense = {
-        "fc": dense_prediction(model, scenes, preprocess=preprocess),
-        "gap": dense_prediction(ctx.cpu_model("gap", seed), scenes, preprocess=preprocess),
-    }
+    dense_fc = dense_prediction(model, scenes, preprocess=preprocess)
+    dense_gap = dense_prediction(ctx.cpu_model("gap", seed), scenes, preprocess=preprocess)
     cells = larger.shape[-1] * larger.shape[-2] if larger.dim() == 4 else 1
     estimates = {"max_diff": Estimate.exact(difference), "cells": Estimate.exact(cells)}
-    data = {"run": fc, "larger": tuple(larger.shape), "scenes": scenes, "dense": dense}
-    return with_photos(Measured(estimates, data), measure_c9_photos(ctx))
+    photos = measure_c9_photos(ctx)
+    data = DenseMaps(tuple(larger.shape), scenes, dense_fc, dense_gap, photos)
+    return with_photos(Measured(estimates, data), photos)
 
 
-def render_c9(m: Measured, ctx) -> Rendered:
+def render_c9(m: Measured[DenseMaps], ctx: ReportContext) -> Rendered:
     from onebyone.inspect.plots import plot_class_map
 
     d = m.data
-    dense_fc, dense_gap = d["dense"]["fc"], d["dense"]["gap"]
-    figure = plot_class_map(d["scenes"], dense_fc, ctx.figure_path("class_map"), scene=0)
+    dense_fc, dense_gap = d.fc, d.gap
+    figure = plot_class_map(d.scenes, dense_fc, ctx.figure_path("class_map"), scene=0)
     rows = [
         [
             label,
@@ -232,12 +264,12 @@ def render_c9(m: Measured, ctx) -> Rendered:
     ]
     rendered = Rendered(
         f"the converted FC-head NIN matches the original to {m.estimates['max_diff'].value:.1e} at 28×28 and "
-        f"returns a {'×'.join(map(str, d['larger'][1:]))} class map on an 84×84 input; on composed scenes it "
-        f"names {dense_fc.hit_fraction:.0%} of the items at their location (the classifier alone: "
+        f"returns a {'×'.join(map(str, d.larger_shape[1:]))} class map on an 84×84 input; on composed scenes "
+        f"it names {dense_fc.hit_fraction:.0%} of the items at their location (the classifier alone: "
         f"{dense_fc.item_accuracy:.0%} of the same items; first seed)",
         [
             Table(
-                f"Dense prediction on {len(d['scenes'])} scenes of 4 Fashion-MNIST test items (84×84)",
+                f"Dense prediction on {len(d.scenes)} scenes of 4 Fashion-MNIST test items (84×84)",
                 ["model", "how", "map cells", "items alone", "hit at item centre", "hit over item"],
                 rows,
             )
@@ -250,7 +282,7 @@ def render_c9(m: Measured, ctx) -> Rendered:
             )
         ],
     )
-    return add_photos(rendered, render_c9_photos(d["photos"], ctx))
+    return add_photos(rendered, render_c9_photos(d.photos, ctx))
 
 
 register_claim(

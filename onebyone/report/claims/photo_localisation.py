@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
@@ -23,20 +24,24 @@ from onebyone.report.photos import (
     MODEL,
     SIDE,
     SUBJECT,
+    Collages,
+    PhotoSet,
     Unavailable,
-    collages,
     count_hits,
     halves_named,
     peaks_in_own_half,
-    photo_set,
     views_named,
 )
 from onebyone.report.registry import Measured, Rendered
 from onebyone.report.results import Figure, Table
 from onebyone.report.verdicts import Criterion, above, below
 
+if TYPE_CHECKING:
+    from onebyone.report.context import ReportContext
+
+D = TypeVar("D")  # the NIN part's measurement (claims.localisation)
+
 OVER = "placements"  # one photo in one collage
-Page = tuple[str, list[Table], list[Figure], list[str]]  # reason, tables, figures, findings to add
 
 
 # A random cell of the map lies in a given photo's half for that half's share of the columns; over
@@ -70,13 +75,13 @@ C9_CRITERIA = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class PhotoParts:
     """What the photo parts of C9 and C14 measured."""
 
     estimates: dict[str, Estimate]
-    photos: object  # report.photos.PhotoSet
-    collages: object  # report.photos.Collages
+    photos: PhotoSet
+    collages: Collages
     hits: torch.Tensor  # (N, 2) bool, per collage and side
     alone: torch.Tensor | None = None  # (P,) views of each photo named right with the view alone (C9)
 
@@ -93,22 +98,25 @@ def _per_photo(parts: PhotoParts) -> list[list]:
     return rows
 
 
-def measure_c14_photos(ctx) -> PhotoParts | Unavailable:
-    found = collages(ctx)
+def measure_c14_photos(ctx: ReportContext) -> PhotoParts | Unavailable:
+    photos, found = ctx.photos, ctx.collages
+    if isinstance(photos, Unavailable):
+        return photos
     if isinstance(found, Unavailable):
         return found
     hits = peaks_in_own_half(found.maps, found.classes, found.centres_x, found.middle)
     estimates = {"cam_rate_effnet": proportion_interval(*count_hits(hits), over=OVER)}
-    return PhotoParts(estimates, photo_set(ctx), found, hits)
+    return PhotoParts(estimates, photos, found, hits)
 
 
-def measure_c9_photos(ctx) -> PhotoParts | Unavailable:
+def measure_c9_photos(ctx: ReportContext) -> PhotoParts | Unavailable:
     from onebyone.surgery.fc_to_conv import fc_to_conv
 
-    found = collages(ctx)
+    photos, found = ctx.photos, ctx.collages
+    if isinstance(photos, Unavailable):
+        return photos
     if isinstance(found, Unavailable):
         return found
-    photos = photo_set(ctx)
     model = photos.run.model()
     x = photos.run.preprocess(photos.views[:, 0])  # the centre crops, (P, 3, 224, 224)
     with torch.no_grad():
@@ -140,9 +148,9 @@ def truth_note(parts: PhotoParts) -> str:
     )
 
 
-def render_c14_photos(parts: PhotoParts | Unavailable, ctx) -> Page:
+def render_c14_photos(parts: PhotoParts | Unavailable, ctx: ReportContext) -> Rendered:
     if isinstance(parts, Unavailable):
-        return f"{MODEL}: {parts.reason}", [], [], []
+        return Rendered(f"{MODEL}: {parts.reason}")
     from onebyone.inspect.plots import plot_cam
 
     found = parts.collages
@@ -155,7 +163,7 @@ def render_c14_photos(parts: PhotoParts | Unavailable, ctx) -> Page:
         classes=parts.photos.run.classes,
         label=int(found.classes[0, 0]),
     )
-    return (
+    return Rendered(
         f"{MODEL} on {len(found.pairs)} collages of two photos: the peak of each photo's class map lies in "
         f"its half for {interval_text(estimate)} of the {estimate.n} placements (a random cell: "
         f"{CHANCE:.2f})",
@@ -177,9 +185,9 @@ def render_c14_photos(parts: PhotoParts | Unavailable, ctx) -> Page:
     )
 
 
-def render_c9_photos(parts: PhotoParts | Unavailable, ctx) -> Page:
+def render_c9_photos(parts: PhotoParts | Unavailable, ctx: ReportContext) -> Rendered:
     if isinstance(parts, Unavailable):
-        return f"{MODEL}: {parts.reason}", [], [], []
+        return Rendered(f"{MODEL}: {parts.reason}")
     from onebyone.inspect import PhotoMap
     from onebyone.inspect.plots import plot_photo_class_map
 
@@ -189,8 +197,9 @@ def render_c9_photos(parts: PhotoParts | Unavailable, ctx) -> Page:
     figure = plot_photo_class_map(
         found.images[0], photo_map, ctx.figure_path("class_map_photos"), classes=parts.photos.run.classes
     )
+    assert parts.alone is not None  # measure_c9_photos counts the views alone
     right, views = int(parts.alone.sum()), found.views * len(parts.alone)
-    return (
+    return Rendered(
         f"{MODEL}'s head as a 1×1 conv matches the original to "
         f"{parts.estimates['max_diff_effnet'].value:.1e} at 224×224; on collages of two photos the class map "
         f"names the photo of each half among 1,000 classes for {interval_text(named)} of {named.n} "
@@ -213,9 +222,9 @@ def render_c9_photos(parts: PhotoParts | Unavailable, ctx) -> Page:
     )
 
 
-def with_photos(measured: Measured, photos: PhotoParts | Unavailable) -> Measured:
-    """The NIN's measurement with the photo parts' estimates added, when they were measured."""
-    measured.data["photos"] = photos
+def with_photos(measured: Measured[D], photos: PhotoParts | Unavailable) -> Measured[D]:
+    """The NIN's measurement (whose data holds `photos` too) with the photo parts' estimates added, when
+    they were measured, or the reason they were not."""
     if isinstance(photos, Unavailable):
         measured.unmeasured = photos.reason
     else:
@@ -223,11 +232,10 @@ def with_photos(measured: Measured, photos: PhotoParts | Unavailable) -> Measure
     return measured
 
 
-def add_photos(rendered: Rendered, photo_parts: Page) -> Rendered:
+def add_photos(rendered: Rendered, photo_parts: Rendered) -> Rendered:
     """The NIN's page with the photo parts' reason, tables, figures and findings appended."""
-    reason, tables, figures, findings = photo_parts
-    rendered.reason += "; " + reason
-    rendered.tables += tables
-    rendered.figures += figures
-    rendered.findings += findings
+    rendered.reason += "; " + photo_parts.reason
+    rendered.tables += photo_parts.tables
+    rendered.figures += photo_parts.figures
+    rendered.findings += photo_parts.findings
     return rendered

@@ -21,32 +21,46 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from onebyone.analysis.stats import mean_interval, spearman
 from onebyone.report.figures import depth_curves
 from onebyone.report.format import interval_text
-from onebyone.report.photos import SUBJECT, Unavailable, photo_set
+from onebyone.report.photos import SUBJECT, Unavailable
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Table
 from onebyone.report.verdicts import Criterion, above
+
+if TYPE_CHECKING:
+    from onebyone.analysis.stats import Estimate
+    from onebyone.inspect import SparsityResult
+    from onebyone.report.context import ReportContext
+
+
+@dataclass(frozen=True)
+class SparsityPair:
+    """One instance of a network (a seed, or a photo): its sparsity by depth, trained and untrained."""
+
+    trained: SparsityResult
+    untrained: SparsityResult  # the control
 
 
 @dataclass(frozen=True)
 class SparsityNetwork:
     key: str
     name: str
-    # (ctx) -> [(trained SparsityResult, untrained SparsityResult)], one pair per `over`, or Unavailable
-    measure: Callable
+    # one SparsityPair per `over` (seed or photo), or why it was not measured
+    measure: Callable[[ReportContext], list[SparsityPair] | Unavailable]
     over: str = "seeds"  # what the interval is over
     images: str = "test images"  # what each SparsityResult was measured on
     fixed: bool = True  # always measured (else its criteria are the claim's optional ones)
     control: str = "each seed's initial weights, the same images"  # what the untrained column measured
 
 
-def _trained_variant(variant: str) -> Callable:
-    def measure(ctx):
+def _trained_variant(variant: str) -> Callable[[ReportContext], list[SparsityPair] | Unavailable]:
+    def measure(ctx: ReportContext) -> list[SparsityPair] | Unavailable:
         from onebyone.inspect import measure_sparsity
         from onebyone.models.loading import load_model
 
@@ -58,7 +72,7 @@ def _trained_variant(variant: str) -> Callable:
             untrained = load_model(run.config.model, dict(run.config.model_overrides)).eval()
             with torch.no_grad():
                 pairs.append(
-                    (
+                    SparsityPair(
                         measure_sparsity(ctx.cpu_model(variant, seed), images),
                         measure_sparsity(untrained, images),
                     )
@@ -68,13 +82,13 @@ def _trained_variant(variant: str) -> Callable:
     return measure
 
 
-def _photos(ctx):
+def _photos(ctx: ReportContext) -> list[SparsityPair] | Unavailable:
     """Per photo: EfficientNet-Lite0 pretrained on all the photo's views, and untrained (seed 0) once,
     on every photo's centre crop (the control needs no interval; one pass instead of one per photo)."""
     from onebyone.inspect import measure_sparsity
     from onebyone.models.loading import load_model
 
-    photos = photo_set(ctx)
+    photos = ctx.photos
     if isinstance(photos, Unavailable):
         return photos
     torch.manual_seed(0)
@@ -83,23 +97,37 @@ def _photos(ctx):
     with torch.no_grad():
         control = measure_sparsity(untrained, photos.views[:, 0], preprocess=preprocess)
         return [
-            (measure_sparsity(photos.run.model(), views, preprocess=preprocess), control)
+            SparsityPair(measure_sparsity(photos.run.model(), views, preprocess=preprocess), control)
             for views in photos.views
         ]
 
 
+PHOTO_NETWORK = SparsityNetwork(
+    "effnet", SUBJECT, _photos, "photos", "views of each photo", False, "seed 0, the photos' centre crops"
+)
 NETWORKS = (
     SparsityNetwork("bn", "nin-fashion (batch norm)", _trained_variant("gap")),
     SparsityNetwork(
         "nobn", "nin-fashion without batch norm (as in the NIN paper)", _trained_variant("gap-nobn")
     ),
-    SparsityNetwork(
-        "effnet", SUBJECT, _photos, "photos", "views of each photo", False, "seed 0, the photos' centre crops"
-    ),
+    PHOTO_NETWORK,
 )
 
 
-def rank_correlation(result) -> float:
+@dataclass(frozen=True)
+class NetworkSparsity:
+    network: SparsityNetwork
+    pairs: list[SparsityPair] | Unavailable
+
+
+@dataclass(frozen=True)
+class SparsityByDepth:
+    """C13's measurement: for each of NETWORKS in order, its instances' sparsity or why not measured."""
+
+    networks: tuple[NetworkSparsity, ...]
+
+
+def rank_correlation(result: SparsityResult) -> float:
     """Spearman's ρ of the zero fraction with depth, over the ReLUs in forward order."""
     return spearman([r.depth for r in result.rows], [r.zero_fraction for r in result.rows])
 
@@ -107,7 +135,7 @@ def rank_correlation(result) -> float:
 CLEAR_RISE = 0.10
 
 
-def rise(result) -> float:
+def rise(result: SparsityResult) -> float:
     """Mean zero fraction of the last third of the ReLUs minus that of the first third."""
     zeros = [r.zero_fraction for r in result.rows]
     third = max(1, len(zeros) // 3)
@@ -128,25 +156,25 @@ def criteria(net: SparsityNetwork) -> tuple[Criterion, ...]:
     )
 
 
-def measure_c13(ctx) -> Measured:
-    measured = {net.key: net.measure(ctx) for net in NETWORKS}
+def measure_c13(ctx: ReportContext) -> Measured[SparsityByDepth]:
+    measured = SparsityByDepth(tuple(NetworkSparsity(net, net.measure(ctx)) for net in NETWORKS))
     estimates, unmeasured = {}, ""
-    for net in NETWORKS:
-        pairs = measured[net.key]
+    for net, pairs in ((n.network, n.pairs) for n in measured.networks):
         if isinstance(pairs, Unavailable):
             unmeasured = pairs.reason
             continue
-        estimates[f"rho_{net.key}"] = mean_interval([rank_correlation(t) for t, _ in pairs], over=net.over)
-        estimates[f"rise_{net.key}"] = mean_interval([rise(t) for t, _ in pairs], over=net.over)
+        trained = [pair.trained for pair in pairs]
+        estimates[f"rho_{net.key}"] = mean_interval([rank_correlation(t) for t in trained], over=net.over)
+        estimates[f"rise_{net.key}"] = mean_interval([rise(t) for t in trained], over=net.over)
     return Measured(estimates, measured, unmeasured=unmeasured)
 
 
-def _by_depth(results) -> list:
+def _by_depth(results: list[SparsityResult]) -> list[Estimate]:
     """Per ReLU: the zero fraction's mean and 95% interval over seeds."""
     return [mean_interval([r.rows[i].zero_fraction for r in results]) for i in range(len(results[0].rows))]
 
 
-def _direction(rise_estimate) -> str:
+def _direction(rise_estimate: Estimate) -> str:
     """Says so when a network is not shown to get sparser with depth (read from the deciding rise)."""
     if rise_estimate.low is None or rise_estimate.low > 0:
         return ""
@@ -155,19 +183,19 @@ def _direction(rise_estimate) -> str:
     return " (not shown to get sparser with depth)"
 
 
-def render_c13(m: Measured, ctx) -> Rendered:
-    tables, curves, parts = [], {}, []
-    for net in NETWORKS:
-        pairs = m.data[net.key]
+def render_c13(m: Measured[SparsityByDepth], ctx: ReportContext) -> Rendered:
+    tables, parts = [], []
+    curves: dict[str, list[tuple[str, list[Estimate]]]] = {}  # by what the intervals are over
+    for net, pairs in ((n.network, n.pairs) for n in m.data.networks):
         if isinstance(pairs, Unavailable):
             parts.append(f"{net.name}: {pairs.reason}")
             continue
-        trained = _by_depth([t for t, _ in pairs])
-        untrained = _by_depth([u for _, u in pairs])
-        rows = pairs[0][0].rows
+        trained = _by_depth([pair.trained for pair in pairs])
+        untrained = _by_depth([pair.untrained for pair in pairs])
+        rows = pairs[0].trained.rows
         tables.append(
             Table(
-                f"{net.name}: zero fraction after each ReLU, {pairs[0][0].images:,} {net.images}, "
+                f"{net.name}: zero fraction after each ReLU, {pairs[0].trained.images:,} {net.images}, "
                 f"mean over {len(pairs)} {net.over} (95% interval); untrained: {net.control}",
                 ["depth", "layer", "map", "zero fraction", "untrained"],
                 [
@@ -199,10 +227,11 @@ def render_c13(m: Measured, ctx) -> Rendered:
         for over, lines in curves.items()
     ]
     findings = []
-    if not isinstance(m.data["effnet"], Unavailable):
+    on_photos = next(n.pairs for n in m.data.networks if n.network is PHOTO_NETWORK)
+    if not isinstance(on_photos, Unavailable):
         findings.append(
             "EfficientNet-Lite0's ReLU6 outputs are counted on every photo's views (report.photos: "
-            f"{len(m.data['effnet'])} photos × {m.data['effnet'][0][0].images} views); the interval is over "
+            f"{len(on_photos)} photos × {on_photos[0].trained.images} views); the interval is over "
             "photos, since views of one photo are not independent"
         )
     return Rendered("; ".join(parts), tables, figures, findings)

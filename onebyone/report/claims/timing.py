@@ -8,6 +8,9 @@ and C8 measured, so the three stay in one file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from torch import nn
 
 import onebyone
@@ -17,74 +20,92 @@ from onebyone.models import create_model
 from onebyone.report.claims.exact import NONE_DIFFER
 from onebyone.report.figures import ratio_figure
 from onebyone.report.format import ratio_text
-from onebyone.report.pairs import conv_weights, pair_cost, timing_caption
+from onebyone.report.pairs import FormCost, PairCost, conv_weights, pair_cost, timing_caption
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Table
 from onebyone.report.verdicts import Band, Criterion, above, around
 
+if TYPE_CHECKING:
+    from onebyone.report.context import ReportContext
+
 CLAIMED_SLOWDOWN = 3.7  # C10, the article's "about 3.7× slower"
-ABOUT_3_7 = {"holds": around(CLAIMED_SLOWDOWN, 0.2), "approximately": around(CLAIMED_SLOWDOWN, 0.5)}
+HOLDS_3_7, APPROXIMATELY_3_7 = around(CLAIMED_SLOWDOWN, 0.2), around(CLAIMED_SLOWDOWN, 0.5)
 
 
 # --- C6 ---------------------------------------------------------------------------------------
 
 
-def measure_c6(ctx) -> Measured:
+@dataclass(frozen=True)
+class InceptionWeights:
+    """C6's measurement: kernel weights of Inception 3a naive and with 1×1 reductions, counted and by
+    the article's arithmetic, and both modules' cost."""
+
+    naive_weights: int  # conv kernels, biases excluded
+    reduced_weights: int  # conv kernels, biases and the pool projection excluded
+    naive_formula_weights: int  # the article's arithmetic
+    reduced_formula_weights: int
+    cost: PairCost  # without = naive, with_ = with 1×1 reductions
+
+
+def measure_c6(ctx: ReportContext) -> Measured[InceptionWeights]:
     c, side = ctx.config.inception_in_channels, ctx.config.inception_side
     n1, r3, n3, r5, n5, proj = ctx.config.inception_widths
     config = InceptionConfig(*ctx.config.inception_widths)
     naive, reduced = Inception(c, config.naive()), Inception(c, config)
-    formula = {
-        "naive": c * n1 + 9 * c * n3 + 25 * c * n5,
-        "reduced": c * n1 + c * r3 + 9 * r3 * n3 + c * r5 + 25 * r5 * n5,
-    }  # the article's arithmetic
-    weights = {"naive": conv_weights(naive), "reduced": conv_weights(reduced, skip=("pool_proj",))}
-    cost = pair_cost(ctx, naive, reduced, (c, side, side))
-    ctx.shared["c6"] = cost
-    wrong = sum(weights[k] != formula[k] for k in weights)
+    data = InceptionWeights(
+        naive_weights=conv_weights(naive),
+        reduced_weights=conv_weights(reduced, skip=("pool_proj",)),
+        naive_formula_weights=c * n1 + 9 * c * n3 + 25 * c * n5,
+        reduced_formula_weights=c * n1 + c * r3 + 9 * r3 * n3 + c * r5 + 25 * r5 * n5,
+        cost=pair_cost(ctx.config, ctx.device, naive, reduced, (c, side, side)),
+    )
+    ctx.inception_cost = data.cost
+    wrong = (data.naive_weights != data.naive_formula_weights) + (
+        data.reduced_weights != data.reduced_formula_weights
+    )
     estimates = {
         "wrong": Estimate.exact(wrong),
-        "share": Estimate.exact(weights["reduced"] / weights["naive"]),
+        "share": Estimate.exact(data.reduced_weights / data.naive_weights),
     }
-    return Measured(estimates, {"formula": formula, "weights": weights, "cost": cost})
+    return Measured(estimates, data)
 
 
-def render_c6(m: Measured, ctx) -> Rendered:
-    w, f, cost = m.data["weights"], m.data["formula"], m.data["cost"]
+def render_c6(m: Measured[InceptionWeights], ctx: ReportContext) -> Rendered:
+    d, cost = m.data, m.data.cost
     share, side = m.estimates["share"].value, ctx.config.inception_side
-    rows = [
+    rows: list[list] = [
         [
             "kernel weights (no biases, no pool projection)",
-            f"{w['naive']:,}",
-            f"{w['reduced']:,}",
+            f"{d.naive_weights:,}",
+            f"{d.reduced_weights:,}",
             f"{share:.2f}",
         ],
-        ["article's arithmetic", f"{f['naive']:,}", f"{f['reduced']:,}", ""],
+        ["article's arithmetic", f"{d.naive_formula_weights:,}", f"{d.reduced_formula_weights:,}", ""],
         [
             "parameters (biases, pool projection)",
-            f"{cost['without']['params']:,}",
-            f"{cost['with']['params']:,}",
-            f"{cost['with']['params'] / cost['without']['params']:.2f}",
+            f"{cost.without.params:,}",
+            f"{cost.with_.params:,}",
+            f"{cost.with_.params / cost.without.params:.2f}",
         ],
         [
             f"MACs at {side}×{side}",
-            f"{cost['without']['macs']:,}",
-            f"{cost['with']['macs']:,}",
-            f"{1 / cost['mac_ratio']:.2f}",
+            f"{cost.without.macs:,}",
+            f"{cost.with_.macs:,}",
+            f"{1 / cost.mac_ratio:.2f}",
         ],
-        ["output channels", cost["without"]["channels"], cost["with"]["channels"], ""],
+        ["output channels", cost.without.channels, cost.with_.channels, ""],
         [
             f"latency, batch {ctx.config.latency_batch} (ms, median)",
-            f"{cost['without']['seconds'] * 1e3:.2f}",
-            f"{cost['with']['seconds'] * 1e3:.2f}",
+            f"{cost.without.seconds * 1e3:.2f}",
+            f"{cost.with_.seconds * 1e3:.2f}",
             "",
         ],
     ]
     return Rendered(
-        f"{w['naive']:,} vs {w['reduced']:,} kernel weights ({share:.2f} of the naive module: between the "
-        f"articles' 'a third' and 'half'); {cost['without']['channels']} vs {cost['with']['channels']} "
-        f"output channels; the naive module takes {ratio_text(cost['time_ratio'])} the time (MAC ratio "
-        f"{cost['mac_ratio']:.2f}×)",
+        f"{d.naive_weights:,} vs {d.reduced_weights:,} kernel weights ({share:.2f} of the naive module: "
+        f"between the articles' 'a third' and 'half'); {cost.without.channels} vs {cost.with_.channels} "
+        f"output channels; the naive module takes {ratio_text(cost.time_ratio)} the time (MAC ratio "
+        f"{cost.mac_ratio:.2f}×)",
         [
             Table(
                 f"Inception, input {ctx.config.inception_in_channels}×{side}×{side}, widths "
@@ -93,7 +114,10 @@ def render_c6(m: Measured, ctx) -> Rendered:
                 rows,
             )
         ],
-        findings=[f"time ratio naive ÷ reduced: {ratio_text(cost['time_ratio'])}; {timing_caption(ctx)}"],
+        findings=[
+            f"time ratio naive ÷ reduced: {ratio_text(cost.time_ratio)}; "
+            f"{timing_caption(ctx.config, ctx.device)}"
+        ],
     )
 
 
@@ -131,30 +155,56 @@ CLAIMED_C8 = {"basic64": 73_728, "basic256": 1_179_648, "bottleneck": 69_632}
 MODERN = "efficientnet-lite0"  # profiled with random weights: counts need no weights package
 
 
-def measure_c8(ctx) -> Measured:
+@dataclass(frozen=True)
+class PointwiseShare:
+    """A network's parameters and MACs at 224×224 (profiler), and how many sit in its 1×1 convs."""
+
+    params: int
+    macs: int
+    pointwise_params: int
+    pointwise_macs: int
+
+
+@dataclass(frozen=True)
+class BlockWeights:
+    """C8's measurement: conv weights of ResNet's blocks, the 256-channel basic block's and the
+    bottleneck's cost, and where EfficientNet-Lite0's parameters and MACs sit."""
+
+    basic64_weights: int  # conv kernels (BN excluded): basic block at 64 channels
+    basic256_weights: int  # basic block at 256 channels
+    bottleneck_weights: int  # bottleneck 256 → 64 → 64 → 256
+    basic64_macs: int  # at 56×56
+    cost: PairCost  # without = basic block at 256 channels, with_ = bottleneck 256→64→64→256
+    modern: PointwiseShare  # MODERN
+
+
+def measure_c8(ctx: ReportContext) -> Measured[BlockWeights]:
     blocks = {
         "basic64": BasicBlock(64, 64),
         "basic256": BasicBlock(256, 256),
         "bottleneck": Bottleneck(256, 64),
     }
     weights = {key: conv_weights(block) for key, block in blocks.items()}
-    cost = pair_cost(ctx, blocks["basic256"], blocks["bottleneck"], (256, 56, 56))
-    ctx.shared["c8"] = cost
+    cost = pair_cost(ctx.config, ctx.device, blocks["basic256"], blocks["bottleneck"], (256, 56, 56))
+    ctx.bottleneck_cost = cost
     macs64 = onebyone.profile(blocks["basic64"], (1, 64, 56, 56)).totals["macs"]
     wrong = sum(weights[k] != CLAIMED_C8[k] for k in CLAIMED_C8)
-    modern = onebyone.profile(create_model(MODERN), (1, 3, 224, 224)).totals
+    totals = onebyone.profile(create_model(MODERN), (1, 3, 224, 224)).totals
+    modern = PointwiseShare(
+        totals["params"], totals["macs"], totals["pointwise_params"], totals["pointwise_macs"]
+    )
     return Measured(
-        {"wrong": Estimate.exact(wrong), "time_ratio": cost["time_ratio"]},
-        {"weights": weights, "cost": cost, "macs64": macs64, "modern": modern},
+        {"wrong": Estimate.exact(wrong), "time_ratio": cost.time_ratio},
+        BlockWeights(weights["basic64"], weights["basic256"], weights["bottleneck"], macs64, cost, modern),
     )
 
 
-def _modern_table(totals: dict) -> Table:
+def _modern_table(totals: PointwiseShare) -> Table:
     """Where EfficientNet-Lite0's parameters and MACs sit: in its 1×1 convs, or elsewhere."""
-    params, macs = totals["params"], totals["macs"]
+    params, macs = totals.params, totals.macs
     parts = {
-        "1×1 convs": (totals["pointwise_params"], totals["pointwise_macs"]),
-        "everything else": (params - totals["pointwise_params"], macs - totals["pointwise_macs"]),
+        "1×1 convs": (totals.pointwise_params, totals.pointwise_macs),
+        "everything else": (params - totals.pointwise_params, macs - totals.pointwise_macs),
         "whole network": (params, macs),
     }
     rows = [
@@ -164,13 +214,12 @@ def _modern_table(totals: dict) -> Table:
     return Table(f"{MODERN} at 1×3×224×224 (profiler)", columns, rows)
 
 
-def render_c8(m: Measured, ctx) -> Rendered:
-    w, cost, modern = m.data["weights"], m.data["cost"], m.data["modern"]
-    ms = lambda key: f"{cost[key]['seconds'] * 1e3:.2f}"  # noqa: E731
+def render_c8(m: Measured[BlockWeights], ctx: ReportContext) -> Rendered:
+    d, cost, modern = m.data, m.data.cost, m.data.modern
     return Rendered(
-        f"measured {w['basic64']:,} / {w['basic256']:,} / {w['bottleneck']:,} conv weights; the 256-channel "
-        f"basic block takes {ratio_text(cost['time_ratio'])} the bottleneck's time (MAC ratio "
-        f"{cost['mac_ratio']:.1f}×)",
+        f"measured {d.basic64_weights:,} / {d.basic256_weights:,} / {d.bottleneck_weights:,} conv weights; "
+        f"the 256-channel basic block takes {ratio_text(cost.time_ratio)} the bottleneck's time (MAC ratio "
+        f"{cost.mac_ratio:.1f}×)",
         [
             Table(
                 "Blocks at 56×56 (conv weights exclude BN)",
@@ -182,30 +231,30 @@ def render_c8(m: Measured, ctx) -> Rendered:
                     f"latency b{ctx.config.latency_batch} (ms, median)",
                 ],
                 [
-                    ["basic, 64 channels", f"{w['basic64']:,}", "73,728", f"{m.data['macs64']:,}", "—"],
+                    ["basic, 64 channels", f"{d.basic64_weights:,}", "73,728", f"{d.basic64_macs:,}", "—"],
                     [
                         "basic, 256 channels",
-                        f"{w['basic256']:,}",
+                        f"{d.basic256_weights:,}",
                         "1,179,648",
-                        f"{cost['without']['macs']:,}",
-                        ms("without"),
+                        f"{cost.without.macs:,}",
+                        f"{cost.without.seconds * 1e3:.2f}",
                     ],
                     [
                         "bottleneck 256→64→64→256",
-                        f"{w['bottleneck']:,}",
+                        f"{d.bottleneck_weights:,}",
                         "69,632",
-                        f"{cost['with']['macs']:,}",
-                        ms("with"),
+                        f"{cost.with_.macs:,}",
+                        f"{cost.with_.seconds * 1e3:.2f}",
                     ],
                 ],
             ),
             _modern_table(modern),
         ],
         findings=[
-            timing_caption(ctx),
+            timing_caption(ctx.config, ctx.device),
             f"{MODERN}, whose inverted bottlenecks expand with a 1×1 conv and project back with another: "
-            f"{modern['pointwise_params'] / modern['params']:.1%} of its parameters and "
-            f"{modern['pointwise_macs'] / modern['macs']:.1%} of its MACs are in 1×1 convs",
+            f"{modern.pointwise_params / modern.params:.1%} of its parameters and "
+            f"{modern.pointwise_macs / modern.macs:.1%} of its MACs are in 1×1 convs",
         ],
     )
 
@@ -240,26 +289,38 @@ register_claim(
 # --- C10 --------------------------------------------------------------------------------------
 
 
-def measure_c10(ctx) -> Measured:
+@dataclass(frozen=True)
+class ReductionCost:
+    """C10's measurement: a 4×4 conv 256 → 256 straight, and after a 1×1 reduction to 64."""
+
+    cost: PairCost  # without = the direct 4×4 conv, with_ = 1×1 conv 64 first
+    side_px: int  # the input's height and width
+
+
+def measure_c10(ctx: ReportContext) -> Measured[ReductionCost]:
     side, pad = 28, (1, 2, 1, 2)  # 'same' padding for an even 4×4 kernel, identical in both forms
     direct = nn.Sequential(nn.ZeroPad2d(pad), nn.Conv2d(256, 256, 4))
     reduced = nn.Sequential(Pointwise(256, 64), nn.ZeroPad2d(pad), nn.Conv2d(64, 256, 4))
-    cost = pair_cost(ctx, direct, reduced, (256, side, side))
+    cost = pair_cost(ctx.config, ctx.device, direct, reduced, (256, side, side))
     return Measured(
-        {"mac_ratio": Estimate.exact(cost["mac_ratio"]), "time_ratio": cost["time_ratio"]},
-        {"cost": cost, "side": side},
+        {"mac_ratio": Estimate.exact(cost.mac_ratio), "time_ratio": cost.time_ratio},
+        ReductionCost(cost, side),
     )
 
 
-def render_c10(m: Measured, ctx) -> Rendered:
-    cost, side = m.data["cost"], m.data["side"]
+def render_c10(m: Measured[ReductionCost], ctx: ReportContext) -> Rendered:
+    cost, side = m.data.cost, m.data.side_px
     per_pixel = (16 * 256 * 256) / (256 * 64 + 16 * 64 * 256)
-    labels, macs, times = ["C10: 4×4 conv\n1×1 64 first"], [cost["mac_ratio"]], [cost["time_ratio"]]
-    for key, label in (("c6", "C6: Inception 3a\nreductions"), ("c8", "C8: 256-ch basic\nvs bottleneck")):
-        if key in ctx.shared:
+    labels, macs, times = ["C10: 4×4 conv\n1×1 64 first"], [cost.mac_ratio], [cost.time_ratio]
+    earlier = (
+        (ctx.inception_cost, "C6: Inception 3a\nreductions"),
+        (ctx.bottleneck_cost, "C8: 256-ch basic\nvs bottleneck"),
+    )
+    for other, label in earlier:  # when C6 and C8 ran in this report
+        if other is not None:
             labels.append(label)
-            macs.append(ctx.shared[key]["mac_ratio"])
-            times.append(ctx.shared[key]["time_ratio"])
+            macs.append(other.mac_ratio)
+            times.append(other.time_ratio)
     figure = ratio_figure(
         ctx.figure_path("cost_ratios"),
         f"MACs vs measured time ({ctx.device.type}, batch {ctx.config.latency_batch}"
@@ -269,26 +330,21 @@ def render_c10(m: Measured, ctx) -> Rendered:
         times,
     )
 
-    def row(label: str, key: str) -> list:
-        return [
-            label,
-            f"{cost[key]['params']:,}",
-            f"{cost[key]['macs']:,}",
-            f"{cost[key]['seconds'] * 1e3:.2f}",
-        ]
+    def row(label: str, form: FormCost) -> list:
+        return [label, f"{form.params:,}", f"{form.macs:,}", f"{form.seconds * 1e3:.2f}"]
 
     return Rendered(
-        f"MACs: {cost['mac_ratio']:.2f}× ({per_pixel:.2f}× per pixel by the article's arithmetic); measured "
-        f"time: {ratio_text(cost['time_ratio'])} on this machine",
+        f"MACs: {cost.mac_ratio:.2f}× ({per_pixel:.2f}× per pixel by the article's arithmetic); measured "
+        f"time: {ratio_text(cost.time_ratio)} on this machine",
         [
             Table(
                 f"Input 256×{side}×{side}, batch {ctx.config.latency_batch}",
                 ["form", "parameters", "MACs", "latency (ms, median)"],
-                [row("4×4 conv 256", "without"), row("1×1 conv 64 → 4×4 conv 256", "with")],
+                [row("4×4 conv 256", cost.without), row("1×1 conv 64 → 4×4 conv 256", cost.with_)],
             )
         ],
         [figure],
-        findings=[timing_caption(ctx)],
+        findings=[timing_caption(ctx.config, ctx.device)],
     )
 
 
@@ -303,13 +359,15 @@ register_claim(
                 "mac_ratio",
                 "about 3.7× the multiply-accumulates",
                 "MAC ratio direct ÷ reduced",
-                **ABOUT_3_7,
+                holds=HOLDS_3_7,
+                approximately=APPROXIMATELY_3_7,
             ),
             Criterion(
                 "time_ratio",
                 "about 3.7× the time",
                 "time ratio direct ÷ reduced",
-                **ABOUT_3_7,
+                holds=HOLDS_3_7,
+                approximately=APPROXIMATELY_3_7,
             ),
         ),
         measure_c10,
