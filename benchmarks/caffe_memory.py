@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from caffemodel_writer import tiny_layer  # noqa: E402 - the tests' writer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.caffemodel_writer import tiny_layer  # noqa: E402 - the tests' writer
 
 CONFIG_D = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 READ = """

@@ -57,8 +57,8 @@ def make_caffe_files(folder: Path) -> None:
 
     from onebyone.caffe import build, read_prototxt
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from caffemodel_writer import tiny_caffemodel
+    sys.path.insert(0, str(ROOT))
+    from tests.caffemodel_writer import tiny_caffemodel
 
     prototxt = ROOT / "tests" / "caffe" / "nets" / "nin_imagenet_deploy.prototxt"
     (folder / "nin").mkdir(exist_ok=True)

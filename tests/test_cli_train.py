@@ -11,10 +11,9 @@ from PIL import Image
 
 from onebyone.cli import main
 from onebyone.data import FASHION_MNIST_DIR, load_digits
+from tests.helpers import needs_fashion, one_error_line
 
-pytestmark = pytest.mark.skipif(
-    not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(), reason="Fashion-MNIST not installed"
-)
+pytestmark = needs_fashion
 SMALL = [
     "--subset",
     "128",
@@ -30,12 +29,6 @@ SMALL = [
     "width=0.25",
     "--no-progress",
 ]
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    return err
 
 
 def test_train_then_eval_json_and_png(tmp_path, capsys):

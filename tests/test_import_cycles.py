@@ -19,6 +19,9 @@ def _name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+# Circles being removed, each a list of its modules; the test fails once one is gone and still listed.
+KNOWN: list[list[str]] = []
+
 MODULES = {_name(p): p for p in PACKAGE.rglob("*.py")}
 
 
@@ -92,4 +95,6 @@ def test_the_cycle_finder_finds_a_circle():
 
 def test_no_module_imports_itself_around_a_circle():
     graph = {module: _edges(module, path) for module, path in MODULES.items()}
-    assert _cycles(graph) == []
+    found = _cycles(graph)
+    assert [c for c in found if c not in KNOWN] == []
+    assert [c for c in KNOWN if c not in found] == [], "a known circle is gone: remove it from KNOWN"

@@ -2,6 +2,8 @@
 
 `create_model("resnet50", num_classes=10)` validates the overrides against the builder's
 signature, so a typo fails at once with the list of valid options instead of deep inside.
+The registry imports no family: Python imports the package `onebyone.models` before this module,
+and the package imports every family module, each registering its builders.
 """
 
 from __future__ import annotations
@@ -64,13 +66,11 @@ def register_model(
 
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
-    _load_zoo()
     return sorted(_REGISTRY)
 
 
 def get_model_entry(name: str) -> ModelEntry:
     """The registry entry for `name`; an unknown name raises with close matches."""
-    _load_zoo()
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -100,8 +100,3 @@ def create_model(name: str, **overrides: object) -> nn.Module:
         )
     check_options(name, entry.builder, overrides)
     return entry.builder(**overrides)
-
-
-def _load_zoo() -> None:
-    # Importing the package registers every family module.
-    import onebyone.models  # noqa: F401

@@ -11,13 +11,12 @@ from onebyone.runs import caffe, compressed, converted, training  # noqa: F401 -
 from onebyone.runs.caffe import open_prototxt, save_caffe_run
 from onebyone.runs.compressed import save_compressed
 from onebyone.runs.converted import save_converted
+from onebyone.runs.opening import open_model, open_run_or_model
 from onebyone.runs.registry import (
     Consent,
     RunFormat,
     list_run_formats,
-    open_model,
     open_run,
-    open_run_or_model,
     register_run_format,
     run_format,
 )

@@ -5,6 +5,8 @@ config.json, a compressed run's factorized.json, a converted model's fc2conv.jso
 records is rebuilt from a zoo name and plain options only; a folder that names user code
 (`file.py:factory`) opens only when the user names that code (`code=`, the CLI's `--model`) or trusts
 the folder (`trust_code=True`, the CLI's `--trust-code`), as the ecosystem's `trust_remote_code` does.
+The registry imports no format: the package `onebyone.runs`, imported before this module, imports each.
+What a command opens (a model spec or a folder) is routed in `runs.opening`, above the formats.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from pathlib import Path
 from torch import nn
 
 from onebyone.analysis.probe import check_shape
-from onebyone.data import class_names
 from onebyone.errors import OneByOneError
-from onebyone.models.loading import is_user_code, load_model, model_input_size, one_line
+from onebyone.models.loading import is_user_code, load_model
 from onebyone.models.options import check_options, is_plain_mapping
 from onebyone.models.registry import get_model_entry, list_models
 from onebyone.runs.run import Run
@@ -106,7 +107,6 @@ def register_run_format(name: str, *, marker: str, description: str):
 
 
 def list_run_formats() -> list[RunFormat]:
-    _load_formats()
     return list(_FORMATS.values())
 
 
@@ -137,68 +137,6 @@ def open_run(path: str | Path, *, code: str | None = None, trust_code: bool = Fa
     return entry.open(folder, Consent(code, trust_code))
 
 
-def open_model(
-    spec: str, overrides: dict | None = None, *, input_shape: tuple[int, ...] | None = None
-) -> Run:
-    """A bare zoo or user model as a Run: no weights of its own (random init), its design input size.
-
-    A Caffe .prototxt is a model too; `input_shape` (C, H, W) is the size it is built for (Caffe sizes
-    an InnerProduct by its input), where other models take any size they run on.
-    """
-    overrides = dict(overrides or {})
-    if is_prototxt(spec):
-        if overrides:
-            raise OneByOneError(f"{spec}: a Caffe prototxt has no --set options; edit the file")
-        return open_prototxt(spec, input_shape)
-    if not is_user_code(spec) and spec not in list_models() and Path(spec).is_dir():
-        raise OneByOneError(f"{spec!r} is a run folder; give a zoo model name or path/to/file.py:factory")
-    try:
-        model = load_model(spec, overrides)
-    except OneByOneError:
-        raise
-    except Exception as exc:  # the builder failed on these options: one line, not a traceback
-        raise OneByOneError(f"building {spec} failed: {one_line(exc)}") from exc
-    entry = None if is_user_code(spec) else get_model_entry(spec)
-    published = entry is not None and entry.mean is not None and overrides.get("pretrained") is True
-    return Run(
-        name=spec,
-        kind="model",
-        spec={"model": spec, "model_overrides": overrides},
-        build=lambda: model,
-        input_size=model_input_size(spec, model),
-        mean=entry.mean if published else None,
-        std=entry.std if published else None,
-        known_classes=class_names(entry.classes) if published and entry.classes else None,
-        crop_padding=IMAGENET_CROP_PADDING if published else 0,
-    )
-
-
-def open_run_or_model(
-    text: str,
-    *,
-    overrides: dict | None = None,
-    code: str | None = None,
-    trust_code: bool = False,
-    input_shape: tuple[int, ...] | None = None,
-) -> Run:
-    """RUN_OR_MODEL as the commands take it: an existing folder is a run, anything else a model spec
-    (`input_shape` sizes a Caffe prototxt; see `open_model`)."""
-    path = Path(text)
-    if path.is_dir():
-        if overrides:
-            raise OneByOneError("--set changes a model's definition; a training run's model is fixed")
-        return open_run(path, code=code, trust_code=trust_code)
-    if is_prototxt(text) and (code is not None or trust_code):
-        raise OneByOneError("--model and --trust-code apply to run folders; a prototxt runs no code")
-    if is_prototxt(text):
-        return open_model(text, overrides, input_shape=input_shape)
-    if not is_user_code(text) and ("/" in text or path.suffix or text.startswith(".")):
-        raise OneByOneError(f"run folder {text!r} not found")
-    if code is not None or trust_code:
-        raise OneByOneError("--model and --trust-code apply to run folders; give the model spec itself")
-    return open_model(text, overrides)
-
-
 def caffe_builder(record: dict, where: str) -> Callable[[], nn.Module]:
     """How to build a Caffe net a folder records as data: its prototxt text and input size."""
     from onebyone.caffe import build, parse_prototxt
@@ -208,19 +146,3 @@ def caffe_builder(record: dict, where: str) -> Callable[[], nn.Module]:
         raise OneByOneError(f"{where}: damaged Caffe model record (prototxt_text and input_shape)")
     definition = parse_prototxt(text, f"{where} (recorded prototxt)")
     return lambda: build(definition, tuple(shape))
-
-
-def is_prototxt(text: str) -> bool:
-    """Whether a model spec names a Caffe definition (a path ending in .prototxt)."""
-    return text.lower().endswith(".prototxt")
-
-
-def open_prototxt(path: str, input_shape: tuple[int, ...] | None) -> Run:
-    from onebyone.runs.caffe import open_prototxt as open_caffe  # the caffe format imports this module
-
-    return open_caffe(path, input_shape)
-
-
-def _load_formats() -> None:
-    # Importing the package registers every format module.
-    import onebyone.runs  # noqa: F401

@@ -19,7 +19,7 @@ NETS = Path(__file__).parent / "nets"
 NIN = NETS / "nin_imagenet_deploy.prototxt"
 TINY = NETS / "tiny_nin.prototxt"
 pytest.importorskip("google.protobuf")
-from caffemodel_writer import protobuf_caffemodel  # noqa: E402 - needs protobuf
+from tests.caffemodel_writer import protobuf_caffemodel  # noqa: E402 - needs protobuf
 
 
 def run_json(capsys, *argv) -> dict:

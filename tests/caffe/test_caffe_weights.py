@@ -17,7 +17,7 @@ from onebyone.errors import OneByOneError
 from onebyone.models.registry import create_model
 
 pytest.importorskip("google.protobuf")
-from caffemodel_writer import protobuf_caffemodel, tiny_caffemodel  # noqa: E402 - needs protobuf
+from tests.caffemodel_writer import protobuf_caffemodel, tiny_caffemodel  # noqa: E402 - needs protobuf
 
 NIN = Path(__file__).parent / "nets" / "nin_imagenet_deploy.prototxt"
 NIN_CONVS = [

@@ -8,10 +8,7 @@ import pytest
 
 from onebyone.data import FASHION_MNIST_DIR, load_fashion_mnist, parse_idx, read_idx, write_idx
 from onebyone.errors import OneByOneError
-
-needs_fashion = pytest.mark.skipif(
-    not (FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file(), reason="Fashion-MNIST not installed"
-)
+from tests.helpers import needs_fashion
 
 
 @pytest.mark.parametrize("compress", [False, True])

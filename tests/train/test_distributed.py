@@ -4,11 +4,11 @@ import os
 
 import torch
 import torch.multiprocessing as mp
-from conftest import small_config
 from safetensors.torch import save_file
 
 from onebyone.train import train
 from onebyone.train.checkpoint import load_checkpoint, load_weights
+from tests.train.small import small_config
 
 
 def _rank_main(rank: int, world_size: int, port: int, out: str) -> None:

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from conftest import small_config
 
 import onebyone.train.grouped_model as grouped_model
 from onebyone.errors import OneByOneError
@@ -10,6 +9,7 @@ from onebyone.models import create_model
 from onebyone.runs import open_run
 from onebyone.train.grouped_model import group_models, split_state
 from onebyone.train.seeds import train_seeds
+from tests.train.small import small_config
 
 SEEDS = [0, 1, 2]
 # Two steps of the FC head with dropout (per-seed masks, the grouped Linear) and batch norm, in fp32.

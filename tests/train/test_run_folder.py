@@ -8,11 +8,12 @@ import sys
 
 import pytest
 import torch
-from conftest import SMALL_ARGS, one_error_line
 
 from onebyone.cli import main
 from onebyone.train.checkpoint import load_weights
 from onebyone.train.lock import LOCK_FILE, RunLock
+from tests.helpers import one_error_line
+from tests.train.small import SMALL_ARGS
 
 RUN_FILES = {"config.json", "metrics.jsonl", "checkpoint.safetensors", "checkpoint.json", "model.safetensors"}
 

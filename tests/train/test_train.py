@@ -4,12 +4,12 @@ import json
 
 import pytest
 import torch
-from conftest import small_config
 
 from onebyone.errors import OneByOneError
 from onebyone.runs import open_run
 from onebyone.train import TrainingDiverged, lr_at, predict, train
 from onebyone.train.checkpoint import load_checkpoint, load_weights
+from tests.train.small import small_config
 
 
 def test_a_few_epochs_lower_the_loss_and_beat_chance():
