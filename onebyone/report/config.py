@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from onebyone.errors import OneByOneError
 
@@ -59,12 +60,12 @@ class ReportConfig:
     progress: bool = True
 
     @classmethod
-    def quick_preset(cls, **changes) -> ReportConfig:
+    def quick_preset(cls, **changes: Any) -> ReportConfig:
         """Two seeds, few images and epochs, quarter width: every claim measured in well under a minute.
 
         Verdicts of trained claims are mostly "not shown" at this budget; it exercises every path.
         """
-        settings = dict(
+        settings: dict[str, Any] = dict(
             quick=True,
             seeds=(0, 1),
             epochs=4,

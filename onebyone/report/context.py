@@ -14,6 +14,7 @@ import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -25,6 +26,11 @@ from onebyone.report.pairs import PairCost
 from onebyone.report.parallel import plan, train_in_parallel
 from onebyone.report.photos import Collages, PhotoSet, Unavailable, load_photos, make_collages, missing
 from onebyone.report.variants import VARIANTS, Scores, TrainedModel, load_scores, save_scores, scores
+
+if TYPE_CHECKING:
+    from onebyone.data import ImageDataset
+    from onebyone.train import TrainConfig, TrainResult
+    from onebyone.train.run import RunData
 
 # TrainConfig fields that do not change the trained model: left out of the cache key.
 _NOT_IN_CACHE_KEY = ("out", "progress", "device")
@@ -55,7 +61,7 @@ class ReportContext:
         self.bottleneck_cost: PairCost | None = None  # C8: 256-channel basic block ÷ bottleneck
         self._trained: dict[tuple[str, int], TrainedModel] = {}
         self._fresh: dict[tuple[str, int], float | None] = {}  # trained by worker processes in this run
-        self._data: dict = {}
+        self._data: dict[tuple[Any, ...], RunData] = {}
 
     def figure_path(self, name: str) -> Path:
         return self.figures / f"{name}.png"
@@ -76,7 +82,7 @@ class ReportContext:
 
     # --- the training package, in one place ---
 
-    def _train_config(self, variant: str, seed: int):
+    def _train_config(self, variant: str, seed: int) -> TrainConfig:
         from onebyone.train import TrainConfig
 
         c, v = self.config, VARIANTS[variant]
@@ -97,7 +103,7 @@ class ReportContext:
         )
         return dataclasses.replace(config, **v.recipe)
 
-    def _run_data(self, config):
+    def _run_data(self, config: TrainConfig) -> RunData:
         from onebyone.train import load_data
 
         key = (config.seed, config.subset, config.test_size, config.data_dir)
@@ -105,20 +111,22 @@ class ReportContext:
             self._data[key] = load_data(config)
         return self._data[key]
 
-    def normalise(self, images: Tensor, config) -> Tensor:
+    def normalise(self, images: Tensor, config: TrainConfig) -> Tensor:
         """uint8 images (N, C, H, W) → the float input a model of the run `config` was trained on."""
         from onebyone.train.run import normalise
 
         return normalise(images, config)
 
-    def _load_run(self, folder: Path):
+    def _load_run(self, folder: Path) -> tuple[nn.Module, TrainConfig]:
         """(model, TrainConfig) of a training run folder the report wrote."""
         from onebyone.runs import open_run
 
         run = open_run(folder)
+        if run.config is None:
+            raise OneByOneError(f"{folder}: the model cache holds a run without its training config")
         return run.model(), run.config
 
-    def _train(self, config, folder: Path):
+    def _train(self, config: TrainConfig, folder: Path) -> TrainResult:
         from onebyone.train import train
 
         config.out = str(folder)
@@ -126,37 +134,38 @@ class ReportContext:
 
     # --- data and trained models ---
 
-    def test_split(self, config=None):
+    def test_split(self, config: TrainConfig | None = None) -> ImageDataset:
         """The test images (the first `test_size`), as the trained models see them."""
         return self._run_data(config or self._train_config("gap", self.config.seeds[0])).test
 
-    def test_images(self, config, count: int) -> tuple[Tensor, Tensor]:
+    def test_images(self, config: TrainConfig, count: int) -> tuple[Tensor, Tensor]:
         """The first `count` test images, normalised as the model was trained (CPU), and their labels."""
         test = self.test_split(config)
         count = min(count, len(test))
         return self.normalise(test.images[:count], config), test.labels[:count]
 
-    def _cached(self, variant: str, seed: int):
+    def _cached(self, variant: str, seed: int) -> tuple[str, dict[str, Any], Path | None]:
         """(cache folder name, settings, folder if a complete model with these settings is there)."""
         wanted = self._train_config(variant, seed)
         settings = {k: v for k, v in dataclasses.asdict(wanted).items() if k not in _NOT_IN_CACHE_KEY}
         name = f"{variant}-seed{seed}"
         return name, settings, cached_run(self.out / "models", name, settings)
 
-    def ensure_trained(self, variant: str, seed: int):
+    def ensure_trained(self, variant: str, seed: int) -> tuple[Path, TrainResult | None]:
         """(folder, TrainResult) after training `variant` with `seed` into the cache, or (folder, None)
         when the cache already holds it."""
         name, settings, folder = self._cached(variant, seed)
         if folder is not None:
             return folder, None
         self.status(f"training nin-fashion ({VARIANTS[variant].name}), seed {seed}")
-        wanted, result = self._train_config(variant, seed), {}
+        wanted = self._train_config(variant, seed)
+        result: dict[str, TrainResult] = {}  # filled in by train_and_score
 
         def train_and_score(path: Path) -> None:
             # Scored where it was trained (in a worker process, in parallel with the others), and
             # the scores kept in the folder, so that the report's process only reads them.
             run = result["run"] = self._train(wanted, path)
-            save_scores(path, *self._scores(self._on_device(run.model), run.config))
+            save_scores(path, *self._scores(self._on_device(_final_model(run)), run.config))
 
         folder = train_into_cache(self.out / "models", name, settings, train_and_score)
         return folder, result["run"]
@@ -166,7 +175,7 @@ class ReportContext:
         moved = model.float().to(self.device, memory_format=torch.contiguous_format)  # type: ignore[call-overload]
         return moved.eval()
 
-    def _scores(self, model: nn.Module, config) -> tuple[Scores, Scores]:
+    def _scores(self, model: nn.Module, config: TrainConfig) -> tuple[Scores, Scores]:
         """(train, test) Scores: on the images the model was trained on, and on the test images."""
         data = self._run_data(config)
         preprocess = lambda x: self.normalise(x, config)  # noqa: E731
@@ -203,7 +212,7 @@ class ReportContext:
         folder, result = self.ensure_trained(variant, seed)
         seconds = None if result is None else result.seconds
         if result is not None:
-            model, config = result.model, result.config
+            model, config = _final_model(result), result.config
         else:
             model, config = self._load_run(folder)
             if (variant, seed) in self._fresh:  # trained in this run, by a worker process
@@ -241,6 +250,12 @@ class ReportContext:
         """The trained model on the CPU (for the inspect tools, which run there)."""
         model = self.trained(variant, seed).model
         return model if self.device.type == "cpu" else copy.deepcopy(model).to("cpu")
+
+
+def _final_model(result: TrainResult) -> nn.Module:
+    if result.model is None:
+        raise OneByOneError("training returned no model")  # train() always returns one
+    return result.model
 
 
 def train_one(config: ReportConfig, variant: str, seed: int) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from onebyone.analysis.stats import Estimate
 from onebyone.report.results import Figure
@@ -10,7 +11,7 @@ from onebyone.report.results import Figure
 COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]
 
 
-def _pyplot():
+def _pyplot() -> Any:  # the matplotlib.pyplot module, on the Agg backend
     import matplotlib
 
     matplotlib.use("Agg")

@@ -33,7 +33,7 @@ def estimate_text(estimate: Estimate) -> str:
     "3.12 (1.05 to 5.19; 3 seeds)", "0.683 (exact)", "0.41 (one seed: no interval)"."""
     if estimate.over == "exact":
         return f"{_g(estimate.value)} (exact)"
-    if estimate.low is None:
+    if estimate.low is None or estimate.high is None:
         return f"{_g(estimate.value)} (one {estimate.over.removesuffix('s')}: no interval)"
     return f"{_g(estimate.value)} ({_g(estimate.low)} to {_g(estimate.high)}; {estimate.n} {estimate.over})"
 

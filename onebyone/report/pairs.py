@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -33,7 +34,7 @@ def conv_weights(module: nn.Module, skip: tuple[str, ...] = ()) -> int:
 
 
 @contextlib.contextmanager
-def timing_threads(device: torch.device):
+def timing_threads(device: torch.device) -> Iterator[None]:
     """One torch thread on the CPU while timing (restored after); nothing changes on a GPU."""
     before = torch.get_num_threads()
     if device.type == "cpu":

@@ -31,6 +31,8 @@ import torch
 from torch import Tensor
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from onebyone.inspect.boxes import MapGeometry
     from onebyone.runs import Run
 
@@ -114,7 +116,7 @@ def _bundled(package: str, file: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / file
 
 
-def views_of(image, count: int) -> list:
+def views_of(image: Image.Image, count: int) -> list[Image.Image]:
     """The first `count` views of a Pillow image (see the module docstring), largest first."""
     from PIL import ImageOps
 

@@ -24,11 +24,11 @@ SCHEMA_VERSION = 2  # 2: verdicts per part with criterion, estimate and 95% inte
 # --- JSON -------------------------------------------------------------------------------------
 
 
-def _finite(value):
+def _finite(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
 
 
-def _band(band: Band | None):
+def _band(band: Band | None) -> dict[str, float | None] | None:
     return None if band is None else {"low": _finite(band.low), "high": _finite(band.high)}
 
 

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from onebyone.report.format import estimate_text, machine_line, settings_line, verdict_subject
-from onebyone.report.results import Report, Table
+from onebyone.report.results import ClaimResult, Report, Table
 from onebyone.report.verdicts import APPROXIMATELY, DOES_NOT_HOLD, HOLDS, NOT_SHOWN, Verdict
 
 BADGE = {HOLDS: "holds", APPROXIMATELY: "approx", DOES_NOT_HOLD: "fails", NOT_SHOWN: "unshown"}
@@ -40,7 +40,7 @@ window.addEventListener('load', function () {
 """
 
 
-def _esc(value) -> str:
+def _esc(value: object) -> str:
     return html.escape(str(value))
 
 
@@ -73,7 +73,7 @@ def _image_data(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
-def claim_section(c) -> str:
+def claim_section(c: ClaimResult) -> str:
     parts = [
         f"<section class='claim' id='{c.id}' data-verdict='{_esc(c.verdict)}'>",
         f"<h2>{c.id}. {_esc(c.title)}</h2>",

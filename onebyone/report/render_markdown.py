@@ -13,7 +13,7 @@ from onebyone.report.verdicts import APPROXIMATELY, DOES_NOT_HOLD, HOLDS, NOT_SH
 MARK = {HOLDS: "✅", APPROXIMATELY: "🟡", DOES_NOT_HOLD: "❌", NOT_SHOWN: "⬜"}
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 

@@ -12,12 +12,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from onebyone.analysis.stats import Estimate, mean_interval
+
+if TYPE_CHECKING:
+    from onebyone.train import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class TrainedModel:
     variant: Variant
     seed: int
     model: nn.Module  # eval mode, float32, on the report's device
-    config: object  # the run's TrainConfig (mean/std resolved)
+    config: TrainConfig  # the run's (mean/std resolved)
     parameters: int
     train: Scores  # on the images it was trained on (no augmentation, no dropout)
     test: Scores
@@ -121,6 +125,9 @@ def scores(
 # --- estimates over seeds, in percentage points (accuracy) and nats (loss) ----------------------
 
 
+Metric = Callable[[TrainedModel], float]
+
+
 def accuracy_gap(run: TrainedModel) -> float:
     """Train − test accuracy, in points: how much the model overfits."""
     return 100 * (run.train.accuracy - run.test.accuracy)
@@ -135,11 +142,11 @@ def test_accuracy(run: TrainedModel) -> float:
     return 100 * run.test.accuracy
 
 
-def over_seeds(runs: list[TrainedModel], metric) -> Estimate:
+def over_seeds(runs: list[TrainedModel], metric: Metric) -> Estimate:
     return mean_interval([metric(run) for run in runs], over="seeds")
 
 
-def paired_difference(first: list[TrainedModel], second: list[TrainedModel], metric) -> Estimate:
+def paired_difference(first: list[TrainedModel], second: list[TrainedModel], metric: Metric) -> Estimate:
     """metric(first) − metric(second), seed by seed (the same seed draws the same training images)."""
     if [r.seed for r in first] != [r.seed for r in second]:
         raise ValueError("paired runs must have the same seeds in the same order")

@@ -32,7 +32,10 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def field_size(result: ProfileResult, path: str) -> int:
     """The receptive-field side of the profiler row `path`."""
-    return int(result.row(path).receptive_field["axes"][0]["size"])
+    field = result.row(path).receptive_field
+    if field is None:
+        raise ValueError(f"the profiler found no receptive field for {path or 'the model'}")
+    return int(field["axes"][0]["size"])
 
 
 # --- C1 ---------------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def _by_depth(results: list[SparsityResult]) -> list[Estimate]:
 
 def _direction(rise_estimate: Estimate) -> str:
     """Says so when a network is not shown to get sparser with depth (read from the deciding rise)."""
-    if rise_estimate.low is None or rise_estimate.low > 0:
+    if rise_estimate.low is None or rise_estimate.high is None or rise_estimate.low > 0:
         return ""
     if rise_estimate.high < 0:
         return " (denser with depth, not sparser)"
