@@ -1,4 +1,4 @@
-"""Run every registered claim: measure, judge each criterion, render; collect a `Report`."""
+"""Run every registered claim: measure, judge each criterion, render; collect a `ReportResult`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from onebyone.report.config import ReportConfig
 from onebyone.report.context import ReportContext
 from onebyone.report.machine import machine_info
 from onebyone.report.registry import Claim, judge_claim
-from onebyone.report.results import ClaimResult, Report
+from onebyone.report.results import ClaimResult, ReportResult
 
 
 def measure_claim(claim: Claim, ctx: ReportContext) -> ClaimResult:
@@ -39,7 +39,7 @@ def build_report(
     only: list[str] | None = None,
     on_start: Callable[[str, str], None] | None = None,
     status: Callable[[str], None] | None = None,
-) -> Report:
+) -> ReportResult:
     """Measure the claims (all, or the ids in `only`) and return the report; writes figures and models
     under `config.out`. `on_start(id, title)` and `status(message)` feed a progress display."""
     config.validate()
@@ -53,4 +53,4 @@ def build_report(
         if on_start is not None:
             on_start(claim.id, claim.title)
         claims.append(measure_claim(claim, ctx))
-    return Report(claims, config.to_dict(), machine, started, time.perf_counter() - clock, ctx.notes)
+    return ReportResult(claims, config.to_dict(), machine, started, time.perf_counter() - clock, ctx.notes)

@@ -4,7 +4,7 @@ the settings and the machine; read by every renderer (render, render_html, rende
 from __future__ import annotations
 
 from onebyone.analysis.stats import Estimate
-from onebyone.report.results import Report
+from onebyone.report.results import ReportResult
 from onebyone.report.verdicts import Verdict
 
 
@@ -38,7 +38,7 @@ def estimate_text(estimate: Estimate) -> str:
     return f"{_g(estimate.value)} ({_g(estimate.low)} to {_g(estimate.high)}; {estimate.n} {estimate.over})"
 
 
-def settings_line(report: Report) -> str:
+def settings_line(report: ReportResult) -> str:
     s = report.settings
     seeds = ", ".join(map(str, s["seeds"]))
     mode = "quick" if s["quick"] else "default"
@@ -49,7 +49,7 @@ def settings_line(report: Report) -> str:
     )
 
 
-def machine_line(report: Report) -> str:
+def machine_line(report: ReportResult) -> str:
     m = report.machine
     where = m["device_name"] if m["device"] == "cuda" else f"{m['threads']} threads"
     cpu = m.get("cpu_model", m["processor"])  # report.json files of before the CPU model was kept

@@ -1,4 +1,4 @@
-"""Write a `Report` as one self-contained HTML page, a Markdown twin and JSON (schema version 2).
+"""Write a `ReportResult` as one self-contained HTML page, a Markdown twin and JSON (schema version 2).
 
 The three read the same `Verdict` fields: the part of the claim, the criterion sentence, the
 estimate with its interval, the decision. The HTML and Markdown pages are made in render_html and
@@ -15,7 +15,7 @@ from pathlib import Path
 from onebyone.files import atomic_write
 from onebyone.report.render_html import html_page
 from onebyone.report.render_markdown import markdown_page
-from onebyone.report.results import Report
+from onebyone.report.results import ReportResult
 from onebyone.report.verdicts import Band, Verdict
 
 SCHEMA_VERSION = 2  # 2: verdicts per part with criterion, estimate and 95% interval; "not shown"
@@ -55,7 +55,7 @@ def verdict_dict(verdict: Verdict) -> dict:
     }
 
 
-def report_dict(report: Report) -> dict:
+def report_dict(report: ReportResult) -> dict:
     claims = []
     for c in report.claims:
         claims.append(
@@ -92,15 +92,15 @@ def _write(path: Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def write_html(report: Report, path: str | Path) -> Path:
+def write_html(report: ReportResult, path: str | Path) -> Path:
     return _write(Path(path), html_page(report))
 
 
-def write_markdown(report: Report, path: str | Path) -> Path:
+def write_markdown(report: ReportResult, path: str | Path) -> Path:
     path = Path(path)
     return _write(path, markdown_page(report, path.parent))
 
 
-def write_json(report: Report, path: str | Path) -> Path:
+def write_json(report: ReportResult, path: str | Path) -> Path:
     """The measurements as JSON (figures by path), for scripts."""
     return _write(Path(path), json.dumps(report_dict(report), indent=2, default=str) + "\n")

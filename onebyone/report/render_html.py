@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from onebyone.report.format import estimate_text, machine_line, settings_line, verdict_subject
-from onebyone.report.results import ClaimResult, Report, Table
+from onebyone.report.results import ClaimResult, ReportResult, Table
 from onebyone.report.verdicts import APPROXIMATELY, DOES_NOT_HOLD, HOLDS, NOT_SHOWN, Verdict
 
 BADGE = {HOLDS: "holds", APPROXIMATELY: "approx", DOES_NOT_HOLD: "fails", NOT_SHOWN: "unshown"}
@@ -96,7 +96,7 @@ def claim_section(c: ClaimResult) -> str:
     return "\n".join(parts)
 
 
-def html_page(report: Report) -> str:
+def html_page(report: ReportResult) -> str:
     counts = {v: sum(c.verdict == v for c in report.claims) for v in BADGE}
     summary = "".join(
         f"<tr><td><a href='#{c.id}'>{c.id}</a></td><td>{_esc(c.title)}</td><td>{badge(c.verdict)}</td></tr>"

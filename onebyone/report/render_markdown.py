@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from onebyone.report.format import estimate_text, machine_line, settings_line, verdict_subject
-from onebyone.report.results import Report, Table
+from onebyone.report.results import ReportResult, Table
 from onebyone.report.verdicts import APPROXIMATELY, DOES_NOT_HOLD, HOLDS, NOT_SHOWN
 
 MARK = {HOLDS: "✅", APPROXIMATELY: "🟡", DOES_NOT_HOLD: "❌", NOT_SHOWN: "⬜"}
@@ -28,7 +28,7 @@ def table_markdown(table: Table) -> str:
     return "\n".join(lines)
 
 
-def markdown_page(report: Report, relative_to: Path) -> str:
+def markdown_page(report: ReportResult, relative_to: Path) -> str:
     lines = [
         "# The 1×1 convolution, measured",
         "",

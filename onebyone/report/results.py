@@ -48,7 +48,10 @@ class ClaimResult:
 
 
 @dataclass
-class Report:
+class ReportResult:
+    """What `build_report` returns: every claim's result, the settings and the machine; what the
+    renderers (report.render) write."""
+
     claims: list[ClaimResult]
     settings: dict  # the ReportConfig, as a dict
     machine: dict  # device, threads, torch version, platform
