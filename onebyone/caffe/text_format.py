@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from onebyone.errors import OneByOneError
 
@@ -91,7 +92,7 @@ class _Parser:
             match = _TOKEN.match(text, position)
             if match is None:
                 self.fail(line, f"unexpected character {text[position]!r}")
-            kind = match.lastgroup
+            kind = match.lastgroup or ""  # every alternative of _TOKEN is a named group
             if kind != "space":
                 self.tokens.append((kind, match.group(), line))
             line += match.group().count("\n")
@@ -99,7 +100,7 @@ class _Parser:
         self.index = 0
         self.end_line = line
 
-    def fail(self, line: int, what: str):
+    def fail(self, line: int, what: str) -> NoReturn:
         raise OneByOneError(f"{self.source}: line {line}: {what}")
 
     def peek(self) -> tuple[str, str, int]:
@@ -204,16 +205,16 @@ def _unquote(text: str) -> str:
         if code in _ESCAPES:
             out.append(_ESCAPES[code])
             index += 2
-        elif code in "xX" and re.match(r"[0-9a-fA-F]", body[index + 2 : index + 3]):
-            digits = re.match(r"[0-9a-fA-F]{1,2}", body[index + 2 :]).group()
+        elif code in "xX" and (hexadecimal := re.match(r"[0-9a-fA-F]{1,2}", body[index + 2 :])):
+            digits = hexadecimal.group()
             out.append(chr(int(digits, 16)))
             index += 2 + len(digits)
         else:
-            digits = re.match(r"[0-7]{1,3}", body[index + 1 :])
-            if digits is None:
+            octal = re.match(r"[0-7]{1,3}", body[index + 1 :])
+            if octal is None:
                 out.append(code)
                 index += 2
             else:
-                out.append(chr(int(digits.group(), 8)))
-                index += 1 + len(digits.group())
+                out.append(chr(int(octal.group(), 8)))
+                index += 1 + len(octal.group())
     return "".join(out)
