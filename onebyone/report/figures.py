@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from onebyone.analysis.stats import Estimate
+from onebyone.files import save_figure
 from onebyone.report.results import Figure
 
 COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]
@@ -44,7 +45,7 @@ def interval_bars(
         ax.axhline(0, color="grey", linewidth=0.6)
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return Figure(title, path, caption)
 
@@ -77,7 +78,7 @@ def ratio_figure(
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return Figure(
         title,
@@ -118,6 +119,6 @@ def depth_curves(path: Path, title: str, curves: list[tuple[str, list[Estimate]]
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return Figure(title, path, caption)
