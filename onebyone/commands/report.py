@@ -116,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     config, only = _config(args), _only(args.only)
     out = check_writable_folder(config.out)  # before minutes of measuring
-    for name in ("report.html", "report.md", "report.json"):
-        check_output_file(out / name)
+    for name in ("report.html", "report.md", "report.json") if out.is_dir() else ():
+        check_output_file(out / name)  # e.g. not a folder left where report.html goes
     from onebyone.report import claims_in_order
 
     total = len(only) if only else len(claims_in_order())
