@@ -462,7 +462,10 @@ ROWS = [
     ("""compare nin-fashion "nin-fashion width=0.5" --set width=2""", ["option 'width' is set twice"]),
     ("inspect cam {run} --input 1x40x40", ["--input 1x40x40 does not match the 1×28×28 images"]),
     ("inspect sparsity {run} --input 1x40x40", ["does not match the 1×28×28 images"]),
-    ("inspect cam {run} --top 11", ["--top must be from 1 to 10 (the classes), got 11"]),
+    (
+        "inspect cam nin-fashion --set width=0.25 --top 11",
+        ["--top must be from 1 to 10 (the classes), got 11"],
+    ),
     ("inspect dense {run} --image {ok} --top 11", ["--top must be from 1 to 10"]),
     ("inspect dense {run} --image {ok} --side 0", ["--side must be in 28..2048"]),
     ("inspect dense {run} --side 60", ["--side does not apply to scenes of test images"]),

@@ -51,6 +51,9 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
 def evaluate_run(run: Run, split: str = "test", data_dir: str | None = None, tta: bool | None = None) -> dict:
     """Accuracy, per-class accuracy and confusion matrix of a run on its `split`."""
     run_dir = run.name
+    if data_dir is not None and (run.config is None or run.config.data != "fashion-mnist"):
+        data = run.config.data if run.config is not None else "no recorded data set"
+        raise OneByOneError(f"--data-dir is Fashion-MNIST's IDX folder; {run_dir!r} was trained on {data}")
     if run.config is not None and data_dir is not None:
         run.config.data_dir = data_dir
     data = run.data()
