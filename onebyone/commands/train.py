@@ -147,6 +147,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def refuse_unused(config: TrainConfig) -> TrainConfig:
     """`config`, unless a flag it was given does nothing for this data or these epochs."""
+    config.validate()  # a value out of range is named as such first
     if config.image_size is not None and not config.data.startswith("folder:"):
         raise OneByOneError(f"--image-size resizes folder data (folder:PATH); {config.data} has its own size")
     if config.data_dir is not None and config.data != "fashion-mnist":
