@@ -107,9 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     empty = _empty_option(parser, args)
     if empty:
         parser.error(f"{empty}: the value is empty")
-    repeated = _repeated_option(parser, args, sys.argv[1:] if argv is None else argv)
-    if repeated:
-        parser.error(f"{repeated} is given twice; give it once (argparse would keep the last)")
     previous = _catch_sigterm()
     try:
         code = int(args.func(args) or 0)
@@ -171,32 +168,6 @@ def _drop_stdout_if_failing() -> None:
         sys.stdout.flush()
     except OSError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-def _chosen_actions(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[argparse.Action]:
-    """The actions of the parser and of the subcommands chosen on this command line."""
-    actions = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            chosen = action.choices.get(getattr(args, action.dest, None) or "")
-            actions += _chosen_actions(chosen, args) if chosen is not None else []
-        else:
-            actions.append(action)
-    return actions
-
-
-def _repeated_option(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]
-) -> str | None:
-    """A single-valued option (`--input`, `--out`, …) written twice: which one was meant?"""
-    for action in _chosen_actions(parser, args):
-        if type(action) is not argparse._StoreAction or not action.option_strings:
-            continue
-        names = set(action.option_strings)
-        count = sum(1 for word in argv if word in names or word.split("=", 1)[0] in names)
-        if count > 1:
-            return "/".join(action.option_strings)
-    return None
 
 
 def _empty_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:

@@ -460,8 +460,6 @@ ROWS = [
     ("convert fc2conv {run} --out {afile}", ["exists and is not a folder"]),
     ("profile nin-fashion --set width=1 --set width=2", ["option 'width' is set twice"]),
     ("""compare nin-fashion "nin-fashion width=0.5" --set width=2""", ["option 'width' is set twice"]),
-    ("export nin-fashion --onnx x.onnx --input 1x28x28 --input=1x28x28", ["--input is given twice"]),
-    ("inspect cam {run} --out a.png --out b.png", ["--out is given twice"]),
     ("inspect cam {run} --input 1x40x40", ["--input 1x40x40 does not match the 1×28×28 images"]),
     ("inspect sparsity {run} --input 1x40x40", ["does not match the 1×28×28 images"]),
     (
