@@ -6,13 +6,22 @@ malformed option) becomes one line on stderr and exit code 2, never a traceback;
 spans lines is joined into one. Anything else is a bug (or a case not handled yet): one line saying
 so and how to see the traceback (ONEBYONE_TRACEBACK=1), and exit code 1 — not 2, so a bug is never
 mistaken for bad input.
+
+What the surroundings do is not a bug either (docs/robustness.md, "Outputs, flags and signals"):
+SIGTERM ends a command as Ctrl-C does (one line, locks released, nothing half-written; exit 143, and
+130 for Ctrl-C); a full disk or a failing output (`> /dev/full`) is one line and exit 2; an output
+encoding without ×, ≥ or → (PYTHONIOENCODING=ascii, LANG=C) gets ASCII stand-ins instead of a crash.
+An empty value (`--out ""`) is refused, as argparse refuses a malformed one.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import errno
 import importlib
 import os
+import signal
 import sys
 
 from onebyone import __version__
@@ -36,6 +45,38 @@ COMMAND_MODULES = [
 ]
 
 
+# OSError numbers that mean the output could not be written, not that onebyone is wrong.
+OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
+# What an encoding without these characters shows instead (anything else: "?").
+ASCII_STAND_INS = {"×": "x", "≥": ">=", "≤": "<=", "→": "->", "←": "<-", "−": "-", "–": "-", "—": "-",
+                   "…": "...", "·": ".", "²": "^2", "³": "^3", "⁹": "^9", "±": "+-", "≈": "~", "µ": "u",
+                   "‘": "'", "’": "'", "“": '"', "”": '"', "✓": "ok", "✗": "x"}  # fmt: skip
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so it unwinds as Ctrl-C does (locks released)."""
+
+
+def _ascii_stand_in(error: UnicodeError) -> tuple[str, int]:
+    text = error.object[error.start : error.end]
+    return "".join(ASCII_STAND_INS.get(c, "?") for c in text), error.end
+
+
+codecs.register_error("onebyone-ascii", _ascii_stand_in)
+
+
+def _degrade_output_encoding() -> None:
+    """Streams that cannot encode × and friends write ASCII stand-ins instead of raising."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding and not encoding.startswith("utf") and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="onebyone-ascii")
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a malformed command line as one line and exit code 2."""
 
@@ -57,16 +98,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _degrade_output_encoding()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    empty = _empty_option(parser, args)
+    if empty:
+        parser.error(f"{empty}: the value is empty")
+    previous = _catch_sigterm()
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a failing stdout (> /dev/full) fails here, not silently at exit
+        return code
     except OneByOneError as exc:
         print(f"onebyone: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("onebyone: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("onebyone: interrupted", file=sys.stderr)
         return 130
@@ -74,15 +125,65 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`onebyone profile ... | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except SystemExit as exc:
+        if isinstance(exc.__context__, BrokenPipeError):  # rich's own answer to it: exit 1, stdout dropped
+            return 141
+        raise
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            return _internal_error(exc)
+        _drop_stdout_if_failing()
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"onebyone: error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
-        if os.environ.get(TRACEBACK_VARIABLE):
-            raise
-        print(
-            f"onebyone: internal error: {type(exc).__name__}: {one_line(str(exc))} (a bug, or a case "
-            f"onebyone does not handle yet; {TRACEBACK_VARIABLE}=1 shows the traceback to report)",
-            file=sys.stderr,
-        )
-        return 1
+        return _internal_error(exc)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _internal_error(exc: Exception) -> int:
+    if os.environ.get(TRACEBACK_VARIABLE):
+        raise exc
+    print(
+        f"onebyone: internal error: {type(exc).__name__}: {one_line(str(exc))} (a bug, or a case "
+        f"onebyone does not handle yet; {TRACEBACK_VARIABLE}=1 shows the traceback to report)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _catch_sigterm():
+    """Handle SIGTERM as Terminated (main thread only); the previous handler, to restore."""
+    try:
+        return signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: signals are not ours to take
+        return None
+
+
+def _drop_stdout_if_failing() -> None:
+    """When stdout itself fails, point it at /dev/null, so the exit-time flush does not fail again."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _empty_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The first option (of the chosen command) given an empty string, as the user wrote it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            found = _empty_option(chosen, args) if chosen is not None else None
+            if found:
+                return found
+            continue
+        value = getattr(args, action.dest, None)
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and v == "" for v in values):
+            return "/".join(action.option_strings) or action.metavar or action.dest
+    return None
 
 
 def one_line(message: str) -> str:

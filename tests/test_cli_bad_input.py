@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -190,8 +191,27 @@ def world(tmp_path_factory) -> dict[str, str]:
     places["idx_shape"] = idx_folder(root / "idx_shape", idx_header(10000, 7, 112) + bytes(10000 * 784))
     places["afile"] = root / "afile"
     places["afile"].write_text("not a folder")
+    places.update(special_files(root))
     places.update(caffe_files(root))
     return {name: str(path) for name, path in places.items()}
+
+
+def special_files(root: Path) -> dict[str, Path]:
+    """Outputs that are not regular files: a socket, and a character device (as root, a private copy
+    of /dev/null made with mknod, so that a regression cannot replace the system's)."""
+    import socket
+
+    folder = root / "special"
+    folder.mkdir()
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(folder / "sock"))
+    sock.close()
+    device = folder / "null"
+    if os.geteuid() == 0:
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    else:
+        device = Path(os.devnull)  # only root could replace it
+    return {"sock": folder / "sock", "chardev": device}
 
 
 CAFFE_NET = """input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8
@@ -425,6 +445,46 @@ ROWS = [
     ("inspect feature-maps {run} --layer nope --out x.png", ["no layer 'nope' in NIN"]),
     ("profile {m}/good.py:nope --input 3x8x8", ["has no callable 'nope'"]),
     ("profile nosuchmodule:build --input 3x8x8", ["cannot import module 'nosuchmodule'"]),
+    # issue 27: outputs, flags and signals (docs/robustness.md)
+    ("inspect cam {run} --out cam.txt", ["'cam.txt' ends in '.txt'", ".png, .pdf, .svg"]),
+    ("eval {run} --png conf", ["'conf' has no suffix", ".png"]),
+    ("inspect sparsity {run} --out ''", ["--out: the value is empty"]),
+    ("export nin-fashion --onnx ''", ["--onnx: the value is empty"]),
+    ("train nin-fashion --out '' --epochs 1", ["--out: the value is empty"]),
+    ("profile ''", ["RUN_OR_MODEL: the value is empty"]),
+    ("export nin-fashion --onnx {sock}", ["is a socket", "name a regular file"]),
+    ("inspect cam {run} --out {sock}", ["is a socket"]),
+    ("inspect feature-maps {run} --out {chardev}", ["3 layers make 3 images", "is a device"]),
+    ("report --out /proc/x --only C1", ["output folder '/proc/x' cannot be written"]),
+    ("report --out {afile} --only C1", ["exists and is not a folder"]),
+    ("convert fc2conv {run} --out {afile}", ["exists and is not a folder"]),
+    ("profile nin-fashion --set width=1 --set width=2", ["option 'width' is set twice"]),
+    ("""compare nin-fashion "nin-fashion width=0.5" --set width=2""", ["option 'width' is set twice"]),
+    ("inspect cam {run} --input 1x40x40", ["--input 1x40x40 does not match the 1×28×28 images"]),
+    ("inspect sparsity {run} --input 1x40x40", ["does not match the 1×28×28 images"]),
+    (
+        "inspect cam nin-fashion --set width=0.25 --top 11",
+        ["--top must be from 1 to 10 (the classes), got 11"],
+    ),
+    ("inspect dense {run} --image {ok} --top 11", ["--top must be from 1 to 10"]),
+    ("inspect dense {run} --image {ok} --side 0", ["--side must be in 28..2048"]),
+    ("inspect dense {run} --side 60", ["--side does not apply to scenes of test images"]),
+    ("inspect dense {run} --image {ok} --scenes 3 --seed 1", ["--scenes, --seed does not apply to a photo"]),
+    ("inspect dense {run} --items 0", ["--items must be ≥ 1"]),
+    ("inspect sparsity {run} --images 5 --image {ok}", ["--images counts test images"]),
+    ("predict {run} --input 3x28x28 --image {ok}", ["does not run on input 1×3×28×28"]),
+    ("compress {run} --input 1x32x32 --budget 0.5 --out c", ["--input is for a MODEL spec"]),
+    ("profile nin-fashion --depth 3 --format json", ["--depth chooses the rows", "JSON has every module"]),
+    ("report --list-claims --quick --out r", ["--list-claims measures nothing", "--out, --quick"]),
+    ("train nin-fashion --image-size 20 --epochs 1", ["--image-size resizes folder data"]),
+    ("train nin-fashion --data digits --data-dir {root}", ["--data-dir is Fashion-MNIST's IDX folder"]),
+    (
+        "train nin-fashion --epochs 2 --stop-after-epoch 5",
+        ["--stop-after-epoch 5 is past the last epoch (2)"],
+    ),
+    ("profile nin-cifar --set pointwise_layers=1000000", ["pointwise_layers must be from 0 to 64"]),
+    ("profile nin-cifar --set width=1e6", ["would have 949,248,017,728,000,010 parameters", "2,000,000,000"]),
+    ("train nin-fashion --set width=1e6 --epochs 1", ["would have", "builds at most 2,000,000,000"]),
 ]
 
 

@@ -75,10 +75,14 @@ def test_sparsity_table_and_plot(run, capsys):
     assert "slope of the zero fraction" in capsys.readouterr().out
 
 
-def test_an_out_path_without_suffix_gets_png_and_the_printed_path_is_the_file(run, capsys, tmp_path):
-    report = inspect_json(capsys, "sparsity", str(run), "--images", "30", "--out", str(tmp_path / "bare"))
-    assert report["png"] == str(tmp_path / "bare.png") and is_png(tmp_path / "bare.png")
-    assert not (tmp_path / "bare").exists()
+def test_an_out_path_is_written_as_named_or_refused(run, capsys, tmp_path):
+    """No suffix added behind the user's back (issue 27): a bare name is refused, before any work."""
+    bare = str(tmp_path / "bare")
+    assert main(["inspect", "sparsity", str(run), "--images", "30", "--out", bare]) == 2
+    assert f"output file {bare!r} has no suffix" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+    report = inspect_json(capsys, "sparsity", str(run), "--images", "30", "--out", str(tmp_path / "s.png"))
+    assert report["png"] == str(tmp_path / "s.png") and is_png(tmp_path / "s.png")
 
 
 def test_cam_scores_are_the_model_logits(run, capsys):

@@ -20,6 +20,10 @@ def parse_overrides(items: list[str] | None) -> dict[str, object]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip().isidentifier():
             raise OneByOneError(f"bad override {item!r}; expected key=value, e.g. num_classes=10")
+        if key.strip() in overrides:  # which one was meant? the last silently won before
+            raise OneByOneError(
+                f"option {key.strip()!r} is set twice ({item!r} after an earlier one); give it once"
+            )
         overrides[key.strip()] = _parse_value(raw.strip())
     return overrides
 

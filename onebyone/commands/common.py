@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from torch import Tensor
+
 from onebyone.analysis.memory import MemorySetup
 from onebyone.analysis.optimizer import OPTIMIZERS
 from onebyone.commands.arguments import parse_full_shape, parse_input_shape, parse_overrides
@@ -124,6 +126,12 @@ def input_size(args: argparse.Namespace, run: Run) -> tuple[int, int, int]:
     if run.input_size is None:
         raise OneByOneError(f"{run.name}: give the input size with --input CxHxW")
     return tuple(run.input_size)
+
+
+def read_photo(args: argparse.Namespace, run: Run, path: str) -> Tensor:
+    """(1, C, H, W) uint8: the photo at `path` at --input's size and channels (else the model's own)."""
+    channels, height, width = input_size(args, run)
+    return run.photo(path, (height, width), channels)
 
 
 def full_input_shape(args: argparse.Namespace, run: Run) -> tuple[int, ...]:

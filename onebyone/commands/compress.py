@@ -115,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _input_shape(source: Run, text: str | None) -> tuple[int, int, int]:
     if source.is_folder:
+        if text:  # the run's own size is what its accuracy and latency mean
+            raise OneByOneError(f"--input is for a MODEL spec; the run {source.name} takes its own input")
         return tuple(source.input_size)
     if text:
         return tuple(parse_input_shape(text)[-3:])

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from onebyone.commands.common import add_code_arguments, print_warnings
 from onebyone.errors import OneByOneError
-from onebyone.files import check_output_file
+from onebyone.files import PLOT_FORMATS, check_output_file, save_figure
 from onebyone.runs import Run, open_run
 from onebyone.train import predict
 
@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", choices=["test", "val"], default="test", help="which split (default test)")
     parser.add_argument("--data-dir", metavar="DIR", help="Fashion-MNIST folder, if not the run's own")
     parser.add_argument(
-        "--png", metavar="PATH", help="confusion-matrix image (default RUN_DIR/confusion.png)"
+        "--png",
+        metavar="PATH",
+        help="confusion-matrix image: .png, .pdf or .svg, or a device (default RUN_DIR/confusion.png)",
     )
     parser.add_argument(
         "--tta-flip",
@@ -49,6 +51,9 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
 def evaluate_run(run: Run, split: str = "test", data_dir: str | None = None, tta: bool | None = None) -> dict:
     """Accuracy, per-class accuracy and confusion matrix of a run on its `split`."""
     run_dir = run.name
+    if data_dir is not None and (run.config is None or run.config.data != "fashion-mnist"):
+        data = run.config.data if run.config is not None else "no recorded data set"
+        raise OneByOneError(f"--data-dir is Fashion-MNIST's IDX folder; {run_dir!r} was trained on {data}")
     if run.config is not None and data_dir is not None:
         run.config.data_dir = data_dir
     data = run.data()
@@ -107,14 +112,16 @@ def save_confusion_png(report: dict, path: Path) -> Path:
             )
     ax.set_title(f"{report['model']} on {report['data']} {report['split']}: {report['accuracy']:.2%}")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 
 
 def run(args: argparse.Namespace) -> int:
     run = open_run(args.run_dir, code=args.model_code, trust_code=args.trust_code)
-    png = check_output_file(args.png if args.png else Path(args.run_dir) / "confusion.png")
+    png = check_output_file(
+        Path(args.run_dir) / "confusion.png" if args.png is None else args.png, tuple(PLOT_FORMATS)
+    )
     report = evaluate_run(run, args.split, args.data_dir, args.tta_flip)
     report["png"] = str(save_confusion_png(report, png))
     if report["skipped"]:

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from onebyone.analysis.probe import check_forward_memory, describe_value, run_model
 from onebyone.commands.arguments import parse_overrides
-from onebyone.commands.common import add_model_arguments, input_size, open_subject
+from onebyone.commands.common import add_model_arguments, input_size, open_subject, read_photo
 from onebyone.errors import OneByOneError
 from onebyone.models.loading import is_user_code
 from onebyone.models.registry import get_model_entry, model_options
@@ -53,7 +53,8 @@ def _subject(args: argparse.Namespace) -> Run:
             f"{args.model} has no published weights; predict takes a training run folder or a zoo model "
             "with weights (see `onebyone models`: efficientnet-lite0, ...)"
         )
-    args.overrides = ["pretrained=true", *args.overrides]
+    if "pretrained" not in parse_overrides(args.overrides):
+        args.overrides = ["pretrained=true", *args.overrides]
     if parse_overrides(args.overrides)["pretrained"] is not True:
         raise OneByOneError(f"predict needs trained weights; drop --set pretrained=false from {args.model}")
     return open_subject(args)
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.top <= len(classes):
         raise OneByOneError(f"--top must be between 1 and {len(classes)}, got {args.top}")
     channels, height, width = input_size(args, run)
-    x = run.preprocess(run.photo(args.image, (height, width)))  # (1, C, H, W)
+    x = run.preprocess(read_photo(args, run, args.image))  # (1, C, H, W)
     check_forward_memory(run.model(), x.shape, run.name)
     with torch.inference_mode():
         scores = run_model(run.model(), x, run.name)

@@ -36,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(parser)
     parser.add_argument("--input-shape", metavar="N,C,H,W", help="full input shape, e.g. 1,3,224,224")
-    parser.add_argument("--depth", type=int, default=2, help="module depth of the table rows (default 2)")
+    parser.add_argument(
+        "--depth", type=int, help="module depth of the table, CSV or Markdown rows (default 2; JSON has all)"
+    )
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
     add_memory_arguments(parser)
     parser.add_argument(
@@ -49,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.depth is not None and args.format == "json":
+        raise OneByOneError("--depth chooses the rows of a table, CSV or Markdown; JSON has every module")
+    args.depth = 2 if args.depth is None else args.depth
     if args.depth < 0:
         raise OneByOneError(f"--depth must be 0 or more, got {args.depth}")
     setup = memory_setup(args)

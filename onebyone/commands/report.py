@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from onebyone.errors import OneByOneError
+from onebyone.files import check_output_file, check_writable_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -101,12 +101,23 @@ def run(args: argparse.Namespace) -> int:
     if args.list_claims:
         from onebyone.report.listing import claims_markdown
 
+        measuring = {"out": "onebyone-report", "quick": False, "only": None, "seeds": None, "epochs": None,
+                     "subset": None, "device": None, "workers": None, "data_dir": None, "progress": True,
+                     "format": "text"}  # fmt: skip
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name, default in measuring.items()
+            if getattr(args, name) != default
+        ]
+        if given:
+            raise OneByOneError(f"--list-claims measures nothing: {', '.join(given)} does not apply to it")
+
         print(claims_markdown())
         return 0
     config, only = _config(args), _only(args.only)
-    out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise OneByOneError(f"--out {str(out)!r} exists and is not a folder")
+    out = check_writable_folder(config.out)  # before minutes of measuring
+    for name in ("report.html", "report.md", "report.json") if out.is_dir() else ():
+        check_output_file(out / name)  # e.g. not a folder left where report.html goes
     from onebyone.report import claims_in_order
 
     total = len(only) if only else len(claims_in_order())

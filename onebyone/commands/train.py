@@ -145,6 +145,21 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**given)
 
 
+def refuse_unused(config: TrainConfig) -> TrainConfig:
+    """`config`, unless a flag it was given does nothing for this data or these epochs."""
+    config.validate()  # a value out of range is named as such first
+    if config.image_size is not None and not config.data.startswith("folder:"):
+        raise OneByOneError(f"--image-size resizes folder data (folder:PATH); {config.data} has its own size")
+    if config.data_dir is not None and config.data != "fashion-mnist":
+        raise OneByOneError(f"--data-dir is Fashion-MNIST's IDX folder; it does nothing for {config.data}")
+    if config.stop_after_epoch is not None and config.stop_after_epoch > config.epochs:
+        raise OneByOneError(
+            f"--stop-after-epoch {config.stop_after_epoch} is past the last epoch ({config.epochs}): "
+            "it would never stop the run"
+        )
+    return config
+
+
 def parse_seed_list(text: str) -> list[int]:
     try:
         seeds = [int(part) for part in text.split(",") if part.strip()]
@@ -163,12 +178,12 @@ def run(args: argparse.Namespace) -> int:
             raise OneByOneError(
                 "--seeds takes neither --seed nor --resume (resume a seed's folder RUN_DIR/seedN alone)"
             )
-        config = config_from_args(args)
+        config = refuse_unused(config_from_args(args))
         results = train_seeds(config, parse_seed_list(args.seeds), grouped=args.grouped)
         for result in results:
             show(result, args.format)
         return 0
-    result = train(config_from_args(args))
+    result = train(refuse_unused(config_from_args(args)))
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     show(result, args.format)

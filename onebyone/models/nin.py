@@ -204,8 +204,10 @@ def _small_nin(
         raise OneByOneError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     if width <= 0:
         raise OneByOneError(f"width must be > 0, got {width}")
-    if pointwise_layers < 0:
-        raise OneByOneError(f"pointwise_layers must be ≥ 0, got {pointwise_layers}")
+    if not 0 <= pointwise_layers <= MAX_POINTWISE_LAYERS:  # bounds the (meta) build's time too
+        raise OneByOneError(
+            f"pointwise_layers must be from 0 to {MAX_POINTWISE_LAYERS}, got {pointwise_layers}"
+        )
     if second_pool not in ("max", "avg"):
         raise OneByOneError(f"second_pool must be 'max' or 'avg', got {second_pool!r}")
     if dropout is not None and not 0 <= dropout < 1:
@@ -242,6 +244,7 @@ def _small_nin(
 
 
 INITS = ("torch", "he")
+MAX_POINTWISE_LAYERS = 64  # 1×1 layers per mlpconv: the paper has 2; 2,000 took 12.5 s to profile
 
 
 def he_init(model: nn.Module) -> None:

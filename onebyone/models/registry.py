@@ -17,6 +17,7 @@ from torch import nn
 
 from onebyone.errors import OneByOneError
 from onebyone.models.options import check_options
+from onebyone.models.size import check_model_size
 
 
 @dataclass(frozen=True)
@@ -99,4 +100,5 @@ def create_model(name: str, **overrides: object) -> nn.Module:
             f"valid options: {', '.join(options) or 'none'}"
         )
     check_options(name, entry.builder, overrides)
+    check_model_size(name, entry.builder, overrides)  # on the meta device, before any real allocation
     return entry.builder(**overrides)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from onebyone.analysis.stats import Estimate
+from onebyone.files import save_figure
 from onebyone.report.results import Figure
 
 COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]
@@ -45,7 +46,7 @@ def interval_bars(
         ax.axhline(0, color="grey", linewidth=0.6)
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return Figure(title, path, caption)
 
@@ -78,7 +79,7 @@ def ratio_figure(
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return Figure(
         title,
@@ -119,6 +120,6 @@ def depth_curves(path: Path, title: str, curves: list[tuple[str, list[Estimate]]
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return Figure(title, path, caption)

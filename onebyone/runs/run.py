@@ -87,12 +87,16 @@ class Run:
         mean, std = self.normalisation()
         return standardise(images, mean.flatten().tolist(), std.flatten().tolist())
 
-    def photo(self, path: str | Path, size: tuple[int, int] | None = None) -> Tensor:
+    def photo(
+        self, path: str | Path, size: tuple[int, int] | None = None, channels: int | None = None
+    ) -> Tensor:
         """(1, C, H, W) uint8: a photo of any size scaled and centre-cropped to the model's input (or
-        `size`), as the model's data was prepared; `preprocess` turns it into the model's input."""
+        `size`, in `channels`), as the model's data was prepared; `preprocess` turns it into the model's
+        input."""
         if self.input_size is None and size is None:
             raise OneByOneError(f"{self.name}: give the input size with --input CxHxW")
-        channels = self.input_size[0] if self.input_size else 3
+        if channels is None:
+            channels = self.input_size[0] if self.input_size else 3
         return crop_photo(
             path, size=size or self.input_size[1:], channels=channels, crop_padding=self.crop_padding
         )

@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sparsity = _command(
         commands, "sparsity", "fraction of exactly-zero outputs of each activation (ReLU, ReLU6, …), by depth"
     )
-    sparsity.add_argument("--images", type=int, default=2000, help="test images to measure on (default 2000)")
+    sparsity.add_argument(
+        "--images", type=int, help="test images to measure on (default 2000; not with --image)"
+    )
     sparsity.add_argument(
         "--image", action="append", metavar="PATH", help="measure on these photos instead (repeatable)"
     )
@@ -44,7 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     cam = _command(commands, "cam", "class activation maps of a GAP network, overlaid on one image")
     _add_image_arguments(cam)
-    cam.add_argument("--top", type=int, default=3, help="classes to draw, highest score first (default 3)")
+    cam.add_argument(
+        "--top",
+        type=int,
+        default=3,
+        help="classes to draw, highest score first, 1 to the classes (default 3)",
+    )
     cam.set_defaults(func=run_cam)
 
     box = _command(commands, "box", "the input box seen by a layer's strongest unit on one image")
@@ -57,13 +64,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     dense.add_argument("--image", metavar="PATH", help="a photo: a class map over all of it, not scenes")
     dense.add_argument(
-        "--side", type=int, help="--image: its shorter side in pixels as fed (default: twice the input's)"
+        "--side",
+        type=int,
+        help="--image: its shorter side in pixels as fed, from the input's to 2048 (default: twice the "
+        "input's)",
     )
-    dense.add_argument("--top", type=int, default=4, help="--image: classes to draw (default 4)")
-    dense.add_argument("--scenes", type=int, default=100, help="scenes to compose (default 100)")
-    dense.add_argument("--canvas", type=int, default=144, help="canvas side in pixels (default 144)")
-    dense.add_argument("--items", type=int, default=4, help="test images per scene (default 4)")
-    dense.add_argument("--seed", type=int, default=0, help="seeds where items go")
+    dense.add_argument("--top", type=int, help="--image: classes to draw, 1 to the classes (default 4)")
+    dense.add_argument("--scenes", type=int, help="without --image: scenes to compose (default 100)")
+    dense.add_argument("--canvas", type=int, help="without --image: canvas side in pixels (default 144)")
+    dense.add_argument("--items", type=int, help="without --image: test images per scene (default 4)")
+    dense.add_argument("--seed", type=int, help="without --image: seeds where items go (default 0)")
     dense.set_defaults(func=run_dense)
 
 
@@ -73,7 +83,8 @@ def _command(commands, name: str, help: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--out",
         metavar="PATH",
-        help=f"PNG to write (default: RUN/inspect-{name}.png, or ./{name}.png for a model)",
+        help="image to write, named with its format's suffix (.png, .pdf, .svg) or a device such as "
+        f"/dev/null (default: RUN/inspect-{name}.png, or ./{name}.png for a model)",
     )
     parser.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     return parser

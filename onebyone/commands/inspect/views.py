@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 
-from onebyone.commands.common import input_size, open_subject
-from onebyone.commands.inspect.shared import emit, out_path, pick_image
+from onebyone.commands.common import input_size, open_subject, read_photo
+from onebyone.commands.inspect.shared import emit, out_path, pick_image, test_images
 from onebyone.data import MAX_PHOTO_SIDE, fit_photo
 from onebyone.errors import OneByOneError
+from onebyone.files import check_output_file, writes_through
 from onebyone.inspect import (
     capture_activations,
     compose_scenes,
@@ -24,6 +26,7 @@ from onebyone.inspect import (
 from onebyone.inspect.boxes import output_geometry
 
 MAX_BATCH = 4096  # images per forward pass: more only asks for memory
+DEFAULT_IMAGES = 2000  # test images sparsity measures on
 
 
 def run_feature_maps(args: argparse.Namespace) -> int:
@@ -38,12 +41,15 @@ def run_feature_maps(args: argparse.Namespace) -> int:
         layers = (
             list(dict.fromkeys(relus[i] for i in (0, len(relus) // 2, len(relus) - 1))) if relus else None
         )
+    paths = _layer_paths(out, layers)  # checked before the forward pass
     activations = capture_activations(run.model(), run.preprocess(image), layers)
+    if not layers:  # no ReLU: the layers capture_activations chose
+        paths = _layer_paths(out, list(activations))
     rows, records = [], []
     for name, activation in activations.items():
         if activation.dim() != 4:
             raise OneByOneError(f"layer {name!r} outputs {tuple(activation.shape)}, not feature maps")
-        path = out if len(activations) == 1 else out.with_name(f"{out.stem}-{name}{out.suffix or '.png'}")
+        path = paths.get(name, out)
         plots.plot_feature_maps(activation[0], path, layer=name, image=image[0], max_tiles=args.max_tiles)
         zero = float((activation == 0).float().mean())
         shape = list(activation.shape[1:])
@@ -68,17 +74,32 @@ def run_feature_maps(args: argparse.Namespace) -> int:
     )
 
 
+def _layer_paths(out: Path, layers: list[str] | None) -> dict[str, Path]:
+    """One image per layer: OUT itself for one layer, OUT-STEM-LAYER.SUFFIX beside it for several."""
+    if not layers or len(layers) == 1:
+        return {}
+    if writes_through(out):
+        raise OneByOneError(
+            f"{len(layers)} layers make {len(layers)} images, named after --out; {str(out)!r} is a device, "
+            "not a file name (give one --layer, or a file name)"
+        )
+    return {name: check_output_file(out.with_name(f"{out.stem}-{name}{out.suffix}")) for name in layers}
+
+
 def run_sparsity(args: argparse.Namespace) -> int:
-    if not 1 <= args.images or not 1 <= args.batch_size <= MAX_BATCH:
+    if args.images is not None and args.image:
+        raise OneByOneError("--images counts test images; with --image the photos given are measured")
+    count = DEFAULT_IMAGES if args.images is None else args.images
+    if not 1 <= count or not 1 <= args.batch_size <= MAX_BATCH:
         raise OneByOneError(f"--images must be ≥ 1 and --batch-size in 1..{MAX_BATCH}")
     run = open_subject(args)
     out = out_path(args, run, "sparsity")
     if args.image:
         source = f"{len(args.image)} photo(s)"
-        images = torch.cat([run.photo(path, input_size(args, run)[1:]) for path in args.image])
+        images = torch.cat([read_photo(args, run, path) for path in args.image])
     else:
-        data = run.test_set()
-        source, images = data.name, data.images[: args.images]
+        data = test_images(args, run)
+        source, images = data.name, data.images[:count]
     result = measure_sparsity(run.model(), images, args.batch_size, name=run.name, preprocess=run.preprocess)
     png = plots.plot_sparsity(result, out)
     report = {**result.to_dict(), "data": source, "png": str(png)}
@@ -118,6 +139,8 @@ def run_cam(args: argparse.Namespace) -> int:
     classes = run.classes or tuple(str(c) for c in range(cams.shape[0]))
     if len(classes) != cams.shape[0]:
         classes = tuple(str(c) for c in range(cams.shape[0]))
+    if args.top > len(classes):
+        raise OneByOneError(f"--top must be from 1 to {len(classes)} (the classes), got {args.top}")
     geometry = output_geometry(network, shape)
     png = plots.plot_cam(
         image[0],
@@ -192,14 +215,25 @@ def run_box(args: argparse.Namespace) -> int:
     )
 
 
+DENSE_SCENE_DEFAULTS = {"scenes": 100, "canvas": 144, "items": 4, "seed": 0}  # scenes of test images
+DENSE_PHOTO_DEFAULTS = {"side": None, "top": 4}  # --image: None is twice the input's side
+
+
 def run_dense(args: argparse.Namespace) -> int:
-    if args.scenes < 1:
-        raise OneByOneError(f"--scenes must be ≥ 1, got {args.scenes}")
+    unused = DENSE_SCENE_DEFAULTS if args.image else DENSE_PHOTO_DEFAULTS
+    given = [f"--{name}" for name in unused if getattr(args, name) is not None]
+    if given:
+        mode = "a photo (--image)" if args.image else "scenes of test images (no --image)"
+        raise OneByOneError(f"{', '.join(given)} does not apply to {mode}")
+    for name, default in {**DENSE_SCENE_DEFAULTS, **DENSE_PHOTO_DEFAULTS}.items():
+        setattr(args, name, default if getattr(args, name) is None else getattr(args, name))
+    if args.scenes < 1 or args.items < 1:
+        raise OneByOneError(f"--scenes and --items must be ≥ 1, got {args.scenes} and {args.items}")
     run = open_subject(args)
     out = out_path(args, run, "dense")
     if args.image:
         return _dense_photo(args, run, out)
-    data = run.test_set()
+    data = test_images(args, run)
     needed = args.scenes * args.items
     if needed > len(data):
         raise OneByOneError(
@@ -248,7 +282,7 @@ def run_dense(args: argparse.Namespace) -> int:
 def _dense_photo(args: argparse.Namespace, run, out) -> int:
     """A class map over a whole photo: the network slid over it as a dense predictor (claim C9)."""
     channels, height, width = input_size(args, run)
-    side = args.side or 2 * min(height, width)
+    side = 2 * min(height, width) if args.side is None else args.side
     if not min(height, width) <= side <= MAX_PHOTO_SIDE or args.top < 1:
         raise OneByOneError(
             f"--side must be in {min(height, width)}..{MAX_PHOTO_SIDE} and --top ≥ 1, "
@@ -257,6 +291,8 @@ def _dense_photo(args: argparse.Namespace, run, out) -> int:
     photo = fit_photo(args.image, shorter_side=side, channels=channels)  # (1, C, H', W') uint8
     result = photo_class_map(run.model(), run.preprocess(photo), (1, channels, height, width))
     classes = run.classes or tuple(str(c) for c in range(result.class_maps.shape[0]))
+    if args.top > len(classes):
+        raise OneByOneError(f"--top must be from 1 to {len(classes)} (the classes), got {args.top}")
     png = plots.plot_photo_class_map(photo[0], result, out, classes=classes, top=args.top)
     chosen = result.top_classes(min(args.top, len(classes)))
     shares = result.share(chosen)

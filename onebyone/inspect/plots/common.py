@@ -6,6 +6,7 @@ from pathlib import Path
 
 from torch import Tensor
 
+from onebyone.files import save_figure
 from onebyone.inspect.boxes import MapGeometry
 
 
@@ -31,7 +32,7 @@ def display(image: Tensor) -> tuple:
 def save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path, dpi=110, bbox_inches="tight")  # atomic; the format its suffix names
     pyplot().close(fig)
     return path
 
