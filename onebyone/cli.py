@@ -5,7 +5,8 @@ which adds its parser and sets `func(args) -> int`. Bad input (an OneByOneError,
 malformed option) becomes one line on stderr and exit code 2, never a traceback; a message that
 spans lines is joined into one. Anything else is a bug (or a case not handled yet): one line saying
 so and how to see the traceback (ONEBYONE_TRACEBACK=1), and exit code 1 — not 2, so a bug is never
-mistaken for bad input.
+mistaken for bad input. With `--format json` an error is also written to stdout as
+{"error": "<the line>", "exit_code": N}, so a script reading stdout always gets JSON.
 """
 
 from __future__ import annotations
@@ -65,11 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except OneByOneError as exc:
-        print(f"onebyone: error: {one_line(str(exc))}", file=sys.stderr)
-        return 2
+        return report_error(args, f"onebyone: error: {one_line(str(exc))}", 2)
     except KeyboardInterrupt:
-        print("onebyone: interrupted", file=sys.stderr)
-        return 130
+        return report_error(args, "onebyone: interrupted", 130)
     except BrokenPipeError:
         # The reader went away (`onebyone profile ... | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -77,12 +76,24 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get(TRACEBACK_VARIABLE):
             raise
-        print(
+        line = (
             f"onebyone: internal error: {type(exc).__name__}: {one_line(str(exc))} (a bug, or a case "
-            f"onebyone does not handle yet; {TRACEBACK_VARIABLE}=1 shows the traceback to report)",
-            file=sys.stderr,
+            f"onebyone does not handle yet; {TRACEBACK_VARIABLE}=1 shows the traceback to report)"
         )
-        return 1
+        return report_error(args, line, 1)
+
+
+def report_error(args: argparse.Namespace, line: str, exit_code: int) -> int:
+    """The error as one line on stderr; with --format json also as a JSON object on stdout."""
+    print(line, file=sys.stderr)
+    if getattr(args, "format", None) == "json":
+        from onebyone.records import json_text
+
+        try:
+            print(json_text({"error": line, "exit_code": exit_code}, indent=None), flush=True)
+        except (BrokenPipeError, OSError):  # stdout gone: the stderr line is all there is
+            pass
+    return exit_code
 
 
 def one_line(message: str) -> str:

@@ -7,11 +7,11 @@ estimate with its interval, the decision.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 
 from onebyone.files import atomic_write
+from onebyone.records import json_text
 from onebyone.report.results import Report
 from onebyone.report.verdicts import Band, Verdict
 
@@ -133,4 +133,4 @@ def write_markdown(report: Report, path: str | Path) -> Path:
 
 def write_json(report: Report, path: str | Path) -> Path:
     """The measurements as JSON (figures by path), for scripts."""
-    return _write(Path(path), json.dumps(report_dict(report), indent=2, default=str) + "\n")
+    return _write(Path(path), json_text(report_dict(report), indent=2, default=str) + "\n")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from onebyone.records import json_text
 from onebyone.report.format import estimate_text
 from onebyone.report.render import machine_line, settings_line, verdict_subject
 from onebyone.report.results import Report, Table
@@ -71,5 +71,5 @@ def markdown_page(report: Report, relative_to: Path) -> str:
     lines += ["", "## Notes", ""] + [
         f"- {n}" for n in report.notes or ["every trained model was trained in this run"]
     ]
-    lines += ["", "Machine: " + json.dumps(report.machine)]
+    lines += ["", "Machine: " + json_text(report.machine, indent=None)]
     return "\n".join(lines) + "\n"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rich.console import Console
@@ -13,6 +12,7 @@ from torch import Tensor
 from onebyone.commands.common import input_size
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_file
+from onebyone.records import json_text
 from onebyone.runs import Run
 
 
@@ -42,7 +42,7 @@ def emit(
 ) -> int:
     """Print `data` as JSON (--format json) or as a titled table followed by notes."""
     if args.format == "json":
-        print(json.dumps(data, indent=2))
+        print(json_text(data, indent=2))
         return 0
     console = Console()
     table = Table(title=title)
