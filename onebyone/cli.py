@@ -12,6 +12,8 @@ SIGTERM ends a command as Ctrl-C does (one line, locks released, nothing half-wr
 130 for Ctrl-C); a full disk or a failing output (`> /dev/full`) is one line and exit 2; an output
 encoding without ×, ≥ or → (PYTHONIOENCODING=ascii, LANG=C) gets ASCII stand-ins instead of a crash.
 An empty value (`--out ""`) is refused, as argparse refuses a malformed one.
+With `--format json` an error is also written to stdout as {"error": "<the line>", "exit_code": N},
+so a script reading stdout always gets JSON.
 """
 
 from __future__ import annotations
@@ -113,14 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a failing stdout (> /dev/full) fails here, not silently at exit
         return code
     except OneByOneError as exc:
-        print(f"onebyone: error: {one_line(str(exc))}", file=sys.stderr)
-        return 2
+        return report_error(args, f"onebyone: error: {one_line(str(exc))}", 2)
     except Terminated:
-        print("onebyone: terminated", file=sys.stderr)
-        return 143
+        return report_error(args, "onebyone: terminated", 143)
     except KeyboardInterrupt:
-        print("onebyone: interrupted", file=sys.stderr)
-        return 130
+        return report_error(args, "onebyone: interrupted", 130)
     except BrokenPipeError:
         # The reader went away (`onebyone profile ... | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -131,27 +130,38 @@ def main(argv: list[str] | None = None) -> int:
         raise
     except OSError as exc:
         if exc.errno not in OUTPUT_ERRNOS:
-            return _internal_error(exc)
+            return _internal_error(args, exc)
         _drop_stdout_if_failing()
         where = f" {exc.filename}" if exc.filename else ""
-        print(f"onebyone: error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return report_error(args, f"onebyone: error: cannot write{where}: {exc.strerror or exc}", 2)
     except Exception as exc:
-        return _internal_error(exc)
+        return _internal_error(args, exc)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _internal_error(exc: Exception) -> int:
+def _internal_error(args: argparse.Namespace, exc: Exception) -> int:
     if os.environ.get(TRACEBACK_VARIABLE):
         raise exc
-    print(
+    line = (
         f"onebyone: internal error: {type(exc).__name__}: {one_line(str(exc))} (a bug, or a case "
-        f"onebyone does not handle yet; {TRACEBACK_VARIABLE}=1 shows the traceback to report)",
-        file=sys.stderr,
+        f"onebyone does not handle yet; {TRACEBACK_VARIABLE}=1 shows the traceback to report)"
     )
-    return 1
+    return report_error(args, line, 1)
+
+
+def report_error(args: argparse.Namespace, line: str, exit_code: int) -> int:
+    """The error as one line on stderr; with --format json also as a JSON object on stdout."""
+    print(line, file=sys.stderr)
+    if getattr(args, "format", None) == "json":
+        from onebyone.records import json_text
+
+        try:
+            print(json_text({"error": line, "exit_code": exit_code}, indent=None), flush=True)
+        except (BrokenPipeError, OSError):  # stdout gone: the stderr line is all there is
+            pass
+    return exit_code
 
 
 def _catch_sigterm():

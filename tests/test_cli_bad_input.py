@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from onebyone.cli import main
 from onebyone.data import FASHION_MNIST_DIR, write_idx
@@ -164,11 +166,13 @@ def world(tmp_path_factory) -> dict[str, str]:
         ("weights", run, "model.safetensors", "garbage"),
         ("fact_trunc", comp, "factorized.json", "{"),
         ("fact_struct", comp, "factorized.json", json.dumps(
-            {"base": {"model": "nin-fashion"}, "structure": {"x": 1}, "input_shape": [1, 28, 28]})),
+            {"schema_version": 1, "base": {"model": "nin-fashion"}, "structure": [{"name": "features.nope",
+             "method": "tucker2", "ranks": [1], "layers": [{"type": "ZeroPad2d", "padding": [0, 0, 0, 0]}]}],
+             "input_shape": [1, 28, 28]})),
         ("fact_big", comp, "factorized.json", json.dumps(fact)),
         ("fc_trunc", conv, "fc2conv.json", "{"),
         ("fc_shape", conv, "fc2conv.json",
-         json.dumps({"source": {"model": "nin-fashion"}, "input_shape": [1, 28]})),
+         json.dumps({"schema_version": 1, "source": {"model": "nin-fashion"}, "input_shape": [1, 28]})),
         ("fc_config", conv, "fc2conv.json", json.dumps(fc)),
     ]:  # fmt: skip
         places[name] = damaged(source, name, file, text)
@@ -193,6 +197,7 @@ def world(tmp_path_factory) -> dict[str, str]:
     places["afile"].write_text("not a folder")
     places.update(special_files(root))
     places.update(caffe_files(root))
+    places.update(bad_values(places))
     return {name: str(path) for name, path in places.items()}
 
 
@@ -212,6 +217,124 @@ def special_files(root: Path) -> dict[str, Path]:
     else:
         device = Path(os.devnull)  # only root could replace it
     return {"sock": folder / "sock", "chardev": device}
+
+
+def with_weights(source: Path, name: str, change) -> Path:
+    """A copy of run folder `source` whose model.safetensors `change(state)` edited in place."""
+    copy = source.parent / name
+    shutil.copytree(source, copy)
+    state = load_file(str(copy / "model.safetensors"))
+    change(state)
+    save_file(state, str(copy / "model.safetensors"))
+    return copy
+
+
+def with_record(source: Path, name: str, file: str, change) -> Path:
+    """A copy of run folder `source` whose JSON `file` `change(record)` edited in place (or replaced,
+    when it returns text)."""
+    record = json.loads((source / file).read_text())
+    text = change(record)
+    return damaged(source, name, file, text if isinstance(text, str) else json.dumps(record))
+
+
+def _first_weight(state: dict) -> str:
+    return next(name for name, tensor in state.items() if name.endswith("weight") and tensor.ndim > 1)
+
+
+def _set(path: str, value):
+    """change(record) setting the field at dotted `path` ("config.std") to `value`."""
+
+    def change(record):
+        *parents, last = path.split(".")
+        for key in parents:
+            record = record[key] if not key.isdigit() else record[int(key)]
+        record[int(last) if last.isdigit() else last] = value
+
+    return change
+
+
+def bad_values(places: dict[str, Path]) -> dict[str, Path]:
+    """Run folders holding values that parse but must not be used (issue 27): non-finite or mistyped
+    weights, config.json / factorized.json / fc2conv.json / caffe.json fields out of range or of an
+    unknown name or version, nesting too deep."""
+    run, comp, conv, caffe = places["run"], places["comp"], places["conv"], places["cf_run"]
+
+    def poison(value):
+        return lambda state: state[_first_weight(state)].view(-1).__setitem__(0, value)
+
+    def cast(dtype, every=True):
+        def change(state):
+            for name in list(state) if every else [_first_weight(state)]:
+                if state[name].is_floating_point():
+                    state[name] = state[name].to(dtype)
+
+        return change
+
+    def negative_variance(state):
+        name = next(n for n in state if n.endswith("running_var"))
+        state[name][0] = -1.0
+
+    bad = {
+        "w_nan": with_weights(run, "w_nan", poison(float("nan"))),
+        "w_inf": with_weights(run, "w_inf", poison(float("inf"))),
+        "w_comp_nan": with_weights(comp, "w_comp_nan", poison(float("nan"))),
+        "w_conv_nan": with_weights(conv, "w_conv_nan", poison(float("-inf"))),
+        "w_caffe_nan": with_weights(caffe, "w_caffe_nan", poison(float("nan"))),
+        "w_half": with_weights(run, "w_half", cast(torch.float16)),
+        "w_double": with_weights(run, "w_double", cast(torch.float64)),
+        "w_int": with_weights(
+            run, "w_int", lambda s: s.__setitem__(_first_weight(s), s[_first_weight(s)].int())
+        ),
+        "w_var": with_weights(run, "w_var", negative_variance),
+        "w_extra": with_weights(run, "w_extra", lambda s: s.__setitem__("extra", torch.zeros(2))),
+    }
+    for name, (path, value) in {
+        "c_std0": ("config.std", 0),
+        "c_std_neg": ("config.std", -1),
+        "c_std_null": ("config.std", None),
+        "c_mean_big": ("config.mean", 1e300),
+        "c_epochs": ("config.epochs", -5),
+        "c_precision": ("config.precision", "fp8"),
+        "c_device": ("config.device", "tpu"),
+        "c_optimizer": ("config.optimizer", "lion"),
+        "c_seed": ("config.seed", 2**70),
+        "c_overrides": ("config.model_overrides", [1, 2]),
+        "c_test_size": ("config.test_size", 0),
+        "c_augment": ("config.augment", "yes"),
+        "c_version": ("schema_version", 99),
+        "c_version0": ("schema_version", 0),
+        "c_version_text": ("schema_version", "1"),
+    }.items():
+        bad[name] = with_record(run, name, "config.json", _set(path, value))
+    bad["c_nan"] = with_record(run, "c_nan", "config.json", lambda r: json.dumps(r).replace("0.3646", "NaN"))
+    bad["c_deep"] = with_record(run, "c_deep", "config.json", lambda r: "[" * 100_000 + "]" * 100_000)
+    bad["c_extra"] = with_record(run, "c_extra", "config.json", _set("extra", 1))
+    for name, (path, value) in {
+        "f_shape_float": ("input_shape.1", 28.7),
+        "f_shape_bool": ("input_shape.1", True),
+        "f_version": ("schema_version", 99),
+        "f_channels": ("structure.0.layers.0.out_channels", 10**9),
+        "f_type": ("structure.0.layers.0.type", "Warp"),
+        "f_overrides": ("base.model_overrides", [1]),
+        "f_std": ("train_config.std", 0),
+    }.items():
+        bad[name] = with_record(comp, name, "factorized.json", _set(path, value))
+    for name, (path, value) in {
+        "v_shape_bool": ("input_shape.2", True),
+        "v_version": ("schema_version", 99),
+        "v_epochs": ("train_config.epochs", -5),
+        "v_source": ("source", [1]),
+    }.items():
+        bad[name] = with_record(conv, name, "fc2conv.json", _set(path, value))
+    for name, (path, value) in {
+        "k_order": ("channel_order", "grb"),
+        "k_scale": ("scale", -1),
+        "k_classes": ("classes", ["a", "b"]),
+        "k_version": ("schema_version", 2),
+        "k_shape": ("input_shape", [3, 8]),
+    }.items():
+        bad[name] = with_record(caffe, name, "caffe.json", _set(path, value))
+    return bad
 
 
 CAFFE_NET = """input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8
@@ -369,15 +492,107 @@ ROWS = [
     ("eval {config_os}", ["made from user code 'os:system'", "--trust-code"]),
     ("profile {weights}", ["weights/model.safetensors", "unreadable safetensors file"]),
     ("eval {fact_trunc}", ["fact_trunc/factorized.json", "unreadable compressed-run description"]),
-    ("profile {fact_struct}", ["fact_struct/factorized.json", "the recorded layout does not fit"]),
-    ("inspect cam {fact_big} --out x.png", ["fact_big/factorized.json", "1×99999999×28", "1,048,576"]),
+    ("profile {fact_struct}", ["fact_struct/factorized.json", "has no layer 'features.nope'"]),
+    ("inspect cam {fact_big} --out x.png", ["fact_big/factorized.json", "input_shape[1]", "1,048,576"]),
     ("compress {fact_trunc} --budget 0.5 --out c", ["fact_trunc/factorized.json"]),
     ("convert fc2conv {fact_trunc} --out c", ["fact_trunc/factorized.json"]),
     ("eval {fc_trunc}", ["fc_trunc/fc2conv.json", "unreadable fc2conv description"]),
-    ("profile {fc_shape}", ["fc_shape/fc2conv.json", "input shape [1, 28]"]),
+    ("profile {fc_shape}", ["fc_shape/fc2conv.json", "input_shape must be a list of 3 to 4 items"]),
     ("compress {fc_config} --budget 0.5 --out c", ["fc_config/fc2conv.json", "epochs must be int"]),
     ("inspect feature-maps {fc_trunc}", ["fc_trunc/fc2conv.json"]),
     ("convert fc2conv {fc_trunc} --out c", ["fc_trunc/fc2conv.json"]),
+    # values that parse but must not be used (issue 27, docs/robustness.md "Values read"): weights
+    *[
+        (f"{command} {{{folder}}}{rest}", [f"{folder}/model.safetensors", "weights do not fit", words])
+        for command, rest in [
+            ("eval", ""),
+            ("predict", " --image {ok}"),
+            ("inspect sparsity", " --images 8"),
+            ("export", " --onnx x.onnx --format json"),
+            ("bench", " --batch 1 --repeats 1"),
+            ("profile", ""),
+        ]
+        for folder, words in [
+            ("w_nan", "holds NaN or Inf"),
+            ("w_half", "is float16; the model takes float32"),
+        ]
+    ],
+    ("eval {w_inf}", ["w_inf/model.safetensors", "holds NaN or Inf"]),
+    ("predict {w_comp_nan} --image {ok}", ["w_comp_nan/model.safetensors", "factorised model", "holds NaN"]),
+    ("export {w_conv_nan} --onnx x.onnx", ["w_conv_nan/model.safetensors", "converted model", "holds NaN"]),
+    ("profile {w_caffe_nan}", ["w_caffe_nan/model.safetensors", "imported Caffe net", "holds NaN"]),
+    ("eval {w_double}", ["is float64; the model takes float32"]),
+    ("eval {w_int}", ["is int32; the model takes float32"]),
+    ("eval {w_var}", ["running_var", "negative values"]),
+    ("eval {w_extra}", ["holds 'extra', which the model does not have"]),
+    # config.json: every field's type, range and known names, its version, its nesting
+    *[
+        (f"eval {{{folder}}}", [f"{folder}/config.json", "unreadable run configuration", words])
+        for folder, words in [
+            ("c_std0", "std must be > 0, got 0"),
+            ("c_std_neg", "std must be > 0, got -1"),
+            ("c_mean_big", "mean must be at most 1, got 1e+300"),
+            ("c_epochs", "epochs must be > 0, got -5"),
+            ("c_precision", "precision must be one of bf16, fp32, got 'fp8'"),
+            ("c_device", "device must be one of cpu, cuda, auto, got 'tpu'"),
+            ("c_optimizer", "optimizer must be one of sgd, adamw, got 'lion'"),
+            ("c_seed", "seed must be at most 9,223,372,036,854,775,807"),
+            ("c_overrides", "model_overrides must be dict, got [1, 2]"),
+            ("c_test_size", "test_size must be > 0, got 0"),
+            ("c_augment", "augment must be bool, got 'yes'"),
+            ("c_version", "written by a newer onebyone (schema version 99; this one reads up to 1)"),
+            ("c_version0", "schema version 0 is not one this onebyone reads"),
+            ("c_version_text", "schema_version '1' is not an integer"),
+            ("c_nan", "NaN is not a number JSON allows"),
+            ("c_deep", "nested more than 32 levels deep"),
+            ("c_extra", "unknown field 'extra'"),
+        ]
+    ],
+    ("predict {c_std_null} --image {ok}", ["c_std_null/config.json", "mean and std are null"]),
+    ("profile {c_precision}", ["c_precision/config.json", "precision must be one of"]),
+    ("bench {c_nan} --batch 1 --repeats 1", ["c_nan/config.json", "NaN is not a number"]),
+    # factorized.json, fc2conv.json, caffe.json
+    *[
+        (f"profile {{{folder}}}", [f"{folder}/{file}", words])
+        for folder, file, words in [
+            (
+                "f_shape_float",
+                "factorized.json",
+                "input_shape[1] must be an integer from 1 to 1,048,576, got 28.7",
+            ),
+            (
+                "f_shape_bool",
+                "factorized.json",
+                "input_shape[1] must be an integer from 1 to 1,048,576, got True",
+            ),
+            ("f_version", "factorized.json", "written by a newer onebyone"),
+            (
+                "f_channels",
+                "factorized.json",
+                "structure[0].layers[0].out_channels must be an integer from 1",
+            ),
+            (
+                "f_type",
+                "factorized.json",
+                "structure[0].layers[0].type must be one of Conv2d, Linear, ZeroPad2d",
+            ),
+            ("f_overrides", "factorized.json", "base.model_overrides must be an object"),
+            ("f_std", "factorized.json", "std must be > 0, got 0"),
+            (
+                "v_shape_bool",
+                "fc2conv.json",
+                "input_shape[2] must be an integer from 1 to 1,048,576, got True",
+            ),
+            ("v_version", "fc2conv.json", "written by a newer onebyone"),
+            ("v_epochs", "fc2conv.json", "epochs must be > 0, got -5"),
+            ("v_source", "fc2conv.json", "source must be an object"),
+            ("k_order", "caffe.json", "channel_order must be one of bgr, rgb, got 'grb'"),
+            ("k_scale", "caffe.json", "scale must be a finite number > 0"),
+            ("k_classes", "caffe.json", "classes: 2 names; the net gives 4 outputs"),
+            ("k_version", "caffe.json", "written by a newer onebyone (schema version 2"),
+            ("k_shape", "caffe.json", "input_shape must be a list of 3 items"),
+        ]
+    ],
     # a run where a model belongs, a model where a run belongs, a split the run does not have
     ("eval nin-fashion", ["'nin-fashion' is a model, not a run folder"]),
     ("eval {m}/good.py:build", ["is a model, not a run folder"]),

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from rich.console import Console
 from rich.table import Table
 
 from onebyone.analysis.memory_results import MemoryResult
 from onebyone.analysis.results import SCHEMA_VERSION, LayerRow, ProfileResult, format_count
+from onebyone.records import json_text
 from onebyone.tables import Column, fitted_table, left_out_note
 
 COLUMNS = (
@@ -267,7 +267,7 @@ def to_csv(result: ProfileResult, depth: int) -> str:
 
 
 def to_json(result: ProfileResult) -> str:
-    return json.dumps(result.to_dict(), indent=2)
+    return json_text(result.to_dict(), indent=2)
 
 
 # -- comparisons ----------------------------------------------------------------------------

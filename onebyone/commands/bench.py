@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rich.console import Console
 from rich.table import Table
 
 from onebyone.commands.common import add_model_arguments, input_size, open_subject
 from onebyone.deploy.bench import BenchResult, bench
+from onebyone.records import json_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             progress=lambda msg: status.update(f"benchmarking: {msg}"),
         )
     if args.format == "json":
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json_text(result.to_dict(), indent=2))
     else:
         render(result, Console())
     return 0

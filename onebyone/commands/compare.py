@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rich.console import Console
 
@@ -20,6 +19,7 @@ from onebyone.commands.common import (
     with_batch,
 )
 from onebyone.errors import OneByOneError
+from onebyone.records import json_text
 from onebyone.runs import open_model
 
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if layers is not None and args.format in ("csv", "markdown"):
         raise OneByOneError("--layers is shown as a table or in --format json")
     if args.format == "json":
-        print(json.dumps({**data, **({"layers": layers} if layers else {})}, indent=2))
+        print(json_text({**data, **({"layers": layers} if layers else {})}, indent=2))
     elif args.format == "csv":
         print(comparison_csv(data), end="")
     elif args.format == "markdown":

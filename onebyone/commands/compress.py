@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +13,7 @@ from onebyone.commands.arguments import parse_input_shape, parse_overrides
 from onebyone.commands.common import add_code_arguments, add_overrides_argument, caffe_input_size
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_folder
+from onebyone.records import json_text
 from onebyone.runs import Run, open_run_or_model, save_compressed
 from onebyone.surgery.compress import CompressResult, compress
 from onebyone.surgery.factorize import TARGETS
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     base = {**source.spec, **({"run": str(source.path)} if source.is_folder else {})}
     save_compressed(out, model, result, base, config)
     if args.format == "json":
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json_text(result.to_dict(), indent=2))
     else:
         render(result, Console())
     return 0

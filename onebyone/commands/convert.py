@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ from onebyone.commands.common import add_model_arguments, input_size, open_subje
 from onebyone.data.classes import CLASS_LISTS, class_names
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_folder
+from onebyone.records import json_text
 from onebyone.runs import save_caffe_run, save_converted
 from onebyone.runs.converted import FC2CONV_FILE
 from onebyone.surgery.fc_to_conv import convert_fc_layers
@@ -96,7 +96,7 @@ def run_fc2conv(args: argparse.Namespace) -> int:
     save_converted(out, result, source, train_config, checks)
     report = {"model": run.name, "out": str(out), **result.to_dict(), **checks}
     if args.format == "json":
-        print(json.dumps(report, indent=2))
+        print(json_text(report, indent=2))
         return 0
     console = Console()
     table = Table(title=f"{run.name}: linear layers → convolutions")
@@ -166,7 +166,7 @@ def run_caffe(args: argparse.Namespace) -> int:
             ]
         )
     if args.format == "json":
-        print(json.dumps(report, indent=2))
+        print(json_text(report, indent=2))
         return 0
     console = Console()
     console.print(

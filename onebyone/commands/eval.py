@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -13,6 +12,7 @@ from rich.table import Table
 from onebyone.commands.common import add_code_arguments, print_warnings
 from onebyone.errors import OneByOneError
 from onebyone.files import PLOT_FORMATS, check_output_file, save_figure
+from onebyone.records import json_text
 from onebyone.runs import Run, open_run
 from onebyone.train import predict
 
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         more = f" (and {len(report['skipped']) - 1} more)" if len(report["skipped"]) > 1 else ""
         print_warnings([f"skipped {len(report['skipped'])} unreadable image file(s): {first}{more}"])
     if args.format == "json":
-        print(json.dumps(report, indent=2))
+        print(json_text(report, indent=2))
         return 0
     console = Console()
     console.print(

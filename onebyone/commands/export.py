@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 
 from onebyone.commands.common import add_model_arguments, input_size, open_subject, print_warnings
 from onebyone.deploy.export import export_onnx
 from onebyone.files import check_output_file
+from onebyone.records import json_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     result = export_onnx(run.model(), args.onnx, (1, *input_size(args, run)), opset=args.opset)
     print_warnings(result.warnings)
     if args.format == "json":
-        print(json.dumps(asdict(result), indent=2))
+        print(json_text(asdict(result), indent=2))
         return 0
     check = (
         "onnxruntime not installed: not checked"

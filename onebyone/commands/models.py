@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
 from onebyone.models.registry import get_model_entry, list_models
+from onebyone.records import json_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             }
         )
     if args.format == "json":
-        print(json.dumps({"schema_version": 1, "models": rows}, indent=2))
+        print(json_text({"schema_version": 1, "models": rows}, indent=2))
         return 0
     table = Table(title="onebyone model zoo")
     table.add_column("model", style="bold")

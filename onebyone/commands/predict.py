@@ -5,7 +5,6 @@ pretrained=false`) or a training run folder (its weights, normalisation and clas
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -18,6 +17,7 @@ from onebyone.commands.common import add_model_arguments, input_size, open_subje
 from onebyone.errors import OneByOneError
 from onebyone.models.loading import is_user_code
 from onebyone.models.registry import get_model_entry, model_options
+from onebyone.records import json_text
 from onebyone.runs import Run
 
 
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         "predictions": top_classes(probabilities, classes, args.top),
     }
     if args.format == "json":
-        print(json.dumps(report, indent=2))
+        print(json_text(report, indent=2))
         return 0
     table = Table(title=f"{name} on {args.image} ({channels}×{height}×{width} input)")
     table.add_column("rank", justify="right")

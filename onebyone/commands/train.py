@@ -7,7 +7,6 @@ DistributedDataParallel, one shard of the data per rank, rank 0 writing the run 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -17,6 +16,7 @@ from rich.table import Table
 from onebyone.commands.arguments import parse_overrides
 from onebyone.commands.common import add_overrides_argument
 from onebyone.errors import OneByOneError
+from onebyone.records import json_text
 from onebyone.train import TrainConfig, train
 from onebyone.train.seeds import train_seeds
 from onebyone.train.writer import resume_config
@@ -205,7 +205,7 @@ def show(result, output_format: str) -> None:
         "skipped_files": result.skipped,
     }
     if output_format == "json":
-        print(json.dumps(summary, indent=2))
+        print(json_text(summary, indent=2))
         return
     for line in result.skipped:
         print(f"onebyone: skipped unreadable image {line}", file=sys.stderr)

@@ -10,22 +10,26 @@ and `onebyone inspect` take them.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write_text, fsync_path
+from onebyone.records import json_text, read_json
 
 MARKER = "report-cache.json"
 
 
 def _read_marker(folder: Path) -> dict | None:
+    """The settings the marker records, or None for a missing or damaged one (bounded, finite JSON;
+    the settings are compared whole with the wanted ones, so any other content means "train again")."""
     try:
-        return json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError):
+        marker = read_json(folder / MARKER, "report cache marker")
+    except OneByOneError:
         return None
+    return marker if isinstance(marker, dict) else None
 
 
 def cached_run(root: Path, name: str, settings: dict) -> Path | None:
@@ -44,7 +48,7 @@ def train_into_cache(root: Path, name: str, settings: dict, train: Callable[[Pat
         shutil.rmtree(stale, ignore_errors=True)
     partial = root / f".partial-{name}-{os.getpid()}"
     train(partial)
-    atomic_write_text(partial / MARKER, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(partial / MARKER, json_text(settings, indent=2, sort_keys=True) + "\n")
     final = root / name
     if final.exists():
         shutil.rmtree(final)

@@ -8,11 +8,11 @@ render_markdown; the lines both pages share are in report.format.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 
 from onebyone.files import atomic_write
+from onebyone.records import json_text
 from onebyone.report.render_html import html_page
 from onebyone.report.render_markdown import markdown_page
 from onebyone.report.results import ReportResult
@@ -103,4 +103,4 @@ def write_markdown(report: ReportResult, path: str | Path) -> Path:
 
 def write_json(report: ReportResult, path: str | Path) -> Path:
     """The measurements as JSON (figures by path), for scripts."""
-    return _write(Path(path), json.dumps(report_dict(report), indent=2, default=str) + "\n")
+    return _write(Path(path), json_text(report_dict(report), indent=2, default=str) + "\n")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from onebyone.records import json_text
 from onebyone.report.format import estimate_text, machine_line, settings_line, verdict_subject
 from onebyone.report.results import ReportResult, Table
 from onebyone.report.verdicts import APPROXIMATELY, DOES_NOT_HOLD, HOLDS, NOT_SHOWN
@@ -70,5 +70,5 @@ def markdown_page(report: ReportResult, relative_to: Path) -> str:
     lines += ["", "## Notes", ""] + [
         f"- {n}" for n in report.notes or ["every trained model was trained in this run"]
     ]
-    lines += ["", "Machine: " + json.dumps(report.machine)]
+    lines += ["", "Machine: " + json_text(report.machine, indent=None)]
     return "\n".join(lines) + "\n"

@@ -8,7 +8,6 @@ initialisation, the batch order and which training images are drawn.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from onebyone.analysis.stats import Estimate, mean_interval
+from onebyone.errors import OneByOneError
+from onebyone.records import Float, Int, Obj, check, check_version, json_text, read_json
 
 if TYPE_CHECKING:
     from onebyone.train import TrainConfig
@@ -64,22 +65,35 @@ class Scores:
 
 
 SCORES_FILE = "report-scores.json"  # in a cached model's folder: its train and test Scores
+SCORES_SCHEMA_VERSION = 1
+_SCORES = Obj({"accuracy": Float(0, 1), "loss": Float(0)})
+SCORES_SCHEMA = Obj({"schema_version": Int(1, SCORES_SCHEMA_VERSION), "train": _SCORES, "test": _SCORES})
 
 
 def save_scores(folder: Path, train: Scores, test: Scores) -> None:
+    """report-scores.json, checked against SCORES_SCHEMA as `load_scores` checks it."""
     from onebyone.files import atomic_write_text
 
-    payload = {"train": dataclasses.asdict(train), "test": dataclasses.asdict(test)}
-    atomic_write_text(folder / SCORES_FILE, json.dumps(payload, indent=2) + "\n")
+    payload = {
+        "schema_version": SCORES_SCHEMA_VERSION,
+        "train": dataclasses.asdict(train),
+        "test": dataclasses.asdict(test),
+    }
+    check(payload, SCORES_SCHEMA, f"{SCORES_FILE} to write")
+    atomic_write_text(folder / SCORES_FILE, json_text(payload) + "\n")
 
 
 def load_scores(folder: Path) -> tuple[Scores, Scores] | None:
-    """The (train, test) Scores saved beside a cached model, or None."""
+    """The (train, test) Scores saved beside a cached model, or None when there are none that fit
+    SCORES_SCHEMA (damaged, out of range, another version): the report then measures them again."""
+    path = folder / SCORES_FILE
     try:
-        payload = json.loads((folder / SCORES_FILE).read_text())
-        return Scores(**payload["train"]), Scores(**payload["test"])
-    except (OSError, ValueError, KeyError, TypeError):
+        payload = read_json(path, "report scores")
+        check_version(payload, SCORES_SCHEMA_VERSION, str(path))
+        check(payload, SCORES_SCHEMA, str(path))
+    except OneByOneError:
         return None
+    return Scores(**payload["train"]), Scores(**payload["test"])
 
 
 @dataclass

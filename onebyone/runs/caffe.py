@@ -8,7 +8,6 @@ copied prototxt again at the recorded shape and loads the weights.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -19,9 +18,11 @@ from onebyone.caffe.layers import Softmax
 from onebyone.data import class_names
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, atomic_write_text, check_output_folder
+from onebyone.records import check, json_text
 from onebyone.runs.registry import Consent, read_record, register_run_format
 from onebyone.runs.run import Run
-from onebyone.runs.training import load_state
+from onebyone.runs.schema import CAFFE, CHANNEL_ORDERS
+from onebyone.runs.weights import load_state
 from onebyone.train.checkpoint import MODEL_FILE
 
 CAFFE_FILE = "caffe.json"
@@ -38,9 +39,6 @@ def open_prototxt(path: str | Path, input_shape: tuple[int, ...] | None = None) 
     run = _run(definition, model, name=str(path), kind="model", spec=spec)
     run.bgr = True  # Caffe's convention; `convert caffe --channel-order rgb` records otherwise
     return run
-
-
-CHANNEL_ORDERS = ("bgr", "rgb")  # Caffe's nets take BGR (OpenCV's order); "rgb" for those that do not
 
 
 def save_caffe_run(
@@ -80,20 +78,14 @@ def save_caffe_run(
         "scale": scale,
         "channel_order": channel_order,
     }
-    atomic_write_text(out / CAFFE_FILE, json.dumps(record, indent=2) + "\n")
+    check(record, CAFFE, f"{CAFFE_FILE} to write")
+    atomic_write_text(out / CAFFE_FILE, json_text(record) + "\n")
     return out
-
-
-def _source(record: dict) -> dict:
-    source = record["source"]
-    if not isinstance(source, dict):
-        raise TypeError(f"source must be an object, got {source!r:.60}")
-    return source
 
 
 @register_run_format("caffe", marker=CAFFE_FILE, description="an imported Caffe net")
 def open_caffe_run(path: Path, consent: Consent) -> Run:
-    record, shape, source = read_record(path / CAFFE_FILE, "caffe", _source)
+    record, shape = read_record(path / CAFFE_FILE, "caffe", CAFFE, SCHEMA_VERSION)
     if consent.code is not None:
         raise OneByOneError(
             f"{str(path)} was imported from a Caffe prototxt, not from user code; drop --model {consent.code}"
@@ -108,11 +100,6 @@ def open_caffe_run(path: Path, consent: Consent) -> Run:
         return load_state(model, path / MODEL_FILE, path, "imported Caffe net")
 
     order = record.get("channel_order", "bgr")
-    if order not in CHANNEL_ORDERS:
-        raise OneByOneError(
-            f"{str(path)!r}: unreadable caffe description (channel_order: {order!r:.40}; "
-            f"expected one of {', '.join(CHANNEL_ORDERS)})"
-        )
     run = _run(
         definition,
         model,
@@ -135,6 +122,13 @@ def open_caffe_run(path: Path, consent: Consent) -> Run:
         )
     except (TypeError, OneByOneError) as exc:
         raise OneByOneError(f"{str(path)!r}: unreadable caffe description (classes: {exc})") from None
+    output = model.blob_shapes[model.output_name]
+    outputs = output[1] if len(output) > 1 else output[0]
+    if run.known_classes is not None and len(run.known_classes) != outputs:
+        raise OneByOneError(
+            f"{str(path / CAFFE_FILE)!r}: unreadable caffe description (classes: {len(run.known_classes)} "
+            f"names; the net gives {outputs} outputs)"
+        )
     return run
 
 

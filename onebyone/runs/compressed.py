@@ -8,20 +8,20 @@ without unpickling anything. compress.json beside them is the measurement, for p
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from torch import nn
 
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, atomic_write_text, check_output_folder
-from onebyone.runs.registry import Consent, read_record, register_run_format
+from onebyone.records import check, json_text
+from onebyone.runs.registry import Consent, read_record, recorded_config, register_run_format
 from onebyone.runs.run import Run
-from onebyone.runs.training import load_state
+from onebyone.runs.schema import FACTORIZED
+from onebyone.runs.weights import load_state
 from onebyone.surgery.compress import CompressResult
 from onebyone.surgery.factorize import factorized_structure, rebuild_structure
 from onebyone.train.checkpoint import MODEL_FILE
-from onebyone.train.config import TrainConfig
 
 SCHEMA_VERSION = 1
 STRUCTURE_FILE = "factorized.json"
@@ -55,15 +55,15 @@ def save_compressed(
         "structure": factorized_structure(model, result.report),
         "train_config": train_config,
     }
-    atomic_write_text(out / STRUCTURE_FILE, json.dumps(description, indent=2) + "\n")
-    atomic_write_text(out / REPORT_FILE, json.dumps(result.to_dict(), indent=2) + "\n")
+    check(description, FACTORIZED, f"{STRUCTURE_FILE} to write")
+    atomic_write_text(out / STRUCTURE_FILE, json_text(description) + "\n")
+    atomic_write_text(out / REPORT_FILE, json_text(result.to_dict()) + "\n")
     return out
 
 
 def read_description(run: Path) -> dict:
-    """factorized.json, checked for the keys a compressed run needs."""
-    required = lambda record: (record["base"].get("model") or record["base"]["caffe"], record["structure"])  # noqa: E731
-    return read_record(run / STRUCTURE_FILE, "compressed-run", required)[0]
+    """factorized.json, checked against its schema (onebyone.runs.schema.FACTORIZED)."""
+    return read_record(run / STRUCTURE_FILE, "compressed-run", FACTORIZED, SCHEMA_VERSION)[0]
 
 
 @register_run_format("compressed", marker=STRUCTURE_FILE, description="a compressed run")
@@ -72,12 +72,7 @@ def open_compressed_run(path: Path, consent: Consent) -> Run:
     build_base = consent.builder(description["base"], str(path))
     if not (path / MODEL_FILE).is_file():
         raise OneByOneError(f"{str(path)!r} has no {MODEL_FILE}")
-    config = None
-    if description.get("train_config"):
-        try:
-            config = TrainConfig.from_dict(description["train_config"])
-        except OneByOneError as exc:
-            raise OneByOneError(f"{str(path / STRUCTURE_FILE)!r}: {exc}") from exc
+    config = recorded_config(description, path / STRUCTURE_FILE)
 
     def build() -> nn.Module:
         try:
@@ -93,7 +88,7 @@ def open_compressed_run(path: Path, consent: Consent) -> Run:
         kind="compressed",
         spec=dict(description["base"]),
         build=build,
-        input_size=tuple(int(d) for d in description["input_shape"][-3:]),
+        input_size=tuple(description["input_shape"][-3:]),
         config=config,
         path=path,
         record=description,

@@ -7,19 +7,19 @@ it converts the rebuilt source model again at that size and loads the saved weig
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from torch import nn
 
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, atomic_write_text, check_output_folder
-from onebyone.runs.registry import Consent, read_record, register_run_format
+from onebyone.records import check, json_text
+from onebyone.runs.registry import Consent, read_record, recorded_config, register_run_format
 from onebyone.runs.run import Run
-from onebyone.runs.training import load_state
+from onebyone.runs.schema import FC2CONV
+from onebyone.runs.weights import load_state
 from onebyone.surgery.fc_to_conv import FcToConvResult, fc_to_conv
 from onebyone.train.checkpoint import MODEL_FILE
-from onebyone.train.config import TrainConfig
 
 FC2CONV_FILE = "fc2conv.json"
 SCHEMA_VERSION = 1
@@ -50,18 +50,16 @@ def save_converted(
         **result.to_dict(),
         **(checks or {}),
     }
-    atomic_write_text(out / FC2CONV_FILE, json.dumps(description, indent=2) + "\n")
+    check(description, FC2CONV, f"{FC2CONV_FILE} to write")
+    atomic_write_text(out / FC2CONV_FILE, json_text(description) + "\n")
     return out
-
-
-def _source_and_config(record: dict) -> tuple[dict, TrainConfig | None]:
-    recorded = record.get("train_config")
-    return record["source"], TrainConfig.from_dict(recorded) if recorded else None
 
 
 @register_run_format("converted", marker=FC2CONV_FILE, description="a converted model")
 def open_converted_run(path: Path, consent: Consent) -> Run:
-    description, shape, (source, config) = read_record(path / FC2CONV_FILE, "fc2conv", _source_and_config)
+    description, shape = read_record(path / FC2CONV_FILE, "fc2conv", FC2CONV, SCHEMA_VERSION)
+    source = description["source"]
+    config = recorded_config(description, path / FC2CONV_FILE)
     build_source = consent.builder(source, str(path))
     if not (path / MODEL_FILE).is_file():
         raise OneByOneError(f"{str(path)!r} has no {MODEL_FILE}")

@@ -11,7 +11,6 @@ What a command opens (a model spec or a folder) is routed in `runs.opening`, abo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,29 +22,49 @@ from onebyone.errors import OneByOneError
 from onebyone.models.loading import is_user_code, load_model
 from onebyone.models.options import check_options, is_plain_mapping
 from onebyone.models.registry import get_model_entry, list_models
+from onebyone.records import Spec, check, check_version, read_json
 from onebyone.runs.run import Run
+from onebyone.train.config import TrainConfig
 
 # The margin cut off around the centre crop of a photo for published ImageNet weights (256 → 224).
 IMAGENET_CROP_PADDING = 32
 
 
-def read_record(path: Path, what: str, read: Callable[[dict], object]) -> tuple[dict, list[int], object]:
-    """(record, input shape, read(record)) of a format's JSON record (factorized.json, fc2conv.json):
-    `read` takes the format's own fields; anything unreadable is one line naming the file."""
-    unreadable = f"{str(path)!r}: unreadable {what} description"
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        fields = read(record)
-        shape = [int(d) for d in record["input_shape"]]
-    except (ValueError, KeyError, TypeError, OSError) as exc:
-        raise OneByOneError(f"{unreadable} ({exc})") from exc
-    if len(shape) < 3:
-        raise OneByOneError(f"{unreadable} (input shape {shape})")
+def read_record(path: Path, what: str, schema: Spec, version: int) -> tuple[dict, list[int]]:
+    """(record, input shape) of a format's JSON record (factorized.json, fc2conv.json, caffe.json),
+    checked against the format's `schema` (onebyone.runs.schema) and schema `version`; anything else
+    is one line naming the file and the field."""
+    where = f"{str(path)!r}: unreadable {what} description"
+    record = check_version(read_json(path, f"{what} description"), version, where)
+    check(record, schema, where)
+    shape = list(record["input_shape"])
     try:
         check_shape(shape)
     except OneByOneError as exc:
-        raise OneByOneError(f"{unreadable} ({exc})") from None
-    return record, shape, fields
+        raise OneByOneError(f"{where} ({exc})") from None
+    return record, shape
+
+
+def recorded_config(record: dict, path: Path) -> TrainConfig | None:
+    """The training configuration a record keeps ("train_config"; None when it has none), checked as
+    config.json is (TrainConfig.check_values) and with its normalisation known."""
+    if record.get("train_config") is None:
+        return None
+    try:
+        config = TrainConfig.from_dict(record["train_config"])
+    except OneByOneError as exc:
+        raise OneByOneError(f"{str(path)!r}: {exc}") from None
+    return check_normalised(config, path)
+
+
+def check_normalised(config: TrainConfig, path: Path) -> TrainConfig:
+    """A trained run's config says how its inputs were standardised (training measures mean and std
+    before writing it); without them every input would be fed unstandardised, a wrong answer."""
+    if config.mean is None or config.std is None:
+        raise OneByOneError(
+            f"{str(path)!r}: mean and std are null: the input normalisation of the weights is unknown"
+        )
+    return config
 
 
 @dataclass(frozen=True)

@@ -8,24 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torch import nn
-
 from onebyone.errors import OneByOneError
-from onebyone.runs.registry import Consent, register_run_format
+from onebyone.runs.registry import Consent, check_normalised, register_run_format
 from onebyone.runs.run import Run
-from onebyone.train.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights
+from onebyone.runs.weights import load_state
+from onebyone.train.checkpoint import CONFIG_FILE, MODEL_FILE
 from onebyone.train.config import read_config
 from onebyone.train.run import data_input_size
-
-
-def load_state(model: nn.Module, weights: Path, where: Path, what: str = "recorded model") -> nn.Module:
-    """Load a safetensors file into `model`; a file of another layout is one error line."""
-    try:
-        model.load_state_dict(load_weights(weights))
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise OneByOneError(f"{str(where)!r}: weights do not fit the {what} ({first})") from exc
-    return model.eval()
 
 
 @register_run_format("training", marker=CONFIG_FILE, description="a training run")
@@ -33,6 +22,7 @@ def open_training_run(path: Path, consent: Consent) -> Run:
     config = read_config(path / CONFIG_FILE)
     spec = {"model": config.model, "model_overrides": dict(config.model_overrides)}
     build_base = consent.builder(spec, str(path))
+    check_normalised(config, path / CONFIG_FILE)
     if not (path / MODEL_FILE).is_file():
         raise OneByOneError(f"{str(path)!r} has no {MODEL_FILE}: the run has not finished (resume it)")
     return Run(

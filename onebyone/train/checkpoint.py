@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, atomic_write_text
+from onebyone.records import json_text
 from onebyone.train.checks import first_line
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -72,7 +73,7 @@ def optimizer_from_flat(tensors: dict[str, Tensor], rest: dict) -> dict:
 def save_checkpoint(run_dir: Path, groups: dict[str, dict[str, Tensor]], info: dict) -> Path:
     """Write `groups` ({"model": state_dict, "optimizer": …}) and `info` as one checkpoint."""
     tensors = {f"{group}/{name}": tensor for group, named in groups.items() for name, tensor in named.items()}
-    text = json.dumps(info, indent=2)
+    text = json_text(info, indent=2)
     path = run_dir / CHECKPOINT_FILE
     _atomic_save_tensors(path, tensors, {"onebyone": text})
     atomic_write_text(run_dir / CHECKPOINT_JSON, text + "\n")

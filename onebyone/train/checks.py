@@ -42,7 +42,9 @@ def check_normalisation(config: TrainConfig) -> None:
 
 @torch.no_grad()
 def check_input(model: nn.Module, train: ImageDataset, config: TrainConfig, device: torch.device) -> None:
-    """One forward pass on a (1, C, H, W) input of the data's shape; the output must be (1, ≥ classes)."""
+    """One forward pass on a (1, C, H, W) input of the data's shape; the output must be (1, classes):
+    one logit per class of the data, no more (`--set num_classes=1000` on a 10-class set would train,
+    and then its outputs beyond the tenth would name no class), no fewer."""
     shape = (1, *train.input_shape)
     x = torch.zeros(shape, device=device).contiguous(memory_format=memory_format(config))
     was_training = model.training
@@ -58,7 +60,7 @@ def check_input(model: nn.Module, train: ImageDataset, config: TrainConfig, devi
     finally:
         model.train(was_training)
     classes = len(train.classes)
-    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] < classes:
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] != classes:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise OneByOneError(
             f"model {config.model!r} gives {got} for an input of shape {tuple(shape)}; training needs "

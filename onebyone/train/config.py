@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import typing
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from onebyone.data.registry import get_dataset
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write_text
 from onebyone.models.options import is_plain_mapping, value_fits
+from onebyone.records import check_version, json_text, read_json
 
 CONFIG_SCHEMA_VERSION = 1
 MAX_COUNT = 2**31 - 1  # epochs, images, batch size: far beyond any run, far below an overflow
@@ -85,7 +85,24 @@ class TrainConfig:
     overwrite: bool = False  # start again in a run folder that holds a run (its files are replaced)
 
     def validate(self) -> TrainConfig:
-        """Check every field against what it may be; bad values raise OneByOneError (one line)."""
+        """Check every field against what it may be, and the run-folder flags against each other;
+        bad values raise OneByOneError (one line)."""
+        self.check_values()
+        if self.resume and self.out is None:
+            raise OneByOneError("resume needs a run folder (--out)")
+        if self.overwrite and self.out is None:
+            raise OneByOneError("overwrite needs a run folder (--out)")
+        if self.overwrite and self.resume:
+            raise OneByOneError(
+                "--resume continues the run in --out and --overwrite starts it again: give one"
+            )
+        self.tta_flip = self.test_time_flip
+        return self
+
+    def check_values(self) -> TrainConfig:
+        """Each field against what it may be: its type, its range or its known names. This is the
+        schema of config.json's "config" (and of the train_config other run records keep): a config is
+        checked so before training writes it and again whenever one is read."""
         self._check_types()
         choices = {
             "optimizer": ("sgd", "adamw"),
@@ -99,10 +116,12 @@ class TrainConfig:
                 )
         for name, (low, high) in _INT_RANGES.items():
             _check_range(name, getattr(self, name), low, high)
-        for name in ("lr", "resume_lr", "std"):
+        for name in ("lr", "resume_lr"):
             _check_range(name, getattr(self, name), 0, math.inf, low_open=True)
-        for name in ("weight_decay", "mean"):
-            _check_range(name, getattr(self, name), 0 if name == "weight_decay" else -math.inf, math.inf)
+        _check_range("weight_decay", self.weight_decay, 0, math.inf)
+        # pixels are scaled to [0, 1] before standardising: their mean and deviation lie in it too
+        _check_range("mean", self.mean, 0, 1)
+        _check_range("std", self.std, 0, 1, low_open=True)
         for name in (
             "warmup_fraction",
             "final_lr_fraction",
@@ -114,15 +133,6 @@ class TrainConfig:
             if not 0 <= getattr(self, name) < 1:
                 raise OneByOneError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         get_dataset(self.data)  # an unknown name or a missing argument raises
-        if self.resume and self.out is None:
-            raise OneByOneError("resume needs a run folder (--out)")
-        if self.overwrite and self.out is None:
-            raise OneByOneError("overwrite needs a run folder (--out)")
-        if self.overwrite and self.resume:
-            raise OneByOneError(
-                "--resume continues the run in --out and --overwrite starts it again: give one"
-            )
-        self.tta_flip = self.test_time_flip
         return self
 
     def _check_types(self) -> None:
@@ -131,7 +141,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, float) and not math.isfinite(value):
                 continue  # a float all the same: the range checks name it as not finite
-            plain = is_plain_mapping(value) if isinstance(value, dict) else True
+            plain = is_plain_mapping(value) if isinstance(value, dict) or hint is dict else True
             if not (plain and value_fits(value, hint)):
                 expected = " or ".join(
                     "None" if k is type(None) else k.__name__ for k in typing.get_args(hint)
@@ -150,15 +160,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
+        """The config a record holds, every field checked (`check_values`)."""
         if not isinstance(data, dict):
             raise OneByOneError(f"a training configuration is a JSON object, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise OneByOneError(f"unknown training option(s) {', '.join(unknown)}")
-        config = cls(**data)
-        config._check_types()
-        return config
+        return cls(**data).check_values()
 
 
 def _check_range(name: str, value: float | None, low: float, high: float, *, low_open: bool = False) -> None:
@@ -177,16 +186,30 @@ def _check_range(name: str, value: float | None, low: float, high: float, *, low
         raise OneByOneError(f"{name} must be at most {high:,}, got {shown}")
 
 
+# Older config.json versions and how each becomes the next; none yet (version 1 is the first).
+CONFIG_UPGRADES: dict = {}
+
+
 def write_config(path: Path, config: TrainConfig) -> None:
-    payload = {"schema_version": CONFIG_SCHEMA_VERSION, "config": config.to_dict()}
-    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
+    """config.json: {"schema_version", "config"}, the config checked as `read_config` checks it."""
+    payload = {"schema_version": CONFIG_SCHEMA_VERSION, "config": config.check_values().to_dict()}
+    atomic_write_text(path, json_text(payload) + "\n")
 
 
 def read_config(path: Path) -> TrainConfig:
+    """The config a run folder's config.json holds, checked field by field: a wrong type, a value out
+    of range, an unknown name or version is one line naming the file and the field."""
     if not path.is_file():
         raise OneByOneError(f"{str(path.parent)!r} is not a training run (no {path.name})")
+    where = f"{str(path)!r}: unreadable run configuration"
+    payload = check_version(
+        read_json(path, "run configuration"), CONFIG_SCHEMA_VERSION, where, CONFIG_UPGRADES
+    )
+    unknown = sorted(set(payload) - {"schema_version", "config"})
+    if unknown or "config" not in payload:
+        what = f"unknown field {unknown[0]!r:.60}" if unknown else "no config"
+        raise OneByOneError(f"{where} ({what})")
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
         return TrainConfig.from_dict(payload["config"])
-    except (ValueError, KeyError, TypeError, OSError) as exc:  # JSON, UTF-8, shape or type errors
-        raise OneByOneError(f"{str(path)!r}: unreadable run configuration ({exc})") from exc
+    except (OneByOneError, TypeError) as exc:
+        raise OneByOneError(f"{where} ({exc})") from None

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from torch import Tensor
 
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write_text, remove_stale_temporaries
+from onebyone.records import json_text
 from onebyone.train.checkpoint import (
     CHECKPOINT_FILE,
     CHECKPOINT_JSON,
@@ -163,9 +163,11 @@ class RunWriter:
             return
         if not config.resume or not (self.folder / CONFIG_FILE).is_file():
             write_config(self.folder / CONFIG_FILE, config)
-        atomic_write_text(self.folder / METRICS_FILE, "".join(json.dumps(row) + "\n" for row in history))
+        atomic_write_text(
+            self.folder / METRICS_FILE, "".join(json_text(row, indent=None) + "\n" for row in history)
+        )
         if info is not None:  # a kill between the two checkpoint files leaves this one behind
-            atomic_write_text(self.folder / CHECKPOINT_JSON, json.dumps(info, indent=2) + "\n")
+            atomic_write_text(self.folder / CHECKPOINT_JSON, json_text(info, indent=2) + "\n")
 
     def save_epoch(self, groups: dict[str, dict[str, Tensor]], info: dict, row: dict) -> None:
         """The checkpoint after an epoch, then its metrics row."""
@@ -184,7 +186,7 @@ class RunWriter:
         if not self.writes:
             return
         with open(self.folder / METRICS_FILE, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
+            handle.write(json_text(row, indent=None) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rich.console import Console
@@ -15,6 +14,7 @@ from onebyone.commands.common import read_photo
 from onebyone.data import ImageDataset
 from onebyone.errors import OneByOneError
 from onebyone.files import PLOT_FORMATS, check_output_file
+from onebyone.records import json_text
 from onebyone.runs import Run
 
 
@@ -57,7 +57,7 @@ def emit(
 ) -> int:
     """Print `data` as JSON (--format json) or as a titled table followed by notes."""
     if args.format == "json":
-        print(json.dumps(data, indent=2))
+        print(json_text(data, indent=2))
         return 0
     console = Console()
     table = Table(title=title)
