@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "onebyone"
 # Bottom to top. Packages on one row are peers: neither may import the other.
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
-    ("files", "tables"),
+    ("files", "tables", "progress"),
     ("layers",),
     ("models", "caffe"),  # caffe: Caffe prototxt/caffemodel import, on torch alone
     ("data", "analysis"),

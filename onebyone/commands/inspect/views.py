@@ -7,7 +7,7 @@ import argparse
 import torch
 
 from onebyone.commands.common import input_size, open_subject
-from onebyone.commands.inspect.shared import emit, out_path, pick_image
+from onebyone.commands.inspect.shared import View, out_path, pick_image, shown
 from onebyone.data import MAX_PHOTO_SIDE, fit_photo
 from onebyone.errors import OneByOneError
 from onebyone.inspect import (
@@ -22,16 +22,19 @@ from onebyone.inspect import (
     strongest_unit_box,
 )
 from onebyone.inspect.boxes import output_geometry
+from onebyone.progress import Progress
 
 MAX_BATCH = 4096  # images per forward pass: more only asks for memory
 
 
-def run_feature_maps(args: argparse.Namespace) -> int:
+@shown("feature-maps")
+def run_feature_maps(args: argparse.Namespace, progress: Progress) -> View:
     if args.max_tiles < 2:
         raise OneByOneError(f"--max-tiles must be ≥ 2, got {args.max_tiles}")
     run = open_subject(args)
     out = out_path(args, run, "feature-maps")
     image, label, where = pick_image(args, run)
+    progress.stage(f"capturing activations of {where}")
     layers = args.layer
     if not layers:
         relus = relu_layers(run.model(), run.preprocess(image))
@@ -44,6 +47,7 @@ def run_feature_maps(args: argparse.Namespace) -> int:
         if activation.dim() != 4:
             raise OneByOneError(f"layer {name!r} outputs {tuple(activation.shape)}, not feature maps")
         path = out if len(activations) == 1 else out.with_name(f"{out.stem}-{name}{out.suffix or '.png'}")
+        progress.stage(f"drawing {path.name}")
         plots.plot_feature_maps(activation[0], path, layer=name, image=image[0], max_tiles=args.max_tiles)
         zero = float((activation == 0).float().mean())
         shape = list(activation.shape[1:])
@@ -56,19 +60,21 @@ def run_feature_maps(args: argparse.Namespace) -> int:
                 "png": str(path),
             }
         )
-        rows.append([name, "×".join(map(str, shape)), f"{zero:.1%}", f"{float(activation.max()):.3g}", path])
+        rows.append(
+            [name, "×".join(map(str, shape)), f"{zero:.1%}", f"{float(activation.max()):.3g}", path.name]
+        )
     data = {"model": run.name, "image": where, "label": label, "layers": records}
-    return emit(
-        args,
+    return View(
         data,
         f"{run.name}: feature maps of {where}",
-        ["layer", "C×h×w", "zero", "max", "png"],
+        ["layer", "C×h×w", "zero", "max"],
         rows,
-        [],
+        [f"PNG: {records[0]['png']}" if len(records) == 1 else f"PNGs: {out.with_name(out.stem)}-LAYER.png"],
     )
 
 
-def run_sparsity(args: argparse.Namespace) -> int:
+@shown("sparsity")
+def run_sparsity(args: argparse.Namespace, progress: Progress) -> View:
     if not 1 <= args.images or not 1 <= args.batch_size <= MAX_BATCH:
         raise OneByOneError(f"--images must be ≥ 1 and --batch-size in 1..{MAX_BATCH}")
     run = open_subject(args)
@@ -79,7 +85,16 @@ def run_sparsity(args: argparse.Namespace) -> int:
     else:
         data = run.test_set()
         source, images = data.name, data.images[: args.images]
-    result = measure_sparsity(run.model(), images, args.batch_size, name=run.name, preprocess=run.preprocess)
+    progress.stage(f"measuring on {len(images):,} images of {source}", total=len(images))
+    result = measure_sparsity(
+        run.model(),
+        images,
+        args.batch_size,
+        name=run.name,
+        preprocess=run.preprocess,
+        on_batch=progress.advance,
+    )
+    progress.stage(f"drawing {out.name}")
     png = plots.plot_sparsity(result, out)
     report = {**result.to_dict(), "data": source, "png": str(png)}
     rows = [
@@ -94,8 +109,7 @@ def run_sparsity(args: argparse.Namespace) -> int:
         for r in result.rows
     ]
     notes = [f"slope of the zero fraction against depth: {result.slope:+.4f} per layer", f"plot: {png}"]
-    return emit(
-        args,
+    return View(
         report,
         f"{run.name}: after each activation, {result.images:,} images of {source}",
         ["depth", "layer", "kind", "C×h×w", "zero fraction", "mean activation"],
@@ -104,12 +118,14 @@ def run_sparsity(args: argparse.Namespace) -> int:
     )
 
 
-def run_cam(args: argparse.Namespace) -> int:
+@shown("cam")
+def run_cam(args: argparse.Namespace, progress: Progress) -> View:
     if args.top < 1:
         raise OneByOneError(f"--top must be ≥ 1, got {args.top}")
     run = open_subject(args)
     out = out_path(args, run, "cam")
     image, label, where = pick_image(args, run)
+    progress.stage(f"class maps of {where}")
     shape = (1, *input_size(args, run))
     network = gap_class_map_network(run.model(), shape).eval()
     x = run.preprocess(image)
@@ -119,6 +135,7 @@ def run_cam(args: argparse.Namespace) -> int:
     if len(classes) != cams.shape[0]:
         classes = tuple(str(c) for c in range(cams.shape[0]))
     geometry = output_geometry(network, shape)
+    progress.stage(f"drawing {out.name}")
     png = plots.plot_cam(
         image[0],
         cams,
@@ -146,8 +163,7 @@ def run_cam(args: argparse.Namespace) -> int:
     }
     rows = [[t["class"], f"{t['score']:.3f}", f"{t['probability']:.1%}"] for t in top]
     truth = f" (true class {classes[label]})" if label is not None else ""
-    return emit(
-        args,
+    return View(
         data,
         f"{run.name}: class activation maps of {where}{truth}",
         ["class", "score = map mean", "probability"],
@@ -156,7 +172,8 @@ def run_cam(args: argparse.Namespace) -> int:
     )
 
 
-def run_box(args: argparse.Namespace) -> int:
+@shown("box")
+def run_box(args: argparse.Namespace, progress: Progress) -> View:
     run = open_subject(args)
     out = out_path(args, run, "box")
     image, label, where = pick_image(args, run)
@@ -169,8 +186,10 @@ def run_box(args: argparse.Namespace) -> int:
                 f"{run.name} has no activation that outputs zeros; name the layer with --layer"
             )
         layer = relus[-1]
+    progress.stage(f"the strongest unit of {layer}")
     box = strongest_unit_box(run.model(), x, layer)
     channel_map = capture_activations(run.model(), x, [layer])[layer][0, box.channel]
+    progress.stage(f"drawing {out.name}")
     png = plots.plot_box(image[0], box, out, channel_map=channel_map)
     data = {"model": run.name, "image": where, "label": label, **box.to_dict(), "png": str(png)}
     rows = [
@@ -182,8 +201,7 @@ def run_box(args: argparse.Namespace) -> int:
         ["box (top, left, bottom, right)", ", ".join(f"{v:g}" for v in box.box)],
         ["inside the image", ", ".join(f"{v:g}" for v in box.clipped_box)],
     ]
-    return emit(
-        args,
+    return View(
         data,
         f"{run.name}: strongest unit of {layer} on {where}",
         ["", "value"],
@@ -192,13 +210,14 @@ def run_box(args: argparse.Namespace) -> int:
     )
 
 
-def run_dense(args: argparse.Namespace) -> int:
+@shown("dense")
+def run_dense(args: argparse.Namespace, progress: Progress) -> View:
     if args.scenes < 1:
         raise OneByOneError(f"--scenes must be ≥ 1, got {args.scenes}")
     run = open_subject(args)
     out = out_path(args, run, "dense")
     if args.image:
-        return _dense_photo(args, run, out)
+        return _dense_photo(args, run, out, progress)
     data = run.test_set()
     needed = args.scenes * args.items
     if needed > len(data):
@@ -206,6 +225,7 @@ def run_dense(args: argparse.Namespace) -> int:
             f"{args.scenes} scenes of {args.items} items need {needed} test images; "
             f"{data.name} has {len(data)}"
         )
+    progress.stage(f"composing {args.scenes} scenes and predicting densely on them")
     scenes = compose_scenes(
         data.images[:needed],
         data.labels[:needed],
@@ -215,6 +235,7 @@ def run_dense(args: argparse.Namespace) -> int:
         classes=data.classes,
     )
     result = dense_prediction(run.model(), scenes, preprocess=run.preprocess)
+    progress.stage(f"drawing {out.name}")
     png = plots.plot_class_map(scenes, result, out)
     report = {
         "model": run.name,
@@ -235,8 +256,7 @@ def run_dense(args: argparse.Namespace) -> int:
         ],
         ["how", result.method],
     ]
-    return emit(
-        args,
+    return View(
         report,
         f"{run.name}: dense prediction on {len(scenes)} scenes of {args.canvas}×{args.canvas}",
         ["", "value"],
@@ -245,7 +265,7 @@ def run_dense(args: argparse.Namespace) -> int:
     )
 
 
-def _dense_photo(args: argparse.Namespace, run, out) -> int:
+def _dense_photo(args: argparse.Namespace, run, out, progress: Progress) -> View:
     """A class map over a whole photo: the network slid over it as a dense predictor (claim C9)."""
     channels, height, width = input_size(args, run)
     side = args.side or 2 * min(height, width)
@@ -255,6 +275,7 @@ def _dense_photo(args: argparse.Namespace, run, out) -> int:
             f"got {side} and {args.top}"
         )
     photo = fit_photo(args.image, shorter_side=side, channels=channels)  # (1, C, H', W') uint8
+    progress.stage(f"a class map over {args.image}")
     result = photo_class_map(run.model(), run.preprocess(photo), (1, channels, height, width))
     classes = run.classes or tuple(str(c) for c in range(result.class_maps.shape[0]))
     png = plots.plot_photo_class_map(photo[0], result, out, classes=classes, top=args.top)
@@ -270,8 +291,7 @@ def _dense_photo(args: argparse.Namespace, run, out) -> int:
     rows = [[t["class"], f"{t['mean_score']:.3f}", f"{t['cell_share']:.0%}"] for t in top]
     stride = result.geometry.stride[0]
     notes = [f"class map {h}×{w} cells, stride {stride:g} px ({result.method})", f"image: {png}"]
-    return emit(
-        args,
+    return View(
         report,
         f"{run.name}: class map over {args.image} ({photo.shape[-1]}×{photo.shape[-2]})",
         ["class", "mean score", "cells it wins"],
