@@ -51,9 +51,14 @@ def _longest_word(text: str) -> int:
     return max((cell_len(word) for word in text.split()), default=0)
 
 
+def _width(cell: str) -> int:
+    """Columns a cell takes: its longest line."""
+    return max(cell_len(line) for line in cell.split("\n"))
+
+
 def _natural(column: Column, cells: list[str]) -> int:
     """The width that shows every cell and the header on one line."""
-    return max([cell_len(column.name), *(cell_len(c) for c in cells)])
+    return max([cell_len(column.name), *(_width(c) for c in cells)])
 
 
 def _least(column: Column, cells: list[str]) -> int:
@@ -62,7 +67,7 @@ def _least(column: Column, cells: list[str]) -> int:
     natural = _natural(column, cells)
     if column.kind == "text":
         return min(natural, max(_MIN_PROSE, _longest_word(column.name)))
-    return max([_longest_word(column.name), *(cell_len(c) for c in cells)])
+    return max([_longest_word(column.name), *(_width(c) for c in cells)])
 
 
 def _alias(part: str, taken: set[str]) -> str | None:
@@ -148,15 +153,17 @@ def fit_table(
 
 
 def _share(kept: list[int], natural: list[int], least: list[int], width: int) -> dict[int, int]:
-    """Each kept column's width: its natural one, less what wrapped headers and prose (2.) give up."""
+    """Each kept column's width: its natural one, less what wrapped headers and prose (2.) give up,
+    the widest first, so that wrapped columns end up alike."""
     widths = {i: natural[i] for i in kept}
     excess = _total(widths.values()) - width
-    for i in sorted(kept, key=lambda i: -(natural[i] - least[i])):
-        if excess <= 0:
+    while excess > 0:
+        shrinkable = [i for i in kept if widths[i] > least[i]]
+        if not shrinkable:
             break
-        give = min(excess, natural[i] - least[i])
-        widths[i] -= give
-        excess -= give
+        widest = max(shrinkable, key=lambda i: widths[i])
+        widths[widest] -= 1
+        excess -= 1
     return widths
 
 
@@ -172,21 +179,30 @@ def _table(title: str, columns: list[Column], widths: list[int]) -> Table:
     return table
 
 
-def _blocks(title, columns, cells, width, natural, least, keys, notes) -> Fitted:
-    key_width = _total(least[:keys]) - 1
+def _groups(natural: list[int], keys: int, key_width: int, width: int) -> list[list[int]]:
+    """Consecutive non-key columns, as many to a block as fit beside the keys."""
     groups, current = [], []
-    for i in range(keys, len(columns)):
+    for i in range(keys, len(natural)):
         if current and key_width + _total(natural[j] for j in [*current, i]) > width:
             groups.append(current)
             current = []
         current.append(i)
-    groups.append(current)
+    return [*groups, current]
+
+
+def _blocks(title, columns, cells, width, natural, least, keys, notes) -> Fitted:
+    """3.: the key columns at their natural width when that takes no more blocks, else wrapped."""
+    groups = _groups(natural, keys, _total(least[:keys]) - 1, width)
+    key_widths = least[:keys]
+    wide = _groups(natural, keys, _total(natural[:keys]) - 1, width)
+    if len(wide) == len(groups):
+        groups, key_widths = wide, natural[:keys]
     tables = []
     for number, group in enumerate(groups, 1):
         shown = [*range(keys), *group]
         part = f"{title}, part {number} of {len(groups)}"
         table = _table(
-            part, [columns[i] for i in shown], [least[i] if i < keys else natural[i] for i in shown]
+            part, [columns[i] for i in shown], [key_widths[i] if i < keys else natural[i] for i in shown]
         )
         for r in range(len(cells[0])):
             table.add_row(*(cells[i][r] for i in shown))

@@ -10,7 +10,6 @@ import io
 import json
 
 from rich.console import Console
-from rich.table import Table
 
 from onebyone.analysis.memory_results import MemoryResult
 from onebyone.analysis.results import SCHEMA_VERSION, LayerRow, ProfileResult, format_count
@@ -359,12 +358,8 @@ def _compare_cells(data: dict) -> tuple[list[str], list[list[str]]]:
 
 def render_comparison(data: dict, console: Console) -> None:
     header, rows = _compare_cells(data)
-    table = Table(title="comparison (Δ and ratio against the first)")
-    for i, column in enumerate(header):
-        table.add_column(column, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    columns = [Column(header[0], "left", 1, "text")] + [Column(name, "right") for name in header[1:]]
+    print_table(console, "comparison (Δ and ratio against the first)", columns, rows, blocks=1)
 
 
 def comparison_markdown(data: dict) -> str:
