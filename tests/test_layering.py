@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "onebyone"
 # Bottom to top. Packages on one row are peers: neither may import the other.
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
-    ("files", "tables", "records"),  # records: JSON records and their schemas, on errors alone
+    ("files", "tables", "records", "progress"),  # records: JSON records and their schemas, on errors alone
     ("layers",),
     ("models", "caffe"),  # caffe: Caffe prototxt/caffemodel import, on torch alone
     ("data", "analysis"),

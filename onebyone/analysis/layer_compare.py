@@ -12,9 +12,9 @@ from __future__ import annotations
 from itertools import zip_longest
 
 from rich.console import Console
-from rich.table import Table
 
 from onebyone.analysis.results import LayerRow, ProfileResult, format_count
+from onebyone.tables import Column, print_table
 
 
 def weighted_rows(result: ProfileResult) -> list[LayerRow]:
@@ -45,21 +45,20 @@ def compared_layers(results: list[ProfileResult], labels: list[str]) -> dict:
 
 
 def render_layer_comparison(data: dict, console: Console) -> None:
-    table = Table(title="weighted layers in order (output without batch, parameters, MACs)")
-    table.add_column("#", justify="right")
-    for label in data["labels"]:
-        table.add_column(label)
-    table.add_column("same")
+    rows = []
     for pair in data["layers"]:
         cells = [
             "—"
             if c is None
-            else f"{c['layer']} {'×'.join(map(str, c['output_shape']))} "
+            else f"{c['layer']}\n{'×'.join(map(str, c['output_shape']))} "
             f"{c['params']:,} {format_count(c['macs'])}"
             for c in pair["layers"]
         ]
-        table.add_row(str(pair["index"]), *cells, "yes" if pair["same"] else "NO")
-    console.print(table)
+        rows.append([str(pair["index"]), *cells, "yes" if pair["same"] else "NO"])
+    columns = [Column("#", "right", 9)]
+    columns += [Column(label, "left", 8, "text") for label in data["labels"]]
+    columns.append(Column("same", "left", 9))
+    print_table(console, "weighted layers in order (output without batch, parameters, MACs)", columns, rows)
     differ = [p["index"] for p in data["layers"] if not p["same"]]
     console.print(
         "every weighted layer agrees"

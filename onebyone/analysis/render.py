@@ -9,12 +9,11 @@ import csv
 import io
 
 from rich.console import Console
-from rich.table import Table
 
 from onebyone.analysis.memory_results import MemoryResult
 from onebyone.analysis.results import SCHEMA_VERSION, LayerRow, ProfileResult, format_count
 from onebyone.records import json_text
-from onebyone.tables import Column, fitted_table, left_out_note
+from onebyone.tables import Column, print_table
 
 COLUMNS = (
     "layer",
@@ -190,21 +189,22 @@ _PRIORITY = {
 }
 
 
+_KIND = {name: "value" for name in COLUMNS} | {"layer": "name"}
+
+
 def render_table(result: ProfileResult, depth: int, console: Console) -> None:
     shapes = ", ".join("×".join(map(str, s)) for s in result.input_shapes)
+    cells = text_rows(result, depth, short=True)
+    priority = dict(_PRIORITY)
+    if any(row[0].strip().split(" ")[0].isdigit() for row in cells):  # nn.Sequential's "0", "1", …:
+        priority["type"] = 8.5  # the name does not say what the layer is, its type does
     columns = [
-        Column(name, "left" if name in ("layer", "type", "output") else "right", _PRIORITY[name])
+        Column(name, "left" if name in ("layer", "type", "output") else "right", priority[name], _KIND[name])
         for name in COLUMNS
     ]
-    cells = text_rows(result, depth, short=True)
-    table, left_out, kept = fitted_table(
-        f"{result.model} at {shapes} ({result.dtype})", columns, cells, console.width
-    )
-    for row in cells[:-1]:
-        table.add_row(*(row[i] for i in kept))
-    table.add_row(*(cells[-1][i] for i in kept), style="bold", end_section=True)
-    console.print(table)
-    for line in notes(result) + ([left_out_note(left_out, console.width)] if left_out else []):
+    title = f"{result.model} at {shapes} ({result.dtype})"
+    print_table(console, title, columns, cells, total_row=True)
+    for line in notes(result):
         console.print(line, highlight=False)
 
 
@@ -358,12 +358,8 @@ def _compare_cells(data: dict) -> tuple[list[str], list[list[str]]]:
 
 def render_comparison(data: dict, console: Console) -> None:
     header, rows = _compare_cells(data)
-    table = Table(title="comparison (Δ and ratio against the first)")
-    for i, column in enumerate(header):
-        table.add_column(column, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    columns = [Column(header[0], "left", 1, "text")] + [Column(name, "right") for name in header[1:]]
+    print_table(console, "comparison (Δ and ratio against the first)", columns, rows, blocks=1)
 
 
 def comparison_markdown(data: dict) -> str:

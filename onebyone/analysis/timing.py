@@ -32,6 +32,13 @@ def median_seconds(
 
     `sync` waits for asynchronous work (e.g. torch.cuda.synchronize) before each clock reading.
     """
+    return statistic(sample_seconds(fn, warmup=warmup, repeats=repeats, sync=sync))
+
+
+def sample_seconds(
+    fn: Callable[[], object], *, warmup: int = 2, repeats: int = 7, sync: Callable[[], object] | None = None
+) -> list[float]:
+    """Wall time of each of `repeats` calls of `fn()`, after `warmup` untimed ones."""
     check_repeats(repeats, warmup)
     sync = sync or (lambda: None)
     for _ in range(warmup):
@@ -43,7 +50,16 @@ def median_seconds(
         fn()
         sync()
         times.append(time.perf_counter() - start)
-    return statistic(times)
+    return times
+
+
+def quartiles(times: list[float]) -> tuple[float, float]:
+    """(first, third) quartile of `times`, both the one value for a single time; their difference is
+    the interquartile range, the spread of the middle half."""
+    if len(times) < 2:
+        return times[0], times[0]
+    first, _, third = statistics.quantiles(times, n=4, method="inclusive")
+    return first, third
 
 
 def interleaved_seconds(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
-from rich.table import Table
 
 from onebyone.commands.common import add_model_arguments, input_size, open_subject
 from onebyone.deploy.bench import BenchResult, bench
+from onebyone.progress import add_progress_argument, progress_for
 from onebyone.records import json_text
+from onebyone.tables import Column, print_table, speed_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-channels-last", action="store_true", help="keep NCHW in the optimised model")
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per measurement (median)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    add_progress_argument(parser)
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.set_defaults(func=run)
 
@@ -34,8 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     run = open_subject(args)
     model, input_shape, name = run.model(), input_size(args, run), run.name
-    console = Console(stderr=True)
-    with console.status("benchmarking") as status:
+    with progress_for(args, "bench") as progress:
         result = bench(
             model,
             input_shape,
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             channels_last=not args.no_channels_last,
             repeats=args.repeats,
             device=args.device,
-            progress=lambda msg: status.update(f"benchmarking: {msg}"),
+            progress=progress.stage,
         )
     if args.format == "json":
         print(json_text(result.to_dict(), indent=2))
@@ -56,27 +57,47 @@ def run(args: argparse.Namespace) -> int:
 
 def render(result: BenchResult, console: Console) -> None:
     shape = "×".join(map(str, result.input_shape))
-    table = Table(title=f"{result.model} at {shape}, {result.threads} threads")
-    for column in ("variant", "batch", "median ms", "images/s", "speedup"):
-        table.add_column(column, justify="left" if column == "variant" else "right")
+    rows = []
     for row in result.latency:
-        speedup = f"{result.speedup(row.batch):.2f}×" if row.variant == "optimised" else ""
-        table.add_row(
-            row.variant, str(row.batch), f"{row.median_ms:.3f}", f"{row.images_per_s:,.0f}", speedup
+        speed = speed_text(result.speedup(row.batch)) if row.variant == "optimised" else ""
+        rows.append(
+            [
+                row.variant,
+                str(row.batch),
+                f"{row.median_ms:.3f}",
+                f"{row.iqr_ms:.3f}",
+                f"{row.images_per_s:,.0f}",
+                speed,
+            ]
         )
-    console.print(table)
+    columns = [
+        Column("variant", "left", 9, "text"),
+        Column("batch", "right", 8),
+        Column("median ms", "right", 8),
+        Column("IQR ms", "right", 6),
+        Column("images/s", "right", 5),
+        Column("optimised vs eager", "right", 7),
+    ]
+    title = f"{result.model} at {shape}, {result.threads} threads (median and interquartile range of repeats)"
+    print_table(console, title, columns, rows)
     if not result.pointwise:
         console.print("no 1×1 convolutions")
         return
-    roof = Table(title=f"1×1 convs vs torch.matmul ({result.dtype}, same shapes)")
-    for column in ("layer", "pixels × C_in → C_out", "conv GFLOP/s", "matmul GFLOP/s", "of matmul"):
-        roof.add_column(column, justify="left" if column == "layer" else "right")
-    for row in result.pointwise:
-        roof.add_row(
+    rows = [
+        [
             row.layer,
             f"{row.pixels:,} × {row.in_channels} → {row.out_channels}",
             f"{row.conv_gflops:.1f}",
             f"{row.matmul_gflops:.1f}",
             f"{row.fraction:.0%}",
-        )
-    console.print(roof)
+        ]
+        for row in result.pointwise
+    ]
+    columns = [
+        Column("layer", "left", 9, "name"),
+        Column("pixels × C_in → C_out", "right", 5),
+        Column("conv GFLOP/s", "right", 7),
+        Column("matmul GFLOP/s", "right", 6),
+        Column("of matmul", "right", 8),
+    ]
+    print_table(console, f"1×1 convs vs torch.matmul ({result.dtype}, same shapes)", columns, rows)

@@ -6,17 +6,18 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from onebyone.analysis.timing import check_repeats
 from onebyone.commands.arguments import parse_input_shape, parse_overrides
 from onebyone.commands.common import add_code_arguments, add_overrides_argument, caffe_input_size
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_folder
+from onebyone.progress import add_progress_argument, progress_for
 from onebyone.records import json_text
 from onebyone.runs import Run, open_run_or_model, save_compressed
 from onebyone.surgery.compress import CompressResult, compress
 from onebyone.surgery.factorize import TARGETS
+from onebyone.tables import Column, print_table, speed_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--input", metavar="CxHxW", help="input size for a MODEL spec (default: the zoo's)")
     add_overrides_argument(parser, "model option for a MODEL spec (repeatable)")
     add_code_arguments(parser)
+    add_progress_argument(parser)
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.set_defaults(func=run)
 
@@ -84,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
     input_shape = _input_shape(source, args.input)
     trained = source.config is not None
     note = None if trained else "a bare model spec has no data set: accuracy not measured (compress a run)"
-    console = Console(stderr=True)
-    with console.status("compressing") as status:
+    with progress_for(args, "compress") as progress:
         model, result = compress(
             source.model(),
             input_shape,
@@ -101,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
             finetune=source.finetune if trained else None,
             finetune_epochs=args.finetune_epochs,
             accuracy_note=note,
-            progress=lambda msg: status.update(f"compressing: {msg}"),
+            progress=progress.stage,
         )
+        progress.stage(f"writing {out}")
     config = source.config.to_dict() if source.config is not None else None
     base = {**source.spec, **({"run": str(source.path)} if source.is_folder else {})}
     save_compressed(out, model, result, base, config)
@@ -139,59 +141,81 @@ def _percent(value: float | None) -> str:
 def render(result: CompressResult, console: Console) -> None:
     report = result.report
     shape = "×".join(map(str, report.input_shape))
-    table = Table(title=f"{result.source}: budget {report.budget:g} of {report.target}, input {shape}")
-    for column in ("layer", "original", "ranks", "params", "MACs", "rel. error", "note"):
-        table.add_column(
-            column,
-            justify="left" if column in ("layer", "original", "note") else "right",
-            no_wrap=column != "note",
-        )
+    rows = []
     for row in report.layers:
         ranks = "×".join(map(str, row.ranks)) if row.ranks else "–"
         params = f"{_count(row.params_before)} → {_count(row.params_after)}"
         macs = f"{_count(row.macs_before)} → {_count(row.macs_after)}"
         error = f"{row.error:.3f}" if row.error is not None else "–"
-        table.add_row(
-            row.name, row.shape, f"{row.method or 'kept'} {ranks}", params, macs, error, row.reason or ""
+        rows.append(
+            [row.name, row.shape, f"{row.method or 'kept'} {ranks}", params, macs, error, row.reason or ""]
         )
-    console.print(table)
+    columns = [
+        Column("layer", "left", 9, "name"),
+        Column("original", "left", 3, "text"),
+        Column("ranks", "right", 8),
+        Column("params", "right", 6),
+        Column("MACs", "right", 7),
+        Column("rel. error", "right", 5),
+        Column("note", "left", 4, "text"),
+    ]
+    print_table(
+        console, f"{result.source}: budget {report.budget:g} of {report.target}, input {shape}", columns, rows
+    )
     layout = "channels-last" if result.channels_last else "NCHW"
     runner = "frozen TorchScript" if result.frozen else "eager"
-    totals = Table(title=f"totals ({result.threads} threads; latency: fp32 {runner} {layout}, median)")
-    for column in ("measure", "before", "after", "ratio"):
-        totals.add_column(column, justify="left" if column == "measure" else "right")
-    totals.add_row(
-        "parameters (model)",
-        f"{result.params_before:,}",
-        f"{result.params_after:,}",
-        f"{result.params_after / result.params_before:.3f}",
-    )
+    rows = [
+        [
+            "parameters (model)",
+            f"{result.params_before:,}",
+            f"{result.params_after:,}",
+            f"{result.params_after / result.params_before:.3f}",
+        ]
+    ]
     macs_before, macs_after = report.total("macs_before"), report.total("macs_after")
-    totals.add_row(
-        "MACs (factorisable layers)",
-        _count(macs_before),
-        _count(macs_after),
-        f"{macs_after / macs_before:.3f}" if macs_before else "–",
+    rows.append(
+        [
+            "MACs (factorisable layers)",
+            _count(macs_before),
+            _count(macs_after),
+            f"{macs_after / macs_before:.3f}" if macs_before else "–",
+        ]
     )
-    totals.add_row("predicted speedup (MAC ratio)", "", "", f"{result.predicted_speedup:.2f}×")
+    rows.append(["predicted by the MAC ratio", "", "", speed_text(result.predicted_speedup)])
     for row in result.latency:
-        totals.add_row(
-            f"latency batch {row.batch} (ms)",
-            f"{row.before_ms:.2f}",
-            f"{row.after_ms:.2f}",
-            f"{row.speedup:.2f}× faster",
+        rows.append(
+            [
+                f"latency batch {row.batch} (ms)",
+                f"{row.before_ms:.2f}",
+                f"{row.after_ms:.2f}",
+                speed_text(row.speedup),
+            ]
         )
-    totals.add_row(
-        "test accuracy: before / after", _percent(result.accuracy_before), _percent(result.accuracy_after), ""
+    rows.append(
+        [
+            "test accuracy: before / after",
+            _percent(result.accuracy_before),
+            _percent(result.accuracy_after),
+            "",
+        ]
     )
     if result.finetune_epochs:
-        totals.add_row(
-            f"… after {result.finetune_epochs} epoch(s) of fine-tuning",
-            "",
-            _percent(result.accuracy_finetuned),
-            "",
+        rows.append(
+            [
+                f"after {result.finetune_epochs} epoch(s) of fine-tuning",
+                "",
+                _percent(result.accuracy_finetuned),
+                "",
+            ]
         )
-    console.print(totals)
+    columns = [
+        Column("measure", "left", 9, "text"),
+        Column("before", "right", 7),
+        Column("after", "right", 8),
+        Column("ratio", "right", 6),
+    ]
+    title = f"totals ({result.threads} threads; latency: fp32 {runner} {layout}, median)"
+    print_table(console, title, columns, rows)
     if result.accuracy_note:
         console.print(f"accuracy: {result.accuracy_note}")
     console.print(f"wrote {result.out_dir}")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from onebyone.caffe import build, load_caffemodel, read_prototxt
 from onebyone.commands.arguments import parse_input_shape
@@ -20,6 +19,7 @@ from onebyone.records import json_text
 from onebyone.runs import save_caffe_run, save_converted
 from onebyone.runs.converted import FC2CONV_FILE
 from onebyone.surgery.fc_to_conv import convert_fc_layers
+from onebyone.tables import Column, print_table
 from onebyone.train.checkpoint import MODEL_FILE
 
 
@@ -99,12 +99,10 @@ def run_fc2conv(args: argparse.Namespace) -> int:
         print(json_text(report, indent=2))
         return 0
     console = Console()
-    table = Table(title=f"{run.name}: linear layers → convolutions")
-    for column in ("layer", "before", "after", "reads"):
-        table.add_column(column)
-    for layer in result.layers:
-        table.add_row(layer.layer, layer.before, layer.after, layer.reads)
-    console.print(table)
+    columns = [Column("layer", "left", 9, "name")]
+    columns += [Column(name, "left", 8 - i, "text") for i, name in enumerate(("before", "after", "reads"))]
+    rows = [[layer.layer, layer.before, layer.after, layer.reads] for layer in result.layers]
+    print_table(console, f"{run.name}: linear layers → convolutions", columns, rows)
     for note in result.pools:
         console.print(f"pool {note}")
     for layer in result.position_wise:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from onebyone.commands.common import add_code_arguments, print_warnings
 from onebyone.errors import OneByOneError
 from onebyone.files import PLOT_FORMATS, check_output_file, save_figure
+from onebyone.progress import Progress, add_progress_argument, progress_for
 from onebyone.records import json_text
 from onebyone.runs import Run, open_run
+from onebyone.tables import Column, print_table
 from onebyone.train import predict
 
 
@@ -38,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="average each image with its mirror image (default: as the run was tested)",
     )
     parser.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    add_progress_argument(parser)
     add_code_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -48,7 +50,13 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def evaluate_run(run: Run, split: str = "test", data_dir: str | None = None, tta: bool | None = None) -> dict:
+def evaluate_run(
+    run: Run,
+    split: str = "test",
+    data_dir: str | None = None,
+    tta: bool | None = None,
+    progress: Progress | None = None,
+) -> dict:
     """Accuracy, per-class accuracy and confusion matrix of a run on its `split`."""
     run_dir = run.name
     if data_dir is not None and (run.config is None or run.config.data != "fashion-mnist"):
@@ -56,6 +64,8 @@ def evaluate_run(run: Run, split: str = "test", data_dir: str | None = None, tta
         raise OneByOneError(f"--data-dir is Fashion-MNIST's IDX folder; {run_dir!r} was trained on {data}")
     if run.config is not None and data_dir is not None:
         run.config.data_dir = data_dir
+    if progress is not None:
+        progress.stage("loading the data and the model")
     data = run.data()
     model, config = run.model(), run.config
     dataset = data.test if split == "test" else data.val
@@ -65,7 +75,12 @@ def evaluate_run(run: Run, split: str = "test", data_dir: str | None = None, tta
         )
     config.device = "cpu"
     tta = config.test_time_flip if tta is None else tta
-    predictions = predict(model, dataset, config, tta=tta)
+    on_batch = None
+    if progress is not None:
+        mirrored = " and their mirror images" if tta else ""
+        progress.stage(f"predicting {len(dataset):,} {split} images{mirrored}", total=len(dataset))
+        on_batch = progress.advance
+    predictions = predict(model, dataset, config, tta=tta, on_batch=on_batch)
     matrix = confusion_matrix(dataset.labels, predictions, len(dataset.classes))
     per_class = (matrix.diag().float() / matrix.sum(1).clamp(min=1).float()).tolist()
     return {
@@ -122,8 +137,10 @@ def run(args: argparse.Namespace) -> int:
     png = check_output_file(
         Path(args.run_dir) / "confusion.png" if args.png is None else args.png, tuple(PLOT_FORMATS)
     )
-    report = evaluate_run(run, args.split, args.data_dir, args.tta_flip)
-    report["png"] = str(save_confusion_png(report, png))
+    with progress_for(args, "eval") as progress:
+        report = evaluate_run(run, args.split, args.data_dir, args.tta_flip, progress)
+        progress.stage("drawing the confusion matrix")
+        report["png"] = str(save_confusion_png(report, png))
     if report["skipped"]:
         first = report["skipped"][0]
         more = f" (and {len(report['skipped']) - 1} more)" if len(report["skipped"]) > 1 else ""
@@ -136,13 +153,38 @@ def run(args: argparse.Namespace) -> int:
         f"[bold]{report['model']}[/] on {report['data']} {report['split']} "
         f"({report['images']:,} images): accuracy [bold]{report['accuracy']:.2%}[/]"
     )
-    table = Table(title="confusion matrix (rows: true class, columns: predicted)")
-    table.add_column("class")
-    for index in range(len(report["classes"])):
-        table.add_column(str(index), justify="right")
-    table.add_column("accuracy", justify="right")
-    for index, (name, row) in enumerate(zip(report["classes"], report["confusion_matrix"], strict=True)):
-        table.add_row(f"{index} {name}", *(str(c) for c in row), f"{report['per_class_accuracy'][index]:.1%}")
-    console.print(table)
+    print_confusion(console, report)
     console.print(f"confusion matrix image: {report['png']}")
     return 0
+
+
+COMPACT_ABOVE = 20  # classes: a larger confusion matrix is summed up per class (the PNG and JSON hold it)
+
+
+def print_confusion(console: Console, report: dict) -> None:
+    """The confusion matrix, split into blocks of columns when the console is narrow; above
+    COMPACT_ABOVE classes, each class's accuracy and the class it is most often taken for."""
+    classes, matrix, accuracy = report["classes"], report["confusion_matrix"], report["per_class_accuracy"]
+    if len(classes) > COMPACT_ABOVE:
+        rows = []
+        for index, (name, row) in enumerate(zip(classes, matrix, strict=True)):
+            wrong = [(count, j) for j, count in enumerate(row) if j != index]
+            count, other = max(wrong) if wrong else (0, index)
+            mistaken = f"{other} {classes[other]} ({count:,})" if count else "–"
+            rows.append([f"{index} {name}", f"{sum(row):,}", f"{accuracy[index]:.1%}", mistaken])
+        columns = [
+            Column("class", "left", 9, "text"),
+            Column("images", "right", 5),
+            Column("accuracy", "right", 8),
+            Column("most often taken for", "left", 7, "text"),
+        ]
+        print_table(console, "per class (the whole matrix: the PNG, or --format json)", columns, rows)
+        return
+    columns = [Column("class", "left", 9, "text")]
+    columns += [Column(str(index), "right", 5) for index in range(len(classes))]
+    columns.append(Column("accuracy", "right", 8))
+    rows = [
+        [f"{index} {name}", *(f"{c:,}" for c in row), f"{accuracy[index]:.1%}"]
+        for index, (name, row) in enumerate(zip(classes, matrix, strict=True))
+    ]
+    print_table(console, "confusion matrix (rows: true class, columns: predicted)", columns, rows, blocks=1)

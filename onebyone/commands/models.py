@@ -6,10 +6,10 @@ import argparse
 
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from onebyone.models.registry import get_model_entry, list_models
 from onebyone.records import json_text
+from onebyone.tables import Column, print_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,14 +45,15 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json_text({"schema_version": 1, "models": rows}, indent=2))
         return 0
-    table = Table(title="onebyone model zoo")
-    table.add_column("model", style="bold")
-    table.add_column("input (C×H×W)")
-    table.add_column("parameters", justify="right")
-    table.add_column("description")
-    for row in rows:
-        table.add_row(
-            row["name"], "×".join(map(str, row["input_size"])), f"{row['parameters']:,}", row["description"]
-        )
-    Console().print(table)
+    columns = [
+        Column("model", "left", 9),
+        Column("input (C×H×W)", "left", 6),
+        Column("parameters", "right", 7),
+        Column("description", "left", 8, "text"),
+    ]
+    cells = [
+        [row["name"], "×".join(map(str, row["input_size"])), f"{row['parameters']:,}", row["description"]]
+        for row in rows
+    ]
+    print_table(Console(), "onebyone model zoo", columns, cells)
     return 0

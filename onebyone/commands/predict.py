@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from onebyone.analysis.probe import check_forward_memory, describe_value, run_model
 from onebyone.commands.arguments import parse_overrides
@@ -19,6 +18,7 @@ from onebyone.models.loading import is_user_code
 from onebyone.models.registry import get_model_entry, model_options
 from onebyone.records import json_text
 from onebyone.runs import Run
+from onebyone.tables import Column, print_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -99,11 +99,11 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json_text(report, indent=2))
         return 0
-    table = Table(title=f"{name} on {args.image} ({channels}×{height}×{width} input)")
-    table.add_column("rank", justify="right")
-    table.add_column("class")
-    table.add_column("probability", justify="right")
-    for row in report["predictions"]:
-        table.add_row(str(row["rank"]), row["class"], f"{row['probability']:.2%}")
-    Console().print(table)
+    columns = [
+        Column("rank", "right", 8),
+        Column("class", "left", 9, "text"),
+        Column("probability", "right", 7),
+    ]
+    rows = [[str(row["rank"]), row["class"], f"{row['probability']:.2%}"] for row in report["predictions"]]
+    print_table(Console(), f"{name} on {args.image} ({channels}×{height}×{width} input)", columns, rows)
     return 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_file, check_writable_folder
+from onebyone.progress import add_progress_argument, progress_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="processes that train models side by side (default: one per CPU core, at most 4; 1 on a GPU)",
     )
     parser.add_argument("--data-dir", metavar="DIR", help="folder with Fashion-MNIST's four IDX files")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress display")
+    add_progress_argument(parser)
     parser.add_argument(
         "--format",
         choices=["text", "json"],
@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _config(args: argparse.Namespace):
     from onebyone.report import ReportConfig, parse_seeds
 
-    changes = {"out": args.out, "data_dir": args.data_dir, "progress": args.progress}
+    changes = {"out": args.out, "data_dir": args.data_dir, "progress": args.progress is not False}
     for name, field in (
         ("epochs", "epochs"),
         ("subset", "train_subset"),
@@ -121,40 +121,21 @@ def run(args: argparse.Namespace) -> int:
     from onebyone.report import claims_in_order
 
     total = len(only) if only else len(claims_in_order())
-    if config.progress and sys.stderr.isatty():
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            transient=True,
-        )
-        with progress:
-            task = progress.add_task("report", total=total)
-            state = {"claim": ""}
-
-            def on_start(claim_id: str, title: str) -> None:
-                if state["claim"]:
-                    progress.advance(task)
-                state["claim"] = f"{claim_id} {title}"
-                progress.update(task, description=state["claim"])
-
-            def status(message: str) -> None:
-                prefix = f"{state['claim']}: " if state["claim"] else ""
-                progress.update(task, description=prefix + message)
-
-            report = build_report(config, only=only, on_start=on_start, status=status)
-    else:
+    with progress_for(args, "report", total=total) as progress:
+        state = {"claim": ""}
 
         def on_start(claim_id: str, title: str) -> None:
-            if config.progress:
-                print(f"measuring {claim_id}: {title}", file=sys.stderr, flush=True)
+            if state["claim"]:
+                progress.advance(0, whole=1)
+            state["claim"] = f"{claim_id} {title}"
+            progress.stage(f"measuring {state['claim']}")
 
-        def status(message: str) -> None:
-            if config.progress:
-                print(f"  {message}", file=sys.stderr, flush=True)
+        def status(message: str) -> None:  # a training, a batch of trainings, a step of a claim
+            prefix = f"{state['claim']}: " if state["claim"] else ""
+            if progress.live:
+                progress.detail(prefix + message)
+            else:
+                progress.stage(prefix + message)
 
         report = build_report(config, only=only, on_start=on_start, status=status)
     html_path = write_html(report, out / "report.html")
@@ -164,14 +145,18 @@ def run(args: argparse.Namespace) -> int:
         print(json_path.read_text(), end="")
         return 0
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"onebyone report ({report.seconds:.0f} s, {report.machine['device']})")
-    for column in ("claim", "verdict", "why"):
-        table.add_column(column, overflow="fold")
-    for claim in report.claims:
-        table.add_row(claim.id, claim.verdict, claim.reason)
+    from onebyone.tables import Column, print_table
+
     console = Console()
-    console.print(table)
+    columns = [
+        Column("claim", "left", 9),
+        Column("verdict", "left", 8, "text"),
+        Column("why", "left", 7, "text"),
+    ]
+    rows = [[claim.id, claim.verdict, claim.reason] for claim in report.claims]
+    print_table(
+        console, f"onebyone report ({report.seconds:.0f} s, {report.machine['device']})", columns, rows
+    )
     console.print(f"HTML: {html_path}\nMarkdown: {markdown_path}\nJSON: {json_path}")
     return 0

@@ -11,12 +11,13 @@ import os
 import sys
 
 from rich.console import Console
-from rich.table import Table
 
 from onebyone.commands.arguments import parse_overrides
 from onebyone.commands.common import add_overrides_argument
 from onebyone.errors import OneByOneError
+from onebyone.progress import add_progress_argument
 from onebyone.records import json_text
+from onebyone.tables import Column, print_table
 from onebyone.train import TrainConfig, train
 from onebyone.train.seeds import train_seeds
 from onebyone.train.writer import resume_config
@@ -96,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="E",
         help="stop after epoch E as if interrupted (resume later with --resume)",
     )
-    running.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    add_progress_argument(running)
     running.add_argument("--format", choices=["table", "json"], default="table", help="summary format")
     parser.set_defaults(func=run)
 
@@ -135,6 +136,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """A TrainConfig from the command line: flags given override the recipe's defaults, or on
     --resume the run's own settings (so that only what was given is compared with them)."""
     given = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
+    if given.get("progress") is False:  # --no-progress: stage lines, not silence
+        given["progress"] = "lines"
     given["model"] = args.model
     if args.overrides or not args.resume:
         given["model_overrides"] = parse_overrides(args.overrides)
@@ -210,18 +213,14 @@ def show(result, output_format: str) -> None:
     for line in result.skipped:
         print(f"onebyone: skipped unreadable image {line}", file=sys.stderr)
     summary["skipped_files"] = len(result.skipped)
-    table = Table(title=f"onebyone train {result.config.model} on {result.config.data}")
-    table.add_column("")
-    table.add_column("", justify="right")
+    rows = []
     for key, value in summary.items():
         if isinstance(value, float) and "accuracy" in key:
             value = f"{value:.2%}"
-        table.add_row(
-            key.replace("_", " "),
-            "—"
-            if value is None
-            else f"{value:,}"
-            if isinstance(value, int) and not isinstance(value, bool)
-            else str(value),
-        )
-    Console().print(table)
+        elif value is None:
+            value = "—"
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = f"{value:,}"
+        rows.append([key.replace("_", " "), str(value)])
+    columns = [Column("", "left", 1), Column("", "right", 0, "text")]
+    print_table(Console(), f"onebyone train {result.config.model} on {result.config.data}", columns, rows)

@@ -8,6 +8,7 @@ layer can run on this machine. A layer far below that is losing time to layout o
 from __future__ import annotations
 
 import copy
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -17,7 +18,7 @@ from torch import nn
 from onebyone.analysis.capture import shape_text
 from onebyone.analysis.dtypes import dtype_name, parse_dtype
 from onebyone.analysis.probe import Probe, probe_forward
-from onebyone.analysis.timing import check_repeats, median_seconds
+from onebyone.analysis.timing import check_repeats, median_seconds, quartiles, sample_seconds
 from onebyone.deploy.optimize import optimize
 from onebyone.errors import OneByOneError
 
@@ -30,6 +31,12 @@ class LatencyRow:
     batch: int
     median_ms: float
     images_per_s: float
+    q1_ms: float = 0.0  # first and third quartiles of the repeats: q3_ms − q1_ms is the IQR
+    q3_ms: float = 0.0
+
+    @property
+    def iqr_ms(self) -> float:
+        return self.q3_ms - self.q1_ms
 
 
 @dataclass
@@ -67,6 +74,8 @@ class BenchResult:
         data["schema_version"] = SCHEMA_VERSION
         for row, raw in zip(self.pointwise, data["pointwise"], strict=True):
             raw["fraction"] = row.fraction
+        for row, raw in zip(self.latency, data["latency"], strict=True):
+            raw["iqr_ms"] = row.iqr_ms
         data["speedup"] = {str(b): self.speedup(b) for b in sorted({r.batch for r in self.latency})}
         return data
 
@@ -92,6 +101,8 @@ def bench(
     dtype = dtype_name(dtype)
     target, sync = _device(device)
     check_batches(probe_forward(model, (1, *input_shape), name=name), batch_sizes, repeats, name, device)
+    if progress:
+        progress(f"optimising a copy ({dtype}{', channels-last' if channels_last else ''})")
     fast, _ = optimize(model, dtype=dtype, channels_last=channels_last)
     fast = fast.to(target)
     model = copy.deepcopy(model).eval().to(target)
@@ -101,8 +112,11 @@ def bench(
         for variant, module in (("eager fp32 NCHW", model), ("optimised", fast)):
             if progress:
                 progress(f"{variant}, batch {batch}")
-            seconds = median_seconds(lambda m=module, x=x: m(x), repeats=repeats, sync=sync)
-            result.latency.append(LatencyRow(variant, batch, seconds * 1e3, batch / seconds))
+            times = sample_seconds(lambda m=module, x=x: m(x), repeats=repeats, sync=sync)
+            seconds, (first, third) = statistics.median(times), quartiles(times)
+            result.latency.append(
+                LatencyRow(variant, batch, seconds * 1e3, batch / seconds, first * 1e3, third * 1e3)
+            )
     if pointwise:
         if progress:
             progress("1×1 convs against matmul")

@@ -226,6 +226,7 @@ def measure_sparsity(
     *,
     name: str | None = None,
     preprocess: Callable[[Tensor], Tensor] | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> SparsityResult:
     """Fraction of exactly-zero outputs and mean output of every activation that can output zeros.
 
@@ -238,6 +239,7 @@ def measure_sparsity(
         name: model label for reports (default: the class name).
         preprocess: applied to each batch before the forward pass, so only one batch is ever held
             as float (e.g. `Run.preprocess` on uint8 images).
+        on_batch: called with the batch's image count after each forward pass (progress).
     """
     if batch_size < 1:
         raise OneByOneError(f"batch_size must be ≥ 1, got {batch_size}")
@@ -265,6 +267,8 @@ def measure_sparsity(
             batch = images[start : start + batch_size]
             with torch.no_grad(), running(model, batch.shape, name):
                 model(_check_images(preprocess(batch)) if preprocess is not None else batch)
+            if on_batch is not None:
+                on_batch(len(batch))
     _check_seen(model, None, set(totals), set())
     rows = [
         SparsityRow(

@@ -81,7 +81,7 @@ class TrainConfig:
     resume: bool = False
     resume_lr: float | None = None  # on resume, a new peak lr (the usual answer to a divergence)
     stop_after_epoch: int | None = None  # end the process after this epoch (as if interrupted)
-    progress: bool = True
+    progress: bool | str = True  # True: a bar on a terminal, lines on a pipe; "lines"; False: nothing
     overwrite: bool = False  # start again in a run folder that holds a run (its files are replaced)
 
     def validate(self) -> TrainConfig:

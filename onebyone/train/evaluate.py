@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -21,11 +22,12 @@ def predict(
     batch_size: int = 500,
     device: torch.device | None = None,
     tta: bool | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> Tensor:
     """Predicted class of every image, (N,) int64, in eval mode.
 
     With test-time augmentation (`tta`, default `config.test_time_flip`), the logits of each image and
-    of its left-right mirror are averaged.
+    of its left-right mirror are averaged. `on_batch(images)` is called after each batch (progress).
     """
     tta = config.test_time_flip if tta is None else tta
     device = device or next(model.parameters()).device
@@ -39,6 +41,8 @@ def predict(
             if tta:
                 logits = logits + model(x.flip(3)).float()
         predictions.append(logits.argmax(1).cpu())
+        if on_batch is not None:
+            on_batch(len(x))
     return torch.cat(predictions)
 
 

@@ -85,7 +85,8 @@ def train(config: TrainConfig) -> TrainResult:
         stopped_early = False
         from onebyone.train.progress import make_progress  # rendering only, kept out of the loop's logic
 
-        with make_progress(enabled=config.progress and rank == 0) as progress:
+        shown = config.progress if rank == 0 else False
+        with make_progress(shown, run.state.epoch, config.epochs, len(run.batches)) as progress:
             for epoch in range(run.state.epoch, config.epochs):
                 task = progress.start_epoch(epoch + 1, config.epochs, len(run.batches))
                 row = train_epoch(run, epoch, progress, task)

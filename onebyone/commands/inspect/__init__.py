@@ -7,6 +7,7 @@ import argparse
 
 from onebyone.commands.common import add_model_arguments
 from onebyone.commands.inspect.views import run_box, run_cam, run_dense, run_feature_maps, run_sparsity
+from onebyone.progress import add_progress_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,6 +88,7 @@ def _command(commands, name: str, help: str) -> argparse.ArgumentParser:
         f"/dev/null (default: RUN/inspect-{name}.png, or ./{name}.png for a model)",
     )
     parser.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    add_progress_argument(parser)
     return parser
 
 

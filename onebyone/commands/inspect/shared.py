@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 from torch import Tensor
 
 from onebyone.commands.arguments import parse_input_shape
@@ -14,8 +16,10 @@ from onebyone.commands.common import read_photo
 from onebyone.data import ImageDataset
 from onebyone.errors import OneByOneError
 from onebyone.files import PLOT_FORMATS, check_output_file
+from onebyone.progress import Progress, progress_for
 from onebyone.records import json_text
 from onebyone.runs import Run
+from onebyone.tables import Column, print_table
 
 
 def out_path(args: argparse.Namespace, run: Run, name: str) -> Path:
@@ -52,21 +56,48 @@ def test_images(args: argparse.Namespace, run: Run) -> ImageDataset:
     return data
 
 
-def emit(
-    args: argparse.Namespace, data: dict, title: str, columns: list[str], rows: list[list], notes: list[str]
-) -> int:
-    """Print `data` as JSON (--format json) or as a titled table followed by notes."""
+@dataclass
+class View:
+    """What a subcommand measured: its JSON, and the table with the notes under it."""
+
+    data: dict
+    title: str
+    columns: list[str]
+    rows: list[list]
+    notes: list[str]
+
+
+def shown(command: str) -> Callable:
+    """Run `measure(args, progress)` under the progress display of `onebyone inspect COMMAND`, then
+    print its View (after the display has closed, so the two never share the terminal)."""
+
+    def decorate(measure: Callable[[argparse.Namespace, Progress], View]) -> Callable:
+        @functools.wraps(measure)
+        def run(args: argparse.Namespace) -> int:
+            with progress_for(args, f"inspect {command}") as progress:
+                view = measure(args, progress)
+            return emit(args, view)
+
+        return run
+
+    return decorate
+
+
+def _column(index: int, name: str, count: int) -> Column:
+    """Names and paths read left and may be shortened ("layer") or wrap; numbers stay whole."""
+    text = index == 0 or name in ("layer", "class", "png")
+    kind = "name" if name == "layer" else ("text" if text else "value")
+    return Column(name, "left" if text else "right", count - index if index else count + 1, kind)
+
+
+def emit(args: argparse.Namespace, view: View) -> int:
+    """Print the view's data as JSON (--format json) or as a titled table followed by notes."""
     if args.format == "json":
-        print(json_text(data, indent=2))
+        print(json_text(view.data, indent=2))
         return 0
     console = Console()
-    table = Table(title=title)
-    for index, column in enumerate(columns):
-        text = index == 0 or column == "layer"  # paths and names fold onto more lines; numbers stay whole
-        table.add_column(column, justify="left" if text else "right", overflow="fold", no_wrap=not text)
-    for row in rows:
-        table.add_row(*(str(v) for v in row))
-    console.print(table)
-    for note in notes:
-        console.print(note)
+    columns = [_column(i, name, len(view.columns)) for i, name in enumerate(view.columns)]
+    print_table(console, view.title, columns, [[str(v) for v in row] for row in view.rows])
+    for note in view.notes:
+        console.print(note, highlight=False)
     return 0

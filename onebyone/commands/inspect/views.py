@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from onebyone.commands.common import input_size, open_subject, read_photo
-from onebyone.commands.inspect.shared import emit, out_path, pick_image, test_images
+from onebyone.commands.inspect.shared import View, out_path, pick_image, shown, test_images
 from onebyone.data import MAX_PHOTO_SIDE, fit_photo
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_file, writes_through
@@ -24,17 +24,20 @@ from onebyone.inspect import (
     strongest_unit_box,
 )
 from onebyone.inspect.boxes import output_geometry
+from onebyone.progress import Progress
 
 MAX_BATCH = 4096  # images per forward pass: more only asks for memory
 DEFAULT_IMAGES = 2000  # test images sparsity measures on
 
 
-def run_feature_maps(args: argparse.Namespace) -> int:
+@shown("feature-maps")
+def run_feature_maps(args: argparse.Namespace, progress: Progress) -> View:
     if args.max_tiles < 2:
         raise OneByOneError(f"--max-tiles must be ≥ 2, got {args.max_tiles}")
     run = open_subject(args)
     out = out_path(args, run, "feature-maps")
     image, label, where = pick_image(args, run)
+    progress.stage(f"capturing activations of {where}")
     layers = args.layer
     if not layers:
         relus = relu_layers(run.model(), run.preprocess(image))
@@ -50,6 +53,7 @@ def run_feature_maps(args: argparse.Namespace) -> int:
         if activation.dim() != 4:
             raise OneByOneError(f"layer {name!r} outputs {tuple(activation.shape)}, not feature maps")
         path = paths.get(name, out)
+        progress.stage(f"drawing {path.name}")
         plots.plot_feature_maps(activation[0], path, layer=name, image=image[0], max_tiles=args.max_tiles)
         zero = float((activation == 0).float().mean())
         shape = list(activation.shape[1:])
@@ -62,15 +66,16 @@ def run_feature_maps(args: argparse.Namespace) -> int:
                 "png": str(path),
             }
         )
-        rows.append([name, "×".join(map(str, shape)), f"{zero:.1%}", f"{float(activation.max()):.3g}", path])
+        rows.append(
+            [name, "×".join(map(str, shape)), f"{zero:.1%}", f"{float(activation.max()):.3g}", path.name]
+        )
     data = {"model": run.name, "image": where, "label": label, "layers": records}
-    return emit(
-        args,
+    return View(
         data,
         f"{run.name}: feature maps of {where}",
-        ["layer", "C×h×w", "zero", "max", "png"],
+        ["layer", "C×h×w", "zero", "max"],
         rows,
-        [],
+        [f"PNG: {records[0]['png']}" if len(records) == 1 else f"PNGs: {out.with_name(out.stem)}-LAYER.png"],
     )
 
 
@@ -86,7 +91,8 @@ def _layer_paths(out: Path, layers: list[str] | None) -> dict[str, Path]:
     return {name: check_output_file(out.with_name(f"{out.stem}-{name}{out.suffix}")) for name in layers}
 
 
-def run_sparsity(args: argparse.Namespace) -> int:
+@shown("sparsity")
+def run_sparsity(args: argparse.Namespace, progress: Progress) -> View:
     if args.images is not None and args.image:
         raise OneByOneError("--images counts test images; with --image the photos given are measured")
     count = DEFAULT_IMAGES if args.images is None else args.images
@@ -100,7 +106,16 @@ def run_sparsity(args: argparse.Namespace) -> int:
     else:
         data = test_images(args, run)
         source, images = data.name, data.images[:count]
-    result = measure_sparsity(run.model(), images, args.batch_size, name=run.name, preprocess=run.preprocess)
+    progress.stage(f"measuring on {len(images):,} images of {source}", total=len(images))
+    result = measure_sparsity(
+        run.model(),
+        images,
+        args.batch_size,
+        name=run.name,
+        preprocess=run.preprocess,
+        on_batch=progress.advance,
+    )
+    progress.stage(f"drawing {out.name}")
     png = plots.plot_sparsity(result, out)
     report = {**result.to_dict(), "data": source, "png": str(png)}
     rows = [
@@ -115,8 +130,7 @@ def run_sparsity(args: argparse.Namespace) -> int:
         for r in result.rows
     ]
     notes = [f"slope of the zero fraction against depth: {result.slope:+.4f} per layer", f"plot: {png}"]
-    return emit(
-        args,
+    return View(
         report,
         f"{run.name}: after each activation, {result.images:,} images of {source}",
         ["depth", "layer", "kind", "C×h×w", "zero fraction", "mean activation"],
@@ -125,12 +139,14 @@ def run_sparsity(args: argparse.Namespace) -> int:
     )
 
 
-def run_cam(args: argparse.Namespace) -> int:
+@shown("cam")
+def run_cam(args: argparse.Namespace, progress: Progress) -> View:
     if args.top < 1:
         raise OneByOneError(f"--top must be ≥ 1, got {args.top}")
     run = open_subject(args)
     out = out_path(args, run, "cam")
     image, label, where = pick_image(args, run)
+    progress.stage(f"class maps of {where}")
     shape = (1, *input_size(args, run))
     network = gap_class_map_network(run.model(), shape).eval()
     x = run.preprocess(image)
@@ -142,6 +158,7 @@ def run_cam(args: argparse.Namespace) -> int:
     if args.top > len(classes):
         raise OneByOneError(f"--top must be from 1 to {len(classes)} (the classes), got {args.top}")
     geometry = output_geometry(network, shape)
+    progress.stage(f"drawing {out.name}")
     png = plots.plot_cam(
         image[0],
         cams,
@@ -169,8 +186,7 @@ def run_cam(args: argparse.Namespace) -> int:
     }
     rows = [[t["class"], f"{t['score']:.3f}", f"{t['probability']:.1%}"] for t in top]
     truth = f" (true class {classes[label]})" if label is not None else ""
-    return emit(
-        args,
+    return View(
         data,
         f"{run.name}: class activation maps of {where}{truth}",
         ["class", "score = map mean", "probability"],
@@ -179,7 +195,8 @@ def run_cam(args: argparse.Namespace) -> int:
     )
 
 
-def run_box(args: argparse.Namespace) -> int:
+@shown("box")
+def run_box(args: argparse.Namespace, progress: Progress) -> View:
     run = open_subject(args)
     out = out_path(args, run, "box")
     image, label, where = pick_image(args, run)
@@ -192,8 +209,10 @@ def run_box(args: argparse.Namespace) -> int:
                 f"{run.name} has no activation that outputs zeros; name the layer with --layer"
             )
         layer = relus[-1]
+    progress.stage(f"the strongest unit of {layer}")
     box = strongest_unit_box(run.model(), x, layer)
     channel_map = capture_activations(run.model(), x, [layer])[layer][0, box.channel]
+    progress.stage(f"drawing {out.name}")
     png = plots.plot_box(image[0], box, out, channel_map=channel_map)
     data = {"model": run.name, "image": where, "label": label, **box.to_dict(), "png": str(png)}
     rows = [
@@ -205,8 +224,7 @@ def run_box(args: argparse.Namespace) -> int:
         ["box (top, left, bottom, right)", ", ".join(f"{v:g}" for v in box.box)],
         ["inside the image", ", ".join(f"{v:g}" for v in box.clipped_box)],
     ]
-    return emit(
-        args,
+    return View(
         data,
         f"{run.name}: strongest unit of {layer} on {where}",
         ["", "value"],
@@ -219,7 +237,8 @@ DENSE_SCENE_DEFAULTS = {"scenes": 100, "canvas": 144, "items": 4, "seed": 0}  # 
 DENSE_PHOTO_DEFAULTS = {"side": None, "top": 4}  # --image: None is twice the input's side
 
 
-def run_dense(args: argparse.Namespace) -> int:
+@shown("dense")
+def run_dense(args: argparse.Namespace, progress: Progress) -> View:
     unused = DENSE_SCENE_DEFAULTS if args.image else DENSE_PHOTO_DEFAULTS
     given = [f"--{name}" for name in unused if getattr(args, name) is not None]
     if given:
@@ -232,7 +251,7 @@ def run_dense(args: argparse.Namespace) -> int:
     run = open_subject(args)
     out = out_path(args, run, "dense")
     if args.image:
-        return _dense_photo(args, run, out)
+        return _dense_photo(args, run, out, progress)
     data = test_images(args, run)
     needed = args.scenes * args.items
     if needed > len(data):
@@ -240,6 +259,7 @@ def run_dense(args: argparse.Namespace) -> int:
             f"{args.scenes} scenes of {args.items} items need {needed} test images; "
             f"{data.name} has {len(data)}"
         )
+    progress.stage(f"composing {args.scenes} scenes and predicting densely on them")
     scenes = compose_scenes(
         data.images[:needed],
         data.labels[:needed],
@@ -249,6 +269,7 @@ def run_dense(args: argparse.Namespace) -> int:
         classes=data.classes,
     )
     result = dense_prediction(run.model(), scenes, preprocess=run.preprocess)
+    progress.stage(f"drawing {out.name}")
     png = plots.plot_class_map(scenes, result, out)
     report = {
         "model": run.name,
@@ -269,8 +290,7 @@ def run_dense(args: argparse.Namespace) -> int:
         ],
         ["how", result.method],
     ]
-    return emit(
-        args,
+    return View(
         report,
         f"{run.name}: dense prediction on {len(scenes)} scenes of {args.canvas}×{args.canvas}",
         ["", "value"],
@@ -279,7 +299,7 @@ def run_dense(args: argparse.Namespace) -> int:
     )
 
 
-def _dense_photo(args: argparse.Namespace, run, out) -> int:
+def _dense_photo(args: argparse.Namespace, run, out, progress: Progress) -> View:
     """A class map over a whole photo: the network slid over it as a dense predictor (claim C9)."""
     channels, height, width = input_size(args, run)
     side = 2 * min(height, width) if args.side is None else args.side
@@ -289,6 +309,7 @@ def _dense_photo(args: argparse.Namespace, run, out) -> int:
             f"got {side} and {args.top}"
         )
     photo = fit_photo(args.image, shorter_side=side, channels=channels)  # (1, C, H', W') uint8
+    progress.stage(f"a class map over {args.image}")
     result = photo_class_map(run.model(), run.preprocess(photo), (1, channels, height, width))
     classes = run.classes or tuple(str(c) for c in range(result.class_maps.shape[0]))
     if args.top > len(classes):
@@ -306,8 +327,7 @@ def _dense_photo(args: argparse.Namespace, run, out) -> int:
     rows = [[t["class"], f"{t['mean_score']:.3f}", f"{t['cell_share']:.0%}"] for t in top]
     stride = result.geometry.stride[0]
     notes = [f"class map {h}×{w} cells, stride {stride:g} px ({result.method})", f"image: {png}"]
-    return emit(
-        args,
+    return View(
         report,
         f"{run.name}: class map over {args.image} ({photo.shape[-1]}×{photo.shape[-2]})",
         ["class", "mean score", "cells it wins"],
