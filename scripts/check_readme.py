@@ -11,8 +11,9 @@ or printed other lines than the README shows. Takes a few minutes on 2 CPU cores
 training and compression dominate).
 
 The rule for the lines a README block shows under a `$ onebyone …` line:
-- each shown line must be a line of the command's standard output (trailing spaces ignored), and
-  the shown lines must come in the order shown; lines not shown are not checked;
+- each shown line must be a line of the command's standard output, and the shown lines must come
+  in the order shown; lines not shown are not checked; a run of spaces matches any run of spaces
+  (a table's columns widen with rows not shown) and trailing spaces are ignored;
 - a line that is only `…` (indented or not) stands for lines left out and is not compared;
 - a shown line may end in a comment, two spaces then `# …`, which is not compared;
 - where that comment contains the word `varies`, every number in the line matches any number
@@ -64,10 +65,15 @@ def expectation(shown: str) -> re.Pattern:
     """The pattern a shown line asks of an output line (see the module doc)."""
     comment = COMMENT.search(shown)
     text = COMMENT.sub("", shown).rstrip()
-    if comment is None or "varies" not in comment.group(0):
-        return re.compile(re.escape(text))
-    parts = NUMBER.split(text)
-    return re.compile(NUMBER.pattern.join(re.escape(p) for p in parts))
+    varies = comment is not None and "varies" in comment.group(0)
+    parts = NUMBER.split(text) if varies else [text]
+    return re.compile(NUMBER.pattern.join(_spaced(p) for p in parts))
+
+
+def _spaced(text: str) -> str:
+    return (
+        r"\s+".join(re.escape(word) for word in re.split(r"\s+", text)) if text.strip() else re.escape(text)
+    )
 
 
 def missing_lines(shown: list[str], output: str) -> list[str]:
