@@ -13,7 +13,8 @@ training and compression dominate).
 The rule for the lines a README block shows under a `$ onebyone …` line:
 - each shown line must be a line of the command's standard output, and the shown lines must come
   in the order shown; lines not shown are not checked; a run of spaces matches any run of spaces
-  (a table's columns widen with rows not shown) and trailing spaces are ignored;
+  (a table's columns widen with rows not shown) and trailing spaces are ignored; the commands run
+  with COLUMNS=160, so that no line the README shows is wrapped;
 - a line that is only `…` (indented or not) stands for lines left out and is not compared;
 - a shown line may end in a comment, two spaces then `# …`, which is not compared;
 - where that comment contains the word `varies`, every number in the line matches any number
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.keep or tempfile.mkdtemp(prefix="onebyone-readme-"))
     folder.mkdir(parents=True, exist_ok=True)
     make_inputs(folder)
-    env = {**os.environ, "COLUMNS": "100", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "COLUMNS": "160", "PYTHONPATH": str(ROOT)}
     failed = 0
     runs = [
         (s.command, [sys.executable, "-m", "onebyone", *shlex.split(s.command)[1:]], s.shown)
