@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import copy
 import errno
 import importlib
 import os
@@ -79,8 +80,47 @@ def _terminate(signum, frame) -> None:
     raise Terminated()
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """--help shows each option's default, for every command at once: " (default: X)" after the help
+    of an option that takes a value whose default is one (not None or empty) and whose help does not
+    say it already; flags (store_true/false) are off unless given and show none."""
+
+    @staticmethod
+    def _shown(action: argparse.Action) -> object:
+        """The default to show, or None: only for options that take a value and have one."""
+        # `shown_default`: what a None default stands for (train's flags fall back to TrainConfig's)
+        default = getattr(action, "shown_default", action.default)
+        if not action.option_strings or action.nargs == 0:
+            return None
+        if (
+            default is None
+            or default is argparse.SUPPRESS
+            or (isinstance(default, (str, list)) and not default)
+        ):
+            return None
+        return default
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = self._shown(action)
+        if default is None or "%(default)" in text or "default" in text.lower():
+            return text
+        return f"{text} (default: {str(default).replace('%', '%%')})"
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if not action.help and self._shown(action) is not None:  # argparse prints no help line at all
+            action = copy.copy(action)
+            action.help = f"(default: {str(self._shown(action)).replace('%', '%%')})"
+        return super()._format_action(action)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a malformed command line as one line and exit code 2."""
+    """argparse that reports a malformed command line as one line and exit code 2, and lists
+    defaults in --help (`DefaultsFormatter`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

@@ -596,7 +596,8 @@ ROWS = [
     # a run where a model belongs, a model where a run belongs, a split the run does not have
     ("eval nin-fashion", ["'nin-fashion' is a model, not a run folder"]),
     ("eval {m}/good.py:build", ["is a model, not a run folder"]),
-    ("compare {run} nin-fashion", ["is a run folder; give a zoo model name"]),
+    ("compare {run} nin-fashion --set width=0.5", ["width=0.5: options change", "is a run folder"]),
+    ("""compare "{run} width=0.5" nin-fashion""", ["width=0.5: options change", "whose model is fixed"]),
     ("profile {run} --set width=2", ["--set changes a model's definition"]),
     ("profile {run} --model {m}/good.py:build", ["made from zoo model 'nin-fashion'", "drop --model"]),
     ("profile ./nowhere/", ["run folder './nowhere/' not found"]),
@@ -787,6 +788,15 @@ def test_export_warns_once_about_data_dependent_control_flow(world, tmp_path, ca
     )
     captured = capfd.readouterr()
     assert captured.err == "" and json.loads(captured.out)["warnings"] == []
+
+
+def test_compare_takes_run_folders_with_models(world, capfd):
+    # a run folder (its own width-0.25 model) beside the zoo model and the same variant: equal params
+    assert _main(["compare", world["run"], "nin-fashion head=fc width=0.25", "--format", "json"]) == 0
+    data = json.loads(capfd.readouterr().out)
+    assert data["labels"][0] == world["run"]
+    params = next(m for m in data["metrics"] if m["key"] == "params")
+    assert params["values"][0] == params["values"][1] > 0
 
 
 def test_what_a_command_does_not_read_does_not_fail_it(world, capfd):

@@ -29,6 +29,14 @@ def test_models_json_parses_and_lists_every_model(capsys):
     assert all(row["parameters"] > 0 and row["description"] for row in rows.values())
 
 
+def test_models_are_listed_in_natural_order(capsys):
+    assert main(["models", "--format", "json"]) == 0
+    names = [row["name"] for row in json.loads(capsys.readouterr().out)["models"]]
+    resnets = [n for n in names if n.startswith("resnet") and n[6:].isdigit()]
+    assert resnets == sorted(resnets, key=lambda n: int(n[6:])) and len(resnets) >= 3, resnets
+    assert names.index("resnet18") < names.index("resnet101")
+
+
 @pytest.mark.parametrize("argv", [["no-such-command"], ["models", "--format", "xml"], ["models", "--bogus"]])
 def test_bad_command_line_exits_2_with_one_line(argv, capsys):
     with pytest.raises(SystemExit) as exc:

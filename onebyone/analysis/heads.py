@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import fx, nn
 
+from onebyone.analysis.functional_heads import lift_functional_linears
 from onebyone.analysis.graph import TracedModel
 from onebyone.errors import OneByOneError
 
@@ -76,8 +77,10 @@ class FcToConvResult:
 def convert_fc_layers(model: nn.Module, input_shape: Sequence[int]) -> FcToConvResult:
     """Convert every linear layer of `model`'s head into a conv; check the outputs agree at `input_shape`.
 
-    Linear layers are nn.Linear and its subclasses that compute one (timm's `Linear`); those on
-    channels-last maps are 1×1 convs already and are kept (listed in `position_wise`).
+    Linear layers are nn.Linear and its subclasses that compute one (timm's `Linear`), and linear
+    maps written as functions of a parameter (F.linear, x @ W, torch.matmul, addmm; see
+    `functional_heads`); those on channels-last maps are 1×1 convs already and are kept (listed in
+    `position_wise`).
 
     Args:
         model: a torch.fx-traceable model (any nn.Sequential, every zoo model); not modified.
@@ -88,9 +91,12 @@ def convert_fc_layers(model: nn.Module, input_shape: Sequence[int]) -> FcToConvR
         each conversion and the largest absolute output difference on a random input, in eval mode.
     """
     traced = TracedModel(model, input_shape)
+    unconvertible = lift_functional_linears(traced)
     nodes = list(traced.module.graph.nodes)
     linears = [n for n in nodes if traced.is_linear(n)]
     position_wise = [n for n in nodes if traced.is_position_wise_linear(n)]
+    if not linears and unconvertible:
+        raise OneByOneError(f"cannot convert {traced.name}: {next(iter(unconvertible.values()))}")
     if not linears:
         already = (
             f"its {len(position_wise)} linear layers act on each position of a map, as 1×1 convs"
@@ -98,7 +104,8 @@ def convert_fc_layers(model: nn.Module, input_shape: Sequence[int]) -> FcToConvR
             else "without one a network is already fully convolutional"
         )
         raise OneByOneError(
-            f"{traced.name} has no nn.Linear layer on vectors: nothing to convert ({already})"
+            f"{traced.name} has no nn.Linear layer on vectors, nor F.linear or a product (@, matmul) "
+            f"with a parameter: nothing to convert ({already})"
         )
     marked: set[fx.Node] = set()
     for node in linears:
@@ -110,7 +117,7 @@ def convert_fc_layers(model: nn.Module, input_shape: Sequence[int]) -> FcToConvR
             f"{node.target} (Linear {linear.in_features} → {linear.out_features}) on "
             f"{'×'.join(map(str, shape[1:]))} channels-last maps: a 1×1 conv already, kept"
         )
-    rewrite_head(traced, marked, pool="window", result=result)
+    rewrite_head(traced, marked, pool="window", result=result, unconvertible=unconvertible)
     result.model.train(traced.training)
     result.max_abs_difference = _difference(model, result.model, traced.input_shape)
     return result
@@ -142,13 +149,21 @@ def _mark_head(traced: TracedModel, node: fx.Node, marked: set[fx.Node]) -> None
         node = inputs[0]
 
 
-def rewrite_head(traced: TracedModel, marked: set[fx.Node], *, pool: str, result: FcToConvResult) -> None:
+def rewrite_head(
+    traced: TracedModel,
+    marked: set[fx.Node],
+    *,
+    pool: str,
+    result: FcToConvResult,
+    unconvertible: dict[fx.Node, str] | None = None,
+) -> None:
     """Rewrite `traced.module` in place so that the vectors of the head become maps.
 
     `marked` holds the flatten, global-pool and identity-pool nodes to rewrite. `pool="window"`
     makes a marked global pool a fixed window of the map size at the traced input (and turns a
     single-cell output back into a vector); `pool="remove"` drops it, so the output is the map
-    the pool would have averaged (class activation maps).
+    the pool would have averaged (class activation maps). `unconvertible` holds why functional
+    linear maps could not become modules (`lift_functional_linears`), for the error message.
     """
     gm, graph = traced.module, traced.module.graph
     # node -> (C, H, W) of the map its (N, F) vector came from, and how it came
@@ -188,6 +203,8 @@ def rewrite_head(traced: TracedModel, marked: set[fx.Node], *, pool: str, result
             if isinstance(module, nn.BatchNorm1d):
                 gm.add_submodule(node.target, _norm_2d(module))
             lifted[node] = lifted[sources[0]]
+        elif unconvertible and node in unconvertible:
+            raise OneByOneError(f"cannot convert {traced.name}: {unconvertible[node]}")
         else:
             raise OneByOneError(
                 f"cannot convert {traced.name}: {traced.describe(node)} reads the output of "

@@ -71,7 +71,8 @@ def profile(
     spatial_dims = max(len(input_shapes[0]) - 2, 0) if input_shapes else 0
     for arg in args:
         if isinstance(arg, torch.Tensor) and arg.dim() >= 3:
-            tracer.track(arg, receptive.identity(spatial_dims))
+            sizes = tuple(arg.shape[-spatial_dims:]) if arg.dim() == spatial_dims + 2 else None
+            tracer.track(arg, receptive.identity(spatial_dims, sizes))
 
     modules: list[nn.Module] = []
 
@@ -114,6 +115,7 @@ def profile(
         peak_activation_bytes=tracer.peak_bytes,
         warnings=tracer.warnings,
         memory=predicted,
+        fields={(r.path, r.call): r.field for r in tracer.calls},
     )
 
 

@@ -77,6 +77,9 @@ class ProfileResult:
     peak_activation_bytes: int
     warnings: list[str] = field(default_factory=list)
     memory: MemoryResult | None = None  # set by estimate_memory's callers (`onebyone profile`)
+    # The receptive.Field objects behind the rows' `receptive_field` dicts, by (path, call), with the
+    # exact per-position extents the dicts leave out (not serialised).
+    fields: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def totals(self) -> dict:
@@ -90,6 +93,10 @@ class ProfileResult:
         totals["output_shape"] = root.output_shape if root else None
         totals["receptive_field"] = root.receptive_field if root else None
         return totals
+
+    def field_of(self, path: str = "", call: int = 0):
+        """The receptive.Field of module `path`'s output (its `call`-th call); None if it has none."""
+        return self.fields.get((path, call))
 
     def row(self, path: str, call: int = 0) -> LayerRow:
         """The row of module `path` (its `call`-th call)."""

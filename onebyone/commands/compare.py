@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
@@ -20,7 +21,7 @@ from onebyone.commands.common import (
 )
 from onebyone.errors import OneByOneError
 from onebyone.records import json_text
-from onebyone.runs import open_model
+from onebyone.runs import open_model, open_run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,11 +29,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare",
         help="models or variants side by side with deltas",
         description="Profile each model (a zoo name, file.py:factory or module:factory, optionally "
-        'quoted with its overrides: "googlenet naive=true"; or a Caffe .prototxt) and put the totals '
-        "side by side with their difference and ratio against the first, predicted peak memory included "
+        'quoted with its overrides: "googlenet naive=true"; a Caffe .prototxt; or a run folder, whose '
+        "model is fixed) and put the totals side by side with their difference and ratio against the "
+        "first, predicted peak memory included "
         "(of a training step with --train); --layers pairs the weighted layers too.",
     )
-    parser.add_argument("models", nargs="+", metavar="MODEL", help='e.g. googlenet "googlenet naive=true"')
+    parser.add_argument(
+        "models", nargs="+", metavar="RUN_OR_MODEL", help='e.g. googlenet "googlenet naive=true" runs/nin'
+    )
+    parser.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="for run folders made from user code: run the code they name",
+    )
     parser.add_argument(
         "--input", metavar="CxHxW", help="input size for all models (default: each model's own)"
     )
@@ -57,7 +66,15 @@ def run(args: argparse.Namespace) -> int:
     for text in args.models:
         spec, own = split_variant(text)
         overrides = [*args.overrides, *own]
-        subject = open_model(spec, parse_overrides(overrides), input_shape=caffe_input_size(args))
+        if Path(spec).is_dir():
+            if overrides:
+                raise OneByOneError(
+                    f"{' '.join(overrides)}: options change a model's definition; {spec!r} is a run folder, "
+                    "whose model is fixed (--set applies to every model: compare folders without it)"
+                )
+            subject = open_run(spec, trust_code=args.trust_code)
+        else:
+            subject = open_model(spec, parse_overrides(overrides), input_shape=caffe_input_size(args))
         shape = with_batch(args, full_input_shape(args, subject))
         label = " ".join([spec, *own])
         results.append(profile(subject.model(), shape, name=label, train=args.train, memory=setup))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import torch
 from rich.console import Console
@@ -30,9 +31,14 @@ def count_parameters(name: str) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def natural_key(name: str) -> tuple:
+    """Sort key that reads digit runs as numbers: resnet18 < resnet34 < resnet101."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
 def run(args: argparse.Namespace) -> int:
     rows = []
-    for name in list_models():
+    for name in sorted(list_models(), key=natural_key):
         entry = get_model_entry(name)
         rows.append(
             {

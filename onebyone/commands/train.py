@@ -100,6 +100,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_progress_argument(running)
     running.add_argument("--format", choices=["table", "json"], default="table", help="summary format")
     parser.set_defaults(func=run)
+    recipe = TrainConfig()
+    for action in parser._actions:  # --help shows the TrainConfig value a flag left out falls back to
+        if action.default is None and action.dest in FIELDS:
+            action.shown_default = getattr(recipe, action.dest)
 
 
 FIELDS = (

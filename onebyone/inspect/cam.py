@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, fx, nn
 
+from onebyone.analysis.functional_heads import lift_functional_linears
 from onebyone.analysis.graph import TracedModel
 from onebyone.analysis.heads import FcToConvResult, convert_fc_layers, rewrite_head
 from onebyone.errors import OneByOneError
@@ -32,6 +33,7 @@ def gap_class_map_network(model: nn.Module, input_shape: Sequence[int]) -> nn.Mo
     head on a flattened map, a non-linearity after the pool, global max pooling.
     """
     traced = TracedModel(model, input_shape)
+    unconvertible = lift_functional_linears(traced)  # a head written as F.linear(x, W, b) or x @ W + b
     output = next(n for n in traced.module.graph.nodes if n.op == "output")
     node = output.args[0]
     if not isinstance(node, fx.Node) or traced.shape(node) is None or len(traced.shape(node)) != 2:
@@ -66,6 +68,8 @@ def gap_class_map_network(model: nn.Module, input_shape: Sequence[int]) -> nn.Mo
             or traced.elementwise(node) is True
             or traced.is_pointwise_conv(node)  # a conv classifier after the pool (timm's DLA, BiT)
         )
+        if node in unconvertible:
+            raise OneByOneError(f"{traced.name} has no class activation maps: {unconvertible[node]}")
         if not passes or len(inputs) != 1:
             why = "is not linear" if traced.elementwise(node) is False else "is not a pooling or linear layer"
             raise OneByOneError(
@@ -75,7 +79,8 @@ def gap_class_map_network(model: nn.Module, input_shape: Sequence[int]) -> nn.Mo
         if flattened is not None:
             marked.add(node)
         node = inputs[0]
-    rewrite_head(traced, marked, pool="remove", result=FcToConvResult(traced.module, traced.input_shape))
+    result = FcToConvResult(traced.module, traced.input_shape)
+    rewrite_head(traced, marked, pool="remove", result=result, unconvertible=unconvertible)
     return traced.module.train(traced.training)
 
 

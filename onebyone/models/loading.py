@@ -42,6 +42,21 @@ def is_user_code(spec: str) -> bool:
     return ":" in spec
 
 
+def resolved_spec(spec: str) -> str:
+    """`file.py:factory` with the file's absolute path (when the file is there), so that a run folder
+    recording it opens from any working directory; any other spec as it is."""
+    target, colon, attr = spec.rpartition(":")
+    if colon and target.endswith(".py") and Path(target).is_file():
+        return f"{Path(target).resolve()}:{attr}"
+    return spec
+
+
+def missing_code_file(spec: str) -> str | None:
+    """The file a `file.py:factory` spec names when it is not there; None otherwise."""
+    target, colon, _ = spec.rpartition(":")
+    return target if colon and target.endswith(".py") and not Path(target).is_file() else None
+
+
 def one_line(exc: BaseException) -> str:
     """'TypeName: first line of the message', for a one-line error about someone else's code."""
     text = str(exc).strip()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from onebyone.data import class_names
 from onebyone.errors import OneByOneError
-from onebyone.models.loading import is_user_code, load_model, model_input_size, one_line
+from onebyone.models.loading import is_user_code, load_model, model_input_size, one_line, resolved_spec
 from onebyone.models.registry import get_model_entry, list_models
 from onebyone.runs.caffe import open_prototxt
 from onebyone.runs.registry import IMAGENET_CROP_PADDING, open_run
@@ -42,7 +42,7 @@ def open_model(
     return Run(
         name=spec,
         kind="model",
-        spec={"model": spec, "model_overrides": overrides},
+        spec={"model": resolved_spec(spec), "model_overrides": overrides},  # folders record it: absolute
         build=lambda: model,
         input_size=model_input_size(spec, model),
         mean=entry.mean if published else None,

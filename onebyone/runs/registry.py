@@ -19,7 +19,11 @@ from torch import nn
 
 from onebyone.analysis.probe import check_shape
 from onebyone.errors import OneByOneError
-from onebyone.models.loading import is_user_code, load_model
+from onebyone.models.loading import (
+    is_user_code,
+    load_model,
+    missing_code_file,
+)
 from onebyone.models.options import check_options, is_plain_mapping
 from onebyone.models.registry import get_model_entry, list_models
 from onebyone.records import Spec, check, check_version, read_json
@@ -86,6 +90,13 @@ class Consent:
         if is_user_code(name):
             if self.code is not None:
                 name = self.code
+            elif missing_code_file(name):
+                factory = name.rpartition(":")[2]
+                raise OneByOneError(
+                    f"{where} was made from user code {name!r}, and {missing_code_file(name)!r} is not "
+                    f"there any more; if the code moved, name its new place with --model "
+                    f"NEW/PATH/file.py:{factory} (the folder is left as it is)"
+                )
             elif not self.trust_code:
                 raise OneByOneError(
                     f"{where} was made from user code {name!r}; opening it would run that code. If you "

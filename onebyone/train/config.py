@@ -11,6 +11,7 @@ from pathlib import Path
 from onebyone.data.registry import get_dataset
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write_text
+from onebyone.models.loading import resolved_spec
 from onebyone.models.options import is_plain_mapping, value_fits
 from onebyone.records import check_version, json_text, read_json
 
@@ -97,6 +98,7 @@ class TrainConfig:
                 "--resume continues the run in --out and --overwrite starts it again: give one"
             )
         self.tta_flip = self.test_time_flip
+        self.model = resolved_spec(self.model)  # config.json opens from any working directory
         return self
 
     def check_values(self) -> TrainConfig:

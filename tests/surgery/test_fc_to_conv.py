@@ -132,3 +132,105 @@ def test_save_and_load_round_trip(tmp_path):
         save_converted(tmp_path / "out", result, source)
     with pytest.raises(OneByOneError, match="is not a run folder"):
         open_run(tmp_path)
+
+
+class FunctionalHead(nn.Module):
+    """conv → flatten (or GAP) → a linear head written as a function of parameters: `form` picks
+    F.linear, x @ W + b (W stored in×out), torch.matmul(x, W.T) then F.linear without bias, or addmm."""
+
+    def __init__(self, form: str) -> None:
+        super().__init__()
+        self.form = form
+        self.conv = nn.Conv2d(1, 3, 3)  # 8 → 6
+        features = 3 if form == "matmul_gap" else 3 * 6 * 6
+        self.weight = nn.Parameter(torch.randn(4, features) / features**0.5)
+        self.weight_in_out = nn.Parameter(torch.randn(features, 4) / features**0.5)
+        self.bias = nn.Parameter(torch.randn(4))
+        self.second = nn.Parameter(torch.randn(2, 4))
+
+    def forward(self, x):
+        y = self.conv(x).relu()
+        if self.form == "matmul_gap":
+            return y.mean((2, 3)) @ self.weight_in_out + self.bias
+        y = y.flatten(1)
+        if self.form == "f_linear":
+            return nn.functional.linear(y, self.weight, self.bias)
+        if self.form == "matmul_t":
+            return nn.functional.linear(torch.matmul(y, self.weight.T).relu(), self.second)
+        return torch.addmm(self.bias, y, self.weight_in_out)
+
+
+@pytest.mark.parametrize("form", ["f_linear", "matmul_gap", "matmul_t", "addmm"])
+def test_functional_heads_convert_exactly_and_slide(form):
+    torch.manual_seed(0)
+    model = FunctionalHead(form).eval()
+    result = convert_fc_layers(model, (1, 8, 8))
+    assert result.layers, "no layer converted"
+    converted = result.model.eval()
+    x = torch.randn(3, 1, 8, 8)
+    assert_close(converted(x), model(x))
+    big = torch.randn(2, 1, 11, 10)
+    class_map = converted(big)
+    if form == "matmul_gap":  # the mean becomes a 6×6 window, stride 1: a 4×3 map on 9×8 features
+        assert class_map.shape == (2, 4, 4, 3)
+    else:
+        assert class_map.shape[-2:] == (4, 3)
+    for i, j in [(0, 0), (3, 2)]:
+        assert_close(class_map[:, :, i, j], model(big[:, :, i : i + 8, j : j + 8]))
+
+
+def test_a_functional_head_whose_weight_is_computed_names_the_reason():
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+            self.weight = nn.Parameter(torch.randn(2 * 6 * 6, 3))
+
+        def forward(self, x):
+            return self.conv(x).flatten(1) @ (self.weight * 2)
+
+    with pytest.raises(OneByOneError, match=r"cannot convert Masked: matmul\(\) .* not by a 2-D parameter"):
+        fc_to_conv(Masked().eval(), (1, 8, 8))
+
+
+USER_HEAD = """import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.w = nn.Parameter(torch.randn(5, 4 * 6 * 6))
+
+    def forward(self, x):
+        return F.linear(self.conv(x).flatten(1), {weight})
+
+
+def build():
+    return Net()
+"""
+
+
+def test_cli_converts_an_f_linear_head_and_refuses_a_computed_one(tmp_path, capsys):
+    from onebyone.cli import main
+
+    code = tmp_path / "head.py"
+    code.write_text(USER_HEAD.format(weight="self.w"))
+    out = tmp_path / "converted"
+    assert main(["convert", "fc2conv", f"{code}:build", "--input", "3x8x8", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Conv2d(4 → 5, 6×6)" in printed and "already fully convolutional" not in printed
+    model = open_run(out, trust_code=True).model()
+    assert model(torch.randn(1, 3, 12, 12)).shape == (1, 5, 5, 5)
+    assert model(torch.randn(2, 3, 8, 8)).shape == (2, 5)
+
+    masked = tmp_path / "masked.py"
+    masked.write_text(USER_HEAD.format(weight="self.w * 2"))
+    argv = ["convert", "fc2conv", f"{masked}:build", "--input", "3x8x8", "--out", str(tmp_path / "m")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("onebyone: error: cannot convert Net: linear() at linear multiplies by a tensor ")
+    assert "computed in the forward (mul() at mul), not by a 2-D parameter of the model" in err
