@@ -263,13 +263,18 @@ def sum_terms(
             walk(value.args[0], outer, False)
             walk(value.args[1], ([negate] if is_sub(value) else []) + outer, False)
             return
-        scale = linear_op(value, root) if inner else None
-        if scale is not None and scale.kind == "scale":
-            inside = data_input(value)
-            if inside is not None and (is_add(inside) or is_sub(inside)) and len(inside.users) == 1:
-                inner_nodes.append(value)
-                walk(inside, [scale, *outer], False)
-                return
+        # Scales and identities over a sum distribute over its addends: ls·(a − b) = ls·a − ls·b.
+        over, inside = [], value
+        while inner and inside is not None and not (is_add(inside) or is_sub(inside)):
+            op = linear_op(inside, root)
+            if op is None or op.kind not in ("scale", "identity") or not usable(op) or len(inside.users) != 1:
+                break
+            over.insert(0, op)
+            inside = data_input(inside)
+        if over and inside is not None and (is_add(inside) or is_sub(inside)) and len(inside.users) == 1:
+            inner_nodes.extend(op.node for op in over)
+            walk(inside, [*over, *outer], False)
+            return
         if top:  # the root itself is no sum
             return
         if not inner:

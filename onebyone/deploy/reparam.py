@@ -149,7 +149,7 @@ def _merge_in(model: nn.Module, owner: str, calls: Counter, blocked: dict, repor
                     rewrite.kernel.describe(),
                 )
             )
-            removed += rewrite.modules
+            removed += [m for m in rewrite.modules if m not in removed]
             merged += 1
             progress = True
             break  # the graph changed: find again
@@ -184,6 +184,10 @@ def _delete(root: nn.Module, target: str) -> None:
     """Take the merged layer `target` out of the tree, then each container above it that it leaves
     empty. A plain module's attribute becomes None (as a deployed RepVGG block's unused branch)."""
     parts = target.split(".")
+    try:
+        root.get_submodule(target)
+    except AttributeError:  # already gone with a container emptied before
+        return
     while parts:
         parent = root.get_submodule(".".join(parts[:-1]))
         if isinstance(parent, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
