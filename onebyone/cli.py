@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "profile",
     "compare",
     "bench",
+    "optimize",
     "export",
     "compress",
     "convert",

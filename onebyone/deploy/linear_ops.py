@@ -134,7 +134,7 @@ def _module_op(node: fx.Node, module: nn.Module) -> LinearOp | None:
         )
     if isinstance(module, _BatchNorm):
         return None
-    if type(module) in (nn.Identity, nn.Dropout, nn.Dropout2d, nn.AlphaDropout) and not module.training:
+    if type(module) is nn.Identity or (type(module) in (nn.Dropout, nn.Dropout2d) and not module.training):
         return LinearOp(node, "identity", kernels.identity, None, node.target)
     if type(module) is nn.AvgPool2d:
         settings = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")

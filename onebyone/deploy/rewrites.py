@@ -44,9 +44,8 @@ class Rewrite:
         """The names of the merged nodes (`name` names one), an identity branch by its input."""
         found = []
         for term in self.merged:
-            found += [name(op.node) for op in term.ops if op.node is not None] or [
-                f"identity of {name(term.source)}"
-            ]
+            named = [name(op.node) for op in term.ops if op.node is not None and op.kind != "identity"]
+            found += named or [f"identity of {name(term.source)}"]
         return found
 
     @property
@@ -183,9 +182,10 @@ class Finder:
                 extra = following.macs * _strides_after(ops[stop + 1 :])
                 if isinstance(merged, str) or merged.macs * _strides_after(ops[stop + 1 :]) > cost + extra:
                     reason = merged if isinstance(merged, str) else _costlier(merged, cost + extra)
-                    refusals.append(
-                        Refusal([self.name(ops[stop - 1].node), self.name(ops[stop].node)], reason)
+                    before = next(
+                        op for op in reversed(ops[:stop]) if op.kind != "identity" or op is ops[start]
                     )
+                    refusals.append(Refusal([self.name(before.node), self.name(ops[stop].node)], reason))
                     break
                 kernel, cost, stop = merged, cost + extra, stop + 1
             segment = ops[start:stop]
@@ -279,9 +279,8 @@ def _costlier(merged: Kernel, cost: int) -> str:
 
 
 def _describe(ops: list[LinearOp]) -> str:
-    if not ops:
-        return "identity"
-    return "→".join(op.kind for op in ops)
+    kinds = [op.kind for op in ops if op.kind != "identity"]
+    return "→".join(kinds) if kinds else "identity"
 
 
 def _erase_dead(graph: fx.Graph, candidates: set[fx.Node]) -> None:
