@@ -78,7 +78,7 @@ def reparameterize(model: nn.Module) -> tuple[nn.Module, ReparamReport]:
         places, _ = Finder(result, "", calls, blocked, dry=True).find(whole)
         owners = _owners(places, barren)
         if not owners:
-            report.left = Finder(result, "", calls, blocked).find(whole)[1]
+            report.left += Finder(result, "", calls, blocked).find(whole)[1]
             break
         for owner in owners:
             if _merge_in(result, owner, calls, blocked, report):
@@ -132,31 +132,32 @@ def _merge_in(model: nn.Module, owner: str, calls: Counter, blocked: dict, repor
     prefix = f"{owner}." if owner else ""
     finder = Finder(module, prefix, calls, blocked)
     removed: list[str] = []
-    merged = 0
-    progress = True
-    while progress:
-        progress = False
-        for rewrite in finder.find(graph)[0]:
-            name = _free_name(module)
-            if finder.apply(rewrite, graph, name) is None:
-                continue  # blocked now; the next find leaves it out
-            report.merges.append(
-                Merge(
-                    prefix + name,
-                    rewrite.replaced(finder.name),
-                    rewrite.kind,
-                    rewrite.parts,
-                    rewrite.kernel.describe(),
+    merges: list[Merge] = []
+    try:
+        progress = True
+        while progress:
+            progress = False
+            for rewrite in finder.find(graph)[0]:
+                name = _free_name(module)
+                if finder.apply(rewrite, graph, name) is None:
+                    continue  # blocked now; the next find leaves it out
+                kernel = rewrite.kernel.describe()
+                merges.append(
+                    Merge(prefix + name, rewrite.replaced(finder.name), rewrite.kind, rewrite.parts, kernel)
                 )
-            )
-            removed += [m for m in rewrite.modules if m not in removed]
-            merged += 1
-            progress = True
-            break  # the graph changed: find again
-    if not merged:
+                removed += [m for m in rewrite.modules if m not in removed]
+                progress = True
+                break  # the graph changed: find again
+        if not merges:
+            return False
+        graph.lint()
+        code = fx.GraphModule(module, graph, type(module).__name__)
+    except Exception as exc:  # a graph this module cannot rebuild from: leave the module as it was
+        for merge in merges:
+            delattr(module, merge.into.rpartition(".")[2])
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        report.left.append(Refusal([owner or type(module).__name__], f"not rewritten: {reason}"))
         return False
-    graph.lint()
-    code = fx.GraphModule(module, graph, type(module).__name__)
     base = type(module).__dict__.get("_reparam_base", type(module))
     # A subclass of the module's own class, of the same name, whose forward is the rewritten graph:
     # isinstance and every other method hold, and fx, TorchScript and torch.compile see the new forward.
@@ -164,6 +165,7 @@ def _merge_in(model: nn.Module, owner: str, calls: Counter, blocked: dict, repor
                                                       "__module__": base.__module__})  # fmt: skip
     for target in removed:
         _delete(module, target)
+    report.merges += merges
     return True
 
 
