@@ -302,3 +302,19 @@ def test_regroup_keeps_the_map():
     wide = kernels.to_conv(kernels.regroup(kernels.from_conv(conv), 2), conv.weight)
     torch.testing.assert_close(wide(x), conv(x), rtol=1e-5, atol=1e-6)
     assert wide.groups == 2
+
+
+@pytest.mark.parametrize("name", ["googlenet", "resnet50", "efficientnet-lite0", "nin-fashion"])
+def test_zoo_models_stay_exact(name):
+    """No parallel linear branches in the zoo: nothing merges wrongly, costlier merges are refused."""
+    from onebyone.models import create_model, get_model_entry
+
+    torch.manual_seed(0)
+    model = randomise(create_model(name))
+    channels, height, width = get_model_entry(name).input_size
+    x = torch.randn(1, channels, min(height, 64), min(width, 64))
+    deployed, report = reparameterize(model)
+    assert report.method == "fx"
+    with torch.no_grad():
+        torch.testing.assert_close(deployed(x), model(x), rtol=1e-4, atol=1e-4)
+    assert count_layers(deployed)[0] == count_layers(model)[0]
