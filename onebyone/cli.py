@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "profile",
     "compare",
     "bench",
+    "optimize",
     "export",
     "compress",
     "convert",

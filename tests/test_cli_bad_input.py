@@ -636,6 +636,7 @@ ROWS = [
         for command, rest in [
             ("profile", ""),
             ("bench", ""),
+            ("optimize", ""),
             ("export", " --onnx x.onnx"),
             ("predict", " --image {ok}"),
             ("compress", " --budget 0.5"),

@@ -18,9 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "bench",
         help="inference speed: eager vs optimised, 1x1 convs vs matmul",
         description="Measure inference latency and throughput of the eager fp32 NCHW model and of its "
-        "optimised copy (BN folded, channels-last, --dtype), at each batch size (median of repeats "
-        "after warm-up), and each 1x1 conv's achieved GFLOP/s next to torch.matmul on the same "
-        "(pixels x C_in) x (C_in x C_out) shapes: that layer's speed limit on this machine.",
+        "optimised copy (BN folded, branches merged, channels-last, --dtype), at each batch size "
+        "(median of repeats after warm-up), and each 1x1 conv's achieved GFLOP/s next to torch.matmul "
+        "on the same (pixels x C_in) x (C_in x C_out) shapes: that layer's speed limit on this machine.",
     )
     add_model_arguments(parser)
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 64], help="batch sizes (default: 1 64)")
@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per measurement (median)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     add_progress_argument(parser)
+    parser.add_argument(
+        "--no-reparam", action="store_true", help="optimised copy without merging branches into single convs"
+    )
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.set_defaults(func=run)
 
@@ -46,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
             channels_last=not args.no_channels_last,
             repeats=args.repeats,
             device=args.device,
+            reparam=not args.no_reparam,
             progress=progress.stage,
         )
     if args.format == "json":

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import asdict
 
 from onebyone.commands.common import add_model_arguments, input_size, open_subject, print_warnings
+from onebyone.commands.optimize import reparam_summary
 from onebyone.deploy.export import export_onnx
 from onebyone.files import check_output_file
 from onebyone.records import json_text
@@ -21,6 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_arguments(parser)
     parser.add_argument("--onnx", required=True, metavar="PATH", help="output .onnx file")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument(
+        "--no-reparam",
+        action="store_true",
+        help="export the model as it is, without folding batch norm and merging branches into single convs",
+    )
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.set_defaults(func=run)
 
@@ -28,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.onnx)  # before the model is built
     run = open_subject(args)
-    result = export_onnx(run.model(), args.onnx, (1, *input_size(args, run)), opset=args.opset)
+    shape = (1, *input_size(args, run))
+    result = export_onnx(run.model(), args.onnx, shape, opset=args.opset, reparam=not args.no_reparam)
     print_warnings(result.warnings)
     if args.format == "json":
         print(json_text(asdict(result), indent=2))
@@ -39,4 +46,7 @@ def run(args: argparse.Namespace) -> int:
         else (f"onnxruntime max |diff| vs PyTorch: {result.max_abs_diff:.2e}")
     )
     print(f"wrote {result.path} ({result.file_bytes:,} bytes, opset {result.opset}); {check}")
+    if result.reparam is not None:
+        diff = result.reparam_max_abs_diff
+        print(f"{reparam_summary(result.reparam)}; max |diff| vs the model given: {diff:.2e}")
     return 0

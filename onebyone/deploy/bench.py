@@ -63,6 +63,7 @@ class BenchResult:
     device: str
     latency: list[LatencyRow] = field(default_factory=list)
     pointwise: list[PointwiseRow] = field(default_factory=list)
+    reparam: bool = True  # whether the optimised copy had its branches merged (onebyone.deploy.reparam)
 
     def speedup(self, batch: int) -> float:
         """Eager median time over optimised median time at `batch`."""
@@ -92,21 +93,23 @@ def bench(
     repeats: int = 7,
     pointwise: bool = True,
     device: str = "cpu",
+    reparam: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> BenchResult:
     """Latency of eager fp32 NCHW vs `optimize(model, ...)` at each batch size, and 1×1 roofline rows.
 
-    `dtype` is a torch dtype or its name (float32, bfloat16, float16).
+    `dtype` is a torch dtype or its name (float32, bfloat16, float16); `reparam` passes on to optimize.
     """
     dtype = dtype_name(dtype)
     target, sync = _device(device)
     check_batches(probe_forward(model, (1, *input_shape), name=name), batch_sizes, repeats, name, device)
     if progress:
         progress(f"optimising a copy ({dtype}{', channels-last' if channels_last else ''})")
-    fast, _ = optimize(model, dtype=dtype, channels_last=channels_last)
+    fast, _ = optimize(model, dtype=dtype, channels_last=channels_last, reparam=reparam)
     fast = fast.to(target)
     model = copy.deepcopy(model).eval().to(target)
-    result = BenchResult(name, tuple(input_shape), dtype, channels_last, torch.get_num_threads(), device)
+    threads = torch.get_num_threads()
+    result = BenchResult(name, tuple(input_shape), dtype, channels_last, threads, device, reparam=reparam)
     for batch in batch_sizes:
         x = torch.randn(batch, *input_shape, device=target)
         for variant, module in (("eager fp32 NCHW", model), ("optimised", fast)):

@@ -25,6 +25,8 @@ import torch
 from torch import nn
 
 from onebyone.analysis.probe import probe_forward
+from onebyone.deploy.fold import fold_batchnorm
+from onebyone.deploy.reparam import ReparamReport, reparameterize
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, check_output_file, writes_through
 
@@ -42,6 +44,8 @@ class ExportResult:
     max_abs_diff: float | None  # None when onnxruntime is not installed
     file_bytes: int
     warnings: list[str] = field(default_factory=list)  # e.g. a branch on tensor values, frozen
+    reparam: ReparamReport | None = None  # the merges made before export; None with reparam=False
+    reparam_max_abs_diff: float | None = None  # the exported model against the one given, in PyTorch
 
 
 def export_onnx(
@@ -52,8 +56,13 @@ def export_onnx(
     opset: int = 17,
     check: bool = True,
     seed: int = 0,
+    reparam: bool = True,
 ) -> ExportResult:
     """Export `model` (eval mode) to ONNX with a dynamic batch axis, then check it with onnxruntime.
+
+    With `reparam` (the default) what goes out is the deployed form: batch norm folded and parallel
+    or chained linear layers merged into single convs (`onebyone.deploy.reparam`); the result says
+    what was merged and how far the deployed model is from the one given, on the example input.
 
     Raises OneByOneError, before anything is written, for an output path that cannot be written, an
     opset the exporter does not know, a model that does not run on the input or returns anything but
@@ -65,6 +74,12 @@ def export_onnx(
     probe = probe_forward(model, input_shape, seed=seed)
     model = model.eval()
     example = torch.randn(*probe.input_shape, generator=torch.Generator().manual_seed(seed))
+    report, reparam_diff = None, None
+    if reparam:
+        given = model
+        model, report = reparameterize(fold_batchnorm(given)[0])
+        with torch.no_grad():
+            reparam_diff = float((model(example) - given(example)).abs().max())
     buffer = io.BytesIO()
     try:
         with warnings.catch_warnings(), _exporter_output_discarded():
@@ -98,7 +113,15 @@ def export_onnx(
             "example input gave there and may be wrong on other inputs"
         )
     return ExportResult(
-        str(path), opset, tuple(input_shape), tuple(expected.shape), diff, len(buffer.getvalue()), notes
+        str(path),
+        opset,
+        tuple(input_shape),
+        tuple(expected.shape),
+        diff,
+        len(buffer.getvalue()),
+        notes,
+        report,
+        reparam_diff,
     )
 
 

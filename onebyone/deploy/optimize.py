@@ -1,4 +1,4 @@
-"""Make a trained model fast for inference: fold BN, lay out channels-last, lower precision, compile.
+"""Make a trained model fast for inference: fold BN, merge branches, channels-last, lower precision, compile.
 
 Each step is a measured choice (see benchmarks/inference.py): on CPU a 1×1 convolution is a
 matrix product over pixels, and channels-last puts each pixel's channels next to each other,
@@ -9,13 +9,14 @@ where the CPU has AMX/AVX512-BF16.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from onebyone.analysis.dtypes import dtype_name, parse_dtype
 from onebyone.deploy.fold import FoldReport, fold_batchnorm
+from onebyone.deploy.reparam import ReparamReport, reparameterize
 
 
 class CastIO(nn.Module):
@@ -42,6 +43,7 @@ class OptimizeReport:
     dtype: str
     channels_last: bool
     compiled: bool
+    reparam: ReparamReport = field(default_factory=lambda: ReparamReport(method="off"))
 
 
 def optimize(
@@ -50,21 +52,30 @@ def optimize(
     dtype: str | torch.dtype = "float32",
     channels_last: bool = True,
     fold_bn: bool = True,
+    reparam: bool = True,
     compile: bool = False,
 ) -> tuple[nn.Module, OptimizeReport]:
-    """An inference copy of `model`: BN folded, channels-last, in `dtype`, optionally compiled.
+    """An inference copy of `model`: BN folded, branches re-parameterised, channels-last, in `dtype`,
+    optionally compiled.
 
     The result is a standard nn.Module that takes and returns float32 tensors; the original
     model is not changed. `dtype` is a torch dtype or its name (float32, bfloat16, float16).
+    `reparam` merges parallel and chained linear layers into single convs
+    (`onebyone.deploy.reparam`); the report lists each merge and each candidate left alone.
     """
     torch_dtype = parse_dtype(dtype)
     folded, fold_report = (
         fold_batchnorm(model) if fold_bn else (copy.deepcopy(model).eval(), FoldReport(method="off"))
     )
+    reparam_report = ReparamReport(method="off")
+    if reparam:
+        folded, reparam_report = reparameterize(folded)
     folded = folded.to(dtype=torch_dtype)
     if channels_last:
         folded = folded.to(memory_format=torch.channels_last)
     result: nn.Module = CastIO(folded, torch_dtype, channels_last).eval()
     if compile:
         result = torch.compile(result)
-    return result, OptimizeReport(fold_report, dtype_name(torch_dtype), channels_last, compile)
+    return result, OptimizeReport(
+        fold_report, dtype_name(torch_dtype), channels_last, compile, reparam_report
+    )

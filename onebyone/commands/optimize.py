@@ -1,0 +1,57 @@
+"""`onebyone optimize`: what deployment does to a model: BN folds, branch merges, what is left and why."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+
+from onebyone.commands.common import add_model_arguments, open_subject
+from onebyone.deploy.optimize import optimize
+from onebyone.deploy.reparam import ReparamReport, count_layers
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "optimize",
+        help="fold BN and merge parallel/chained convs for inference; list what was done",
+        description="Show what the inference copy of a model is made of: each batch norm folded into "
+        "its conv, each set of parallel branches or chain of linear layers merged into one conv "
+        "(structural re-parameterisation, found on the traced graph), and each candidate left alone "
+        "with the reason. A run folder is read, never changed: `export` and `bench` use the same "
+        "deployed form.",
+    )
+    add_model_arguments(parser)
+    parser.add_argument("--no-reparam", action="store_true", help="fold batch norm only; merge no branches")
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.set_defaults(func=run)
+
+
+def reparam_summary(report: ReparamReport) -> str:
+    """One line: how many merges, and the convs before and after them."""
+    if report.method != "fx":
+        return f"branches not merged: {report.method}"
+    (before, after), left = report.convs, len(report.left)
+    return f"branches merged: {len(report.merges)} merges, convs {before} → {after}, {left} candidates left"
+
+
+def run(args: argparse.Namespace) -> int:
+    run = open_subject(args)
+    model = run.model()
+    _, report = optimize(model, dtype="float32", channels_last=False, reparam=not args.no_reparam)
+    before, after = count_layers(model), count_layers(_.model)
+    if args.format == "json":
+        data = {"fold": asdict(report.fold), "reparam": asdict(report.reparam)}
+        data["convs"], data["batch_norms"] = [before[0], after[0]], [before[1], after[1]]
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"{run.name}: convs {before[0]} → {after[0]}, batch norms {before[1]} → {after[1]}")
+    print(f"batch norm folded into the conv before it: {len(report.fold.folded)}")
+    for norm, reason in report.fold.reasons.items():
+        print(f"  kept {norm}: {reason}")
+    print(reparam_summary(report.reparam) if not args.no_reparam else "branches not merged (--no-reparam)")
+    for merge in report.reparam.merges:
+        print(f"  {merge.into} ({merge.kernel}) ← {', '.join(merge.replaced)}  [{merge.kind}: {merge.parts}]")
+    for left in report.reparam.left:
+        print(f"  left {', '.join(left.nodes)}: {left.reason}")
+    return 0
