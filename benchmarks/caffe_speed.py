@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from onebyone.analysis import profile
 from onebyone.caffe import build, read_prototxt
+from onebyone.profiling import profile
 
 DEFAULT = Path(__file__).resolve().parents[1] / "tests" / "caffe" / "nets" / "googlenet_deploy.prototxt"
 
@@ -35,7 +35,7 @@ def once(path: Path) -> tuple[float, int]:
 
 FIRST_CALL = """
 import sys, time
-from onebyone.analysis import profile
+from onebyone.profiling import profile
 from onebyone.caffe import build, read_prototxt
 from onebyone.models.registry import create_model
 start = time.perf_counter()

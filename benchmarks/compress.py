@@ -35,13 +35,13 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from onebyone.analysis.timing import median_seconds
 from onebyone.deploy.freeze import freeze_for_cpu
 from onebyone.deploy.optimize import optimize
 from onebyone.models import create_model
 from onebyone.runs import open_run
 from onebyone.surgery import factorize
 from onebyone.surgery.compress import compress
+from onebyone.timing import median_seconds
 
 
 def vgg_style(num_classes: int = 1000) -> nn.Module:

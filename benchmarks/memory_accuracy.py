@@ -5,7 +5,7 @@ Run:  .venv/bin/python benchmarks/memory_accuracy.py [--cases resnet50 unet] [--
 Each case runs in a fresh child process: the prediction (fake tensors), then one real no-grad
 forward and one real training step (forward, backward, optimizer step; the second step, when the
 optimizer state exists) on the CPU, measured by the CPU allocator's own reports through
-torch.profiler (onebyone/analysis/memory_measure.py). The child runs with MALLOC_MMAP_THRESHOLD_
+torch.profiler (onebyone/memory/measure.py). The child runs with MALLOC_MMAP_THRESHOLD_
 fixed, so that glibc hands every large block back to the system when it is freed and the
 resident-set rise of the first step is a second, independent reading of the same peak ("RSS
 rise" against "alloc rise"); `--default-malloc` leaves glibc as it is, to see what its heap
@@ -142,8 +142,8 @@ def build(case: Case) -> nn.Module:
 
 def run_case(name: str) -> dict:
     """In this (fresh) process: predict, then measure inference and a training step, then torchinfo."""
-    from onebyone.analysis.memory import MemorySetup, estimate_memory
-    from onebyone.analysis.memory_measure import measure_inference, measure_training_step
+    from onebyone.memory.estimate import MemorySetup, estimate_memory
+    from onebyone.memory.measure import measure_inference, measure_training_step
 
     case = CASES[name]
     torch.manual_seed(0)
@@ -178,9 +178,9 @@ def run_case(name: str) -> dict:
 
 def fits_check(name: str, budget: int) -> dict:
     """In this (fresh) process: the largest batch predicted to fit `budget`, then a real step at it."""
-    from onebyone.analysis.memory import MemorySetup
-    from onebyone.analysis.memory_fit import largest_batch
-    from onebyone.analysis.memory_measure import measure_training_step
+    from onebyone.memory.estimate import MemorySetup
+    from onebyone.memory.fit import largest_batch
+    from onebyone.memory.measure import measure_training_step
 
     case = CASES[name]
     setup = MemorySetup(case.optimizer, case.autocast, case.channels_last)

@@ -37,8 +37,8 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=224)
     args = parser.parse_args()
 
-    from onebyone.analysis.memory import MemorySetup, estimate_memory, simulate
-    from onebyone.analysis.memory_fit import largest_batch
+    from onebyone.memory.estimate import MemorySetup, estimate_memory, simulate
+    from onebyone.memory.fit import largest_batch
     from onebyone.models import create_model
 
     load_before = os.getloadavg()

@@ -59,7 +59,7 @@ def _make_call(tool: str, size: int):
         return call
     model = create_model("resnet50").eval()  # a real model, as a user would hold it
     if tool == "onebyone":
-        from onebyone.analysis import profile
+        from onebyone.profiling import profile
 
         return lambda side: profile(model, (1, 3, side, side)).totals["macs"]
     if tool == "torchinfo":

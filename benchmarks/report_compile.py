@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from onebyone.analysis.stats import ratio_interval
-from onebyone.analysis.timing import interleaved_seconds
 from onebyone.models import create_model
 from onebyone.report import ReportConfig
+from onebyone.stats import ratio_interval
+from onebyone.timing import interleaved_seconds
 
 
 def training_step(model, batch: int = 128):

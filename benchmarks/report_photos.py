@@ -18,11 +18,11 @@ import tempfile
 
 import torch
 
-from onebyone.analysis.timing import median_seconds
 from onebyone.report import ReportConfig
 from onebyone.report.claims import photo_localisation, sparsity
 from onebyone.report.context import ReportContext
 from onebyone.report.photos import COLLAGE_VIEWS, MODEL, PHOTOS, VIEWS, missing
+from onebyone.timing import median_seconds
 
 
 def photo_parts(quick: bool, out: str) -> None:

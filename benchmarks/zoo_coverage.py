@@ -50,10 +50,10 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from onebyone.analysis import profile
 from onebyone.deploy import export_onnx, optimize
 from onebyone.errors import OneByOneError
-from onebyone.inspect import class_map_network, measure_sparsity
+from onebyone.insight import class_map_network, measure_sparsity
+from onebyone.profiling import profile
 from onebyone.surgery import convert_fc_layers, factorize
 
 LARGEST_LINEAR = 4 << 20  # weights; larger linear layers are not factorised (see step_factorize)

@@ -15,7 +15,7 @@ __all__ = ["OneByOneError", "create_model", "list_models", "profile", "__version
 def __getattr__(name: str):
     # `onebyone.profile` is imported on first use, so `import onebyone` stays light.
     if name == "profile":
-        from onebyone.analysis import profile
+        from onebyone.profiling import profile
 
         return profile
     raise AttributeError(f"module 'onebyone' has no attribute {name!r}")

@@ -13,7 +13,7 @@ from PIL import Image
 from torch.testing import assert_close
 
 from onebyone.cli import main
-from onebyone.inspect import photo_class_map
+from onebyone.insight import photo_class_map
 from onebyone.runs import open_run_or_model
 
 pytestmark = pytest.mark.skipif(

@@ -12,8 +12,8 @@ import textwrap
 
 import pytest
 
-from onebyone.analysis import MemorySetup, estimate_memory
 from onebyone.cli import main
+from onebyone.memory import MemorySetup, estimate_memory
 from onebyone.models import create_model
 
 USER_MODELS = textwrap.dedent(
@@ -148,9 +148,9 @@ def test_package_module_factory(capsys):
 @pytest.mark.parametrize("columns", ["80", "200"])
 def test_piped_table_keeps_every_number_whole(columns):
     """`onebyone profile resnet50 | cat`: nothing cut to "…", every params and MACs cell whole."""
-    from onebyone.analysis import profile
-    from onebyone.analysis.results import format_count
     from onebyone.models import create_model
+    from onebyone.profiling import profile
+    from onebyone.profiling.results import format_count
 
     env = {**__import__("os").environ, "COLUMNS": columns}
     proc = subprocess.run(

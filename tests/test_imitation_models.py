@@ -19,11 +19,10 @@ from torch import nn
 from torch.testing import assert_close
 from torch.utils.flop_counter import FlopCounterMode
 
-from onebyone.analysis import profile
 from onebyone.data import FASHION_MNIST_DIR, load_fashion_mnist
 from onebyone.deploy import export_onnx, fold_batchnorm, optimize
 from onebyone.errors import OneByOneError
-from onebyone.inspect import (
+from onebyone.insight import (
     capture_activations,
     class_activation_maps,
     class_map_network,
@@ -31,6 +30,7 @@ from onebyone.inspect import (
     measure_sparsity,
     relu_layers,
 )
+from onebyone.profiling import profile
 from onebyone.surgery import convert_fc_layers, factorize, factorized_structure, rebuild_structure
 
 SHAPE = (2, 1, 28, 28)

@@ -15,13 +15,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "onebyone"
 # Bottom to top. Packages on one row are peers: neither may import the other.
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
-    ("files", "tables", "records", "progress"),  # records: JSON records and their schemas, on errors alone
+    # records: JSON records and their schemas; stats: intervals over seeds; timing: medians of runs
+    ("files", "tables", "records", "progress", "stats", "timing"),
     ("layers",),
     ("models", "caffe"),  # caffe: Caffe prototxt/caffemodel import, on torch alone
-    ("data", "analysis"),
+    ("data", "memory"),  # memory: the peak of inference and of a training step, predicted and measured
+    ("profiling",),  # the meta-tensor trace: per-layer cost, receptive fields, probes
+    ("graph",),  # torch.fx: tracing, what each layer computes, functional heads lifted into modules
     ("train",),
     ("deploy",),  # below surgery: compression measures latency on deployed (frozen) copies
-    ("surgery", "inspect"),
+    ("surgery",),  # change a model: factorise, FC -> conv heads, fine-tune
+    ("insight",),  # see inside a model (maps, CAM, boxes): above surgery, whose head rewrite CAM uses
     ("runs",),
     ("report",),
     ("commands",),

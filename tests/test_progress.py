@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from onebyone.analysis.timing import quartiles
 from onebyone.cli import main
 from onebyone.data import FASHION_MNIST_DIR
 from onebyone.progress import DELAY_VARIABLE, Progress
+from onebyone.timing import quartiles
 
 needs_fashion = pytest.mark.skipif(
     not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(), reason="Fashion-MNIST not installed"

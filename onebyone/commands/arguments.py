@@ -9,8 +9,8 @@ from __future__ import annotations
 import ast
 import shlex
 
-from onebyone.analysis.probe import MAX_SIDE
 from onebyone.errors import OneByOneError
+from onebyone.profiling.probe import MAX_SIDE
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, object]:

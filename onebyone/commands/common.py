@@ -11,10 +11,10 @@ import sys
 
 from torch import Tensor
 
-from onebyone.analysis.memory import MemorySetup
-from onebyone.analysis.optimizer import OPTIMIZERS
 from onebyone.commands.arguments import parse_full_shape, parse_input_shape, parse_overrides
 from onebyone.errors import OneByOneError
+from onebyone.memory.estimate import MemorySetup
+from onebyone.memory.optimizers import OPTIMIZERS
 from onebyone.runs import Run, open_run_or_model
 
 

@@ -7,9 +7,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from onebyone.analysis import profile
-from onebyone.analysis.layer_compare import compared_layers, render_layer_comparison
-from onebyone.analysis.render import comparison, comparison_csv, comparison_markdown, render_comparison
 from onebyone.commands.arguments import parse_overrides, split_variant
 from onebyone.commands.common import (
     add_memory_arguments,
@@ -20,6 +17,9 @@ from onebyone.commands.common import (
     with_batch,
 )
 from onebyone.errors import OneByOneError
+from onebyone.profiling import profile
+from onebyone.profiling.layer_compare import compared_layers, render_layer_comparison
+from onebyone.profiling.render import comparison, comparison_csv, comparison_markdown, render_comparison
 from onebyone.records import json_text
 from onebyone.runs import open_model, open_run
 

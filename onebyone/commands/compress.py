@@ -7,7 +7,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from onebyone.analysis.timing import check_repeats
 from onebyone.commands.arguments import parse_input_shape, parse_overrides
 from onebyone.commands.common import add_code_arguments, add_overrides_argument, caffe_input_size
 from onebyone.errors import OneByOneError
@@ -18,6 +17,7 @@ from onebyone.runs import Run, open_run_or_model, save_compressed
 from onebyone.surgery.compress import CompressResult, compress
 from onebyone.surgery.factorize import TARGETS
 from onebyone.tables import Column, print_table, speed_text
+from onebyone.timing import check_repeats
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from onebyone.analysis.probe import check_forward_memory, describe_value, run_model
 from onebyone.commands.arguments import parse_overrides
 from onebyone.commands.common import add_model_arguments, input_size, open_subject, read_photo
 from onebyone.errors import OneByOneError
 from onebyone.models.loading import is_user_code
 from onebyone.models.registry import get_model_entry, model_options
+from onebyone.profiling.probe import check_forward_memory, describe_value, run_model
 from onebyone.records import json_text
 from onebyone.runs import Run
 from onebyone.tables import Column, print_table

@@ -6,10 +6,6 @@ import argparse
 
 from rich.console import Console
 
-from onebyone.analysis import profile
-from onebyone.analysis.memory import estimate_memory
-from onebyone.analysis.memory_fit import largest_batch
-from onebyone.analysis.render import memory_lines, render_table, to_csv, to_json, to_markdown
 from onebyone.commands.arguments import parse_bytes
 from onebyone.commands.common import (
     add_memory_arguments,
@@ -20,6 +16,10 @@ from onebyone.commands.common import (
     with_batch,
 )
 from onebyone.errors import OneByOneError
+from onebyone.memory.estimate import estimate_memory
+from onebyone.memory.fit import largest_batch
+from onebyone.profiling import profile
+from onebyone.profiling.render import memory_lines, render_table, to_csv, to_json, to_markdown
 
 FORMATS = ["table", "json", "csv", "markdown"]
 

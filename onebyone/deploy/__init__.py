@@ -7,13 +7,13 @@ result = export_onnx(model, "model.onnx", (1, 1, 28, 28))  # checked with onnxru
 timing = bench(model, (1, 28, 28))                         # eager vs optimised, 1×1 roofline
 """
 
-from onebyone.analysis.dtypes import parse_dtype
 from onebyone.deploy.bench import BenchResult, LatencyRow, PointwiseRow, bench, pointwise_roofline
 from onebyone.deploy.export import ExportResult, export_onnx
 from onebyone.deploy.fold import FoldReport, fold_batchnorm
 from onebyone.deploy.freeze import freeze_for_cpu
 from onebyone.deploy.optimize import CastIO, OptimizeReport, optimize
 from onebyone.deploy.reparam import Merge, ReparamReport, count_layers, reparameterize
+from onebyone.profiling.dtypes import parse_dtype
 
 __all__ = [
     "BenchResult",

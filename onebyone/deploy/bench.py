@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from onebyone.analysis.capture import shape_text
-from onebyone.analysis.dtypes import dtype_name, parse_dtype
-from onebyone.analysis.probe import Probe, probe_forward
-from onebyone.analysis.timing import check_repeats, median_seconds, quartiles, sample_seconds
 from onebyone.deploy.optimize import optimize
 from onebyone.errors import OneByOneError
+from onebyone.profiling.capture import shape_text
+from onebyone.profiling.dtypes import dtype_name, parse_dtype
+from onebyone.profiling.probe import Probe, probe_forward
+from onebyone.timing import check_repeats, median_seconds, quartiles, sample_seconds
 
 SCHEMA_VERSION = 1
 

@@ -1,6 +1,6 @@
 """ONNX export with a round-trip check: the file is run with onnxruntime and compared to PyTorch.
 
-The model is run once first (`onebyone.analysis.probe`): a model that fails on the input or returns
+The model is run once first (`onebyone.profiling.probe`): a model that fails on the input or returns
 anything but one tensor is refused in one line before anything is written. The exporter traces the
 forward, so a branch on tensor values (`if x.sum() > 0:`) keeps the side the example input took;
 the probe finds such places in eager mode, where shapes are plain ints and every tensor-to-Python
@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from onebyone.analysis.probe import probe_forward
 from onebyone.deploy.fold import fold_batchnorm
 from onebyone.deploy.reparam import ReparamReport, reparameterize
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, check_output_file, writes_through
+from onebyone.profiling.probe import probe_forward
 
 MIN_OPSET = 7  # the oldest opset torch's TorchScript exporter writes
 

@@ -6,7 +6,7 @@ the conv's output and nothing else reads that output); the fold is then done on 
 original module tree, which keeps the model's own class and methods. A model fx cannot trace
 falls back to adjacent (conv, BN) pairs inside nn.Sequential containers.
 
-Convs and batch norms are recognised by what they compute (`onebyone.analysis.layer_kinds`): a
+Convs and batch norms are recognised by what they compute (`onebyone.graph.layer_kinds`): a
 BatchNorm2d subclass that applies an activation after normalising (timm's BatchNormAct2d) is
 folded and replaced by that activation; every fold is checked on a probe input, so a conv
 subclass that uses its weights otherwise (weight standardisation) keeps its norm, with the reason.
@@ -23,7 +23,7 @@ from torch import fx, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-from onebyone.analysis import layer_kinds
+from onebyone.graph import layer_kinds
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 

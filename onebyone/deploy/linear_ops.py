@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch import Tensor, fx, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from onebyone.analysis import layer_kinds
 from onebyone.deploy import kernels
 from onebyone.deploy.kernels import Kernel
+from onebyone.graph import layer_kinds
 
 _ADDS = {operator.add, operator.iadd, torch.add}
 _SUBS = {operator.sub, operator.isub, torch.sub}

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from onebyone.analysis.dtypes import dtype_name, parse_dtype
 from onebyone.deploy.fold import FoldReport, fold_batchnorm
 from onebyone.deploy.reparam import ReparamReport, reparameterize
+from onebyone.profiling.dtypes import dtype_name, parse_dtype
 
 
 class CastIO(nn.Module):

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from torch import fx, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from onebyone.analysis import layer_kinds
 from onebyone.deploy.rewrites import Finder, Refusal, Rewrite
+from onebyone.graph import layer_kinds
 
 MAX_ROUNDS = 200
 

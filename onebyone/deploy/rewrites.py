@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, fx, nn
 
-from onebyone.analysis import layer_kinds
 from onebyone.deploy import kernels
 from onebyone.deploy.kernels import Kernel
 from onebyone.deploy.linear_ops import LinearOp, Term, chain, is_add, is_sub, linear_op, run_op, sum_terms
+from onebyone.graph import layer_kinds
 
 
 @dataclass

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from onebyone.analysis.stats import Estimate
 from onebyone.files import save_figure
 from onebyone.report.results import Figure
+from onebyone.stats import Estimate
 
 COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]
 

@@ -3,9 +3,9 @@ the settings and the machine; read by every renderer (render, render_html, rende
 
 from __future__ import annotations
 
-from onebyone.analysis.stats import Estimate
 from onebyone.report.results import ReportResult
 from onebyone.report.verdicts import Verdict
+from onebyone.stats import Estimate
 
 
 def interval_text(estimate: Estimate, digits: int = 2, unit: str = "") -> str:

@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 import onebyone
-from onebyone.analysis.stats import Estimate, ratio_interval
-from onebyone.analysis.timing import interleaved_seconds
 from onebyone.report.config import ReportConfig
+from onebyone.stats import Estimate, ratio_interval
+from onebyone.timing import interleaved_seconds
 
 
 def conv_weights(module: nn.Module, skip: tuple[str, ...] = ()) -> int:

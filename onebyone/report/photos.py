@@ -33,7 +33,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     from PIL import Image
 
-    from onebyone.inspect.boxes import MapGeometry
+    from onebyone.insight.boxes import MapGeometry
     from onebyone.runs import Run
 
 MODEL = "efficientnet-lite0"
@@ -169,8 +169,8 @@ def load_photos(quick: bool, status: Callable[[str], None]) -> PhotoSet:
 @torch.no_grad()
 def make_collages(photos: PhotoSet, quick: bool, status: Callable[[str], None]) -> Collages:
     """Every ordered pair of photos of different classes, in `COLLAGE_VIEWS` views, with class maps."""
-    from onebyone.inspect import class_map_network
-    from onebyone.inspect.boxes import output_geometry
+    from onebyone.insight import class_map_network
+    from onebyone.insight.boxes import output_geometry
 
     status(f"{MODEL}: class maps over collages")
     pairs = [

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from onebyone.analysis.stats import Estimate
 from onebyone.report.results import Figure, Table
 from onebyone.report.verdicts import Criterion, Verdict, judge
+from onebyone.stats import Estimate
 
 if TYPE_CHECKING:
     from onebyone.report.context import ReportContext

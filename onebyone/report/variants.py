@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from onebyone.analysis.stats import Estimate, mean_interval
 from onebyone.errors import OneByOneError
 from onebyone.records import Float, Int, Obj, check, check_version, json_text, read_json
+from onebyone.stats import Estimate, mean_interval
 
 if TYPE_CHECKING:
     from onebyone.train import TrainConfig

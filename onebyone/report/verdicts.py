@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from onebyone.analysis.stats import Estimate, samples_needed
+from onebyone.stats import Estimate, samples_needed
 
 HOLDS = "holds"
 APPROXIMATELY = "holds approximately"

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from torch import nn
 
-from onebyone.analysis.probe import check_shape
 from onebyone.errors import OneByOneError
 from onebyone.models.loading import (
     is_user_code,
@@ -26,6 +25,7 @@ from onebyone.models.loading import (
 )
 from onebyone.models.options import check_options, is_plain_mapping
 from onebyone.models.registry import get_model_entry, list_models
+from onebyone.profiling.probe import check_shape
 from onebyone.records import Spec, check, check_version, read_json
 from onebyone.runs.run import Run
 from onebyone.train.config import TrainConfig

@@ -9,7 +9,7 @@ config.json holds) is checked by `TrainConfig.check_values`, its one schema.
 
 from __future__ import annotations
 
-from onebyone.analysis.probe import MAX_SIDE
+from onebyone.profiling.probe import MAX_SIDE
 from onebyone.records import Bool, Either, Float, Int, ListOf, MapOf, Obj, Optional, Plain, Str
 
 MAX_CHANNELS = 1 << 16  # channels or features of one layer: far beyond any CNN (ResNet's widest: 2,048)

@@ -12,10 +12,10 @@ import copy
 import torch
 from torch import nn
 
-from onebyone.analysis.timing import median_seconds
 from onebyone.errors import OneByOneError
 from onebyone.surgery import decompose
 from onebyone.surgery.ranks import LayerGeometry, Option, allocate, rank_path
+from onebyone.timing import median_seconds
 
 
 def explicit_ranks(ranks: dict, geometries: dict[str, LayerGeometry]) -> dict[str, Option]:

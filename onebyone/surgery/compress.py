@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from onebyone.analysis.probe import probe_forward
-from onebyone.analysis.timing import median_seconds
 from onebyone.deploy.bench import check_batches
+from onebyone.profiling.probe import probe_forward
 from onebyone.surgery.factorize import FactorizeReport, factorize
+from onebyone.timing import median_seconds
 
 SCHEMA_VERSION = 1
 

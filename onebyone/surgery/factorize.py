@@ -7,7 +7,7 @@ it trains, compiles and exports like any model; `structure.factorized_structure`
 `rebuild_structure` describe and recreate that layout without pickles.
 
 Subclasses of Conv2d and Linear are factorised by what they compute
-(`onebyone.analysis.layer_kinds`): a Linear subclass that computes F.linear, a Conv2d subclass
+(`onebyone.graph.layer_kinds`): a Linear subclass that computes F.linear, a Conv2d subclass
 that computes a plain conv, or one after TensorFlow "SAME" padding (timm's Conv2dSame; an uneven
 pad becomes an nn.ZeroPad2d in front of the k×k core). Linear layers on channels-last maps are
 factorised over their last axis, as the 1×1 convs they are.
@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from onebyone.analysis import layer_kinds
 from onebyone.errors import OneByOneError
+from onebyone.graph import layer_kinds
 from onebyone.surgery import decompose
 from onebyone.surgery.budget import allocate_budget, explicit_ranks
 from onebyone.surgery.ranks import LayerGeometry

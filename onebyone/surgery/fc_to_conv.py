@@ -5,7 +5,7 @@ pooling or of another such layer it is a 1×1 conv (Sermanet et al., "OverFeat",
 Shelhamer and Darrell, "Fully Convolutional Networks", 2015). The converted network gives the
 same output at the original input size and, on a larger input, a map of class scores: each cell
 is the original network applied to one window of the input. The rewrite itself lives in
-`onebyone.analysis.heads` (class activation maps use it too); the folder `onebyone convert fc2conv`
+`onebyone.surgery.heads` (class activation maps use it too); the folder `onebyone convert fc2conv`
 writes is `onebyone.runs.converted`.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from onebyone.analysis.heads import FcToConvResult, LayerConversion, convert_fc_layers
+from onebyone.surgery.heads import FcToConvResult, LayerConversion, convert_fc_layers
 
 __all__ = ["FcToConvResult", "LayerConversion", "convert_fc_layers", "fc_to_conv"]
 

@@ -99,7 +99,7 @@ def test_rgb_photos_reach_a_caffe_net_as_bgr(folder, tmp_path, capsys):
     torch.testing.assert_close(open_run(rgb_run).preprocess(rgb)[:, 0], torch.full((1, 32, 32), 255.0))
     record = json.loads((rgb_run / "caffe.json").read_text())
     (rgb_run / "caffe.json").write_text(json.dumps({**record, "channel_order": "grb"}))
-    with pytest.raises(OneByOneError, match="channel_order: 'grb'"):
+    with pytest.raises(OneByOneError, match="channel_order must be one of bgr, rgb, got 'grb'"):
         open_run(rgb_run)
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from onebyone.inspect import SparsityResult, SparsityRow
+from onebyone.insight import SparsityResult, SparsityRow
 from onebyone.report.claims.sparsity import rank_correlation, rise
 from onebyone.report.variants import SCORES_FILE, Scores, load_scores, paired_difference, save_scores
 

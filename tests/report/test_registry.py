@@ -2,9 +2,9 @@
 
 import pytest
 
-from onebyone.analysis.stats import Estimate, mean_interval
 from onebyone.report.registry import Claim, Measured, Rendered, judge_claim
 from onebyone.report.verdicts import HOLDS, NOT_SHOWN, Criterion, above
+from onebyone.stats import Estimate, mean_interval
 
 FIXED = Criterion("fixed", "an exact part", "a count", holds=above(0))
 OPTIONAL = Criterion("photos", "a part on photos", "a share", holds=above(0.5), subject="a pretrained net")

@@ -4,7 +4,6 @@ import math
 
 import pytest
 
-from onebyone.analysis.stats import Estimate, mean_interval
 from onebyone.report.verdicts import (
     APPROXIMATELY,
     DOES_NOT_HOLD,
@@ -19,6 +18,7 @@ from onebyone.report.verdicts import (
     decide,
     judge,
 )
+from onebyone.stats import Estimate, mean_interval
 
 
 def interval(low, high, n=3) -> Estimate:

@@ -1,4 +1,4 @@
-"""The five `onebyone inspect` subcommands: each measures with `onebyone.inspect` and draws a PNG."""
+"""The five `onebyone inspect` subcommands: each measures with `onebyone.insight` and draws a PNG."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from onebyone.commands.inspect.shared import View, out_path, pick_image, shown, 
 from onebyone.data import MAX_PHOTO_SIDE, fit_photo
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_file, writes_through
-from onebyone.inspect import (
+from onebyone.insight import (
     capture_activations,
     compose_scenes,
     dense_prediction,
@@ -23,7 +23,7 @@ from onebyone.inspect import (
     relu_layers,
     strongest_unit_box,
 )
-from onebyone.inspect.boxes import output_geometry
+from onebyone.insight.boxes import output_geometry
 from onebyone.progress import Progress
 
 MAX_BATCH = 4096  # images per forward pass: more only asks for memory

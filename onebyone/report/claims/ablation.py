@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import onebyone
-from onebyone.analysis.stats import Estimate
 from onebyone.layers import Pointwise
 from onebyone.report.claims.exact import NONE_DIFFER, field_size
 from onebyone.report.figures import interval_bars
@@ -27,6 +26,7 @@ from onebyone.report.variants import (
     test_accuracy,
 )
 from onebyone.report.verdicts import Criterion, above, below
+from onebyone.stats import Estimate
 
 if TYPE_CHECKING:
     from onebyone.report.context import ReportContext

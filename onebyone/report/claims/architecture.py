@@ -9,13 +9,13 @@ import torch
 from torch import nn
 
 import onebyone
-from onebyone.analysis.stats import Estimate
 from onebyone.layers import SpatialPyramidPool
 from onebyone.models import create_model
 from onebyone.report.claims.exact import NONE_DIFFER
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Table
 from onebyone.report.verdicts import Criterion, around
+from onebyone.stats import Estimate
 
 if TYPE_CHECKING:
     from onebyone.report.context import ReportContext

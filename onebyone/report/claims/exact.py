@@ -12,14 +12,14 @@ import torch
 from torch import nn
 
 import onebyone
-from onebyone.analysis.stats import Estimate
 from onebyone.layers import Pointwise
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Table
 from onebyone.report.verdicts import Band, Criterion, below
+from onebyone.stats import Estimate
 
 if TYPE_CHECKING:
-    from onebyone.analysis import ProfileResult
+    from onebyone.profiling import ProfileResult
     from onebyone.report.context import ReportContext
 
 TOLERANCE = 1e-5  # float32 round-off of the sums involved

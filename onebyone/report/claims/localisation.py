@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from onebyone.analysis.stats import Estimate, mean_interval
 from onebyone.report.claims.photo_localisation import (
     C9_CRITERIA,
     C14_CRITERIA,
@@ -31,10 +30,11 @@ from onebyone.report.photos import Unavailable
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Figure, Table
 from onebyone.report.verdicts import Criterion, above, below
+from onebyone.stats import Estimate, mean_interval
 
 if TYPE_CHECKING:
-    from onebyone.inspect import DenseResult, Scenes
-    from onebyone.inspect.boxes import MapGeometry, UnitBox
+    from onebyone.insight import DenseResult, Scenes
+    from onebyone.insight.boxes import MapGeometry, UnitBox
     from onebyone.report.context import ReportContext
     from onebyone.train import TrainConfig
 
@@ -48,7 +48,7 @@ NIN_FC = "nin-fashion, FC head + dropout"
 def _scenes(
     ctx: ReportContext, config: TrainConfig, count: int, canvas: int, per_scene: int, seed: int
 ) -> Scenes:
-    from onebyone.inspect import compose_scenes
+    from onebyone.insight import compose_scenes
 
     test = ctx.test_split(config)
     count = min(count, len(test)) // per_scene * per_scene
@@ -67,8 +67,8 @@ def _scenes(
 
 def _cam_hits(model: nn.Module, x: Tensor, scenes: Scenes) -> tuple[list[bool], float, Tensor, MapGeometry]:
     """Per item: is the peak of its true class's map inside the item? And a random cell's chance."""
-    from onebyone.inspect import gap_class_map_network
-    from onebyone.inspect.boxes import output_geometry
+    from onebyone.insight import gap_class_map_network
+    from onebyone.insight.boxes import output_geometry
 
     shape = (1, *x.shape[1:])
     network = gap_class_map_network(model, shape).eval()
@@ -106,7 +106,7 @@ class CamLocalisation:
 
 
 def measure_c14(ctx: ReportContext) -> Measured[CamLocalisation]:
-    from onebyone.inspect import strongest_unit_box
+    from onebyone.insight import strongest_unit_box
 
     config = ctx.trained("gap", ctx.config.seeds[0]).config
     scenes = _scenes(ctx, config, min(ctx.config.eval_size, 500), CANVAS, 1, seed=0)
@@ -140,8 +140,8 @@ def measure_c14(ctx: ReportContext) -> Measured[CamLocalisation]:
 
 
 def render_c14(m: Measured[CamLocalisation], ctx: ReportContext) -> Rendered:
-    from onebyone.inspect import capture_activations
-    from onebyone.inspect.plots import plot_box, plot_cam
+    from onebyone.insight import capture_activations
+    from onebyone.insight.plots import plot_box, plot_cam
 
     d = m.data
     scenes, maps, geometry, unit = d.scenes, d.maps, d.geometry, d.boxes[0]
@@ -219,7 +219,7 @@ class DenseMaps:
 
 
 def measure_c9(ctx: ReportContext) -> Measured[DenseMaps]:
-    from onebyone.inspect import dense_prediction
+    from onebyone.insight import dense_prediction
     from onebyone.surgery.fc_to_conv import fc_to_conv
 
     seed = ctx.config.seeds[0]
@@ -243,7 +243,7 @@ def measure_c9(ctx: ReportContext) -> Measured[DenseMaps]:
 
 
 def render_c9(m: Measured[DenseMaps], ctx: ReportContext) -> Rendered:
-    from onebyone.inspect.plots import plot_class_map
+    from onebyone.insight.plots import plot_class_map
 
     d = m.data
     dense_fc, dense_gap = d.fc, d.gap

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
-from onebyone.analysis.stats import Estimate, proportion_interval
 from onebyone.report.format import interval_text
 from onebyone.report.photos import (
     MODEL,
@@ -35,6 +34,7 @@ from onebyone.report.photos import (
 from onebyone.report.registry import Measured, Rendered
 from onebyone.report.results import Figure, Table
 from onebyone.report.verdicts import Criterion, above, below
+from onebyone.stats import Estimate, proportion_interval
 
 if TYPE_CHECKING:
     from onebyone.report.context import ReportContext
@@ -151,7 +151,7 @@ def truth_note(parts: PhotoParts) -> str:
 def render_c14_photos(parts: PhotoParts | Unavailable, ctx: ReportContext) -> Rendered:
     if isinstance(parts, Unavailable):
         return Rendered(f"{MODEL}: {parts.reason}")
-    from onebyone.inspect.plots import plot_cam
+    from onebyone.insight.plots import plot_cam
 
     found = parts.collages
     estimate = parts.estimates["cam_rate_effnet"]
@@ -188,8 +188,8 @@ def render_c14_photos(parts: PhotoParts | Unavailable, ctx: ReportContext) -> Re
 def render_c9_photos(parts: PhotoParts | Unavailable, ctx: ReportContext) -> Rendered:
     if isinstance(parts, Unavailable):
         return Rendered(f"{MODEL}: {parts.reason}")
-    from onebyone.inspect import PhotoMap
-    from onebyone.inspect.plots import plot_photo_class_map
+    from onebyone.insight import PhotoMap
+    from onebyone.insight.plots import plot_photo_class_map
 
     found = parts.collages
     named = parts.estimates["halves_named_effnet"]

@@ -25,18 +25,18 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from onebyone.analysis.stats import mean_interval, spearman
 from onebyone.report.figures import depth_curves
 from onebyone.report.format import interval_text
 from onebyone.report.photos import SUBJECT, Unavailable
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Table
 from onebyone.report.verdicts import Criterion, above
+from onebyone.stats import mean_interval, spearman
 
 if TYPE_CHECKING:
-    from onebyone.analysis.stats import Estimate
-    from onebyone.inspect import SparsityResult
+    from onebyone.insight import SparsityResult
     from onebyone.report.context import ReportContext
+    from onebyone.stats import Estimate
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class SparsityNetwork:
 
 def _trained_variant(variant: str) -> Callable[[ReportContext], list[SparsityPair] | Unavailable]:
     def measure(ctx: ReportContext) -> list[SparsityPair] | Unavailable:
-        from onebyone.inspect import measure_sparsity
+        from onebyone.insight import measure_sparsity
         from onebyone.models.loading import load_model
 
         pairs = []
@@ -85,7 +85,7 @@ def _trained_variant(variant: str) -> Callable[[ReportContext], list[SparsityPai
 def _photos(ctx: ReportContext) -> list[SparsityPair] | Unavailable:
     """Per photo: EfficientNet-Lite0 pretrained on all the photo's views, and untrained (seed 0) once,
     on every photo's centre crop (the control needs no interval; one pass instead of one per photo)."""
-    from onebyone.inspect import measure_sparsity
+    from onebyone.insight import measure_sparsity
     from onebyone.models.loading import load_model
 
     photos = ctx.photos

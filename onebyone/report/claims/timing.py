@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 import onebyone
-from onebyone.analysis.stats import Estimate
 from onebyone.layers import BasicBlock, Bottleneck, Inception, InceptionConfig, Pointwise
 from onebyone.models import create_model
 from onebyone.report.claims.exact import NONE_DIFFER
@@ -24,6 +23,7 @@ from onebyone.report.pairs import FormCost, PairCost, conv_weights, pair_cost, t
 from onebyone.report.registry import Claim, Measured, Rendered, register_claim
 from onebyone.report.results import Table
 from onebyone.report.verdicts import Band, Criterion, above, around
+from onebyone.stats import Estimate
 
 if TYPE_CHECKING:
     from onebyone.report.context import ReportContext
