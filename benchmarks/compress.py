@@ -41,6 +41,7 @@ from onebyone.models import create_model
 from onebyone.runs import open_run
 from onebyone.surgery import factorize
 from onebyone.surgery.compress import compress
+from onebyone.tables import speed_text
 from onebyone.timing import median_seconds
 
 
@@ -264,7 +265,7 @@ def summary(results: dict) -> str:
             ]
             for key in keys:
                 ms = row["latency"][key]
-                cells.append(f"{ms['before']:.2f} → {ms['after']:.2f} ms ({ms['speedup']:.2f}×)")
+                cells.append(f"{ms['before']:.2f} → {ms['after']:.2f} ms ({speed_text(ms['speedup'])})")
             lines.append("| " + " | ".join(cells) + " |")
         if fashion.get("control"):
             control = fashion["control"]
@@ -298,7 +299,9 @@ def summary(results: dict) -> str:
         for key in keys:
             ms = row["latency"].get(key)
             cells.append(
-                "–" if ms is None else f"{ms['before']:.1f} → {ms['after']:.1f} ms ({ms['speedup']:.2f}×)"
+                "–"
+                if ms is None
+                else f"{ms['before']:.1f} → {ms['after']:.1f} ms ({speed_text(ms['speedup'])})"
             )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -19,6 +19,7 @@ import torch
 
 from onebyone.deploy.bench import bench
 from onebyone.models import create_model, get_model_entry
+from onebyone.tables import speed_text
 
 DEFAULT_MODELS = ["nin-fashion", "nin-imagenet", "resnet50"]
 
@@ -34,7 +35,7 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.2f}")
     print(f"device {args.device}; optimised = BN folded + channels_last + {args.dtype}\n")
-    print("| model | batch | eager fp32 NCHW ms | optimised ms | speedup |")
+    print("| model | batch | eager fp32 NCHW ms | optimised ms | optimised vs eager |")
     print("|---|---:|---:|---:|---:|")
     roofline = {}
     for name in args.models:
@@ -52,7 +53,7 @@ def main() -> None:
             ms = {r.variant: r.median_ms for r in result.latency if r.batch == batch}
             print(
                 f"| {name} | {batch} | {ms['eager fp32 NCHW']:.2f} | {ms['optimised']:.2f} "
-                f"| {result.speedup(batch):.2f}× |"
+                f"| {speed_text(result.speedup(batch))} |"
             )
         roofline[name] = result.pointwise
     print(f"\n1×1 convs at batch {max(args.batch)} vs torch.matmul, {args.dtype}:\n")

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         from onebyone.report.listing import claims_markdown
 
         measuring = {"out": "onebyone-report", "quick": False, "only": None, "seeds": None, "epochs": None,
-                     "subset": None, "device": None, "workers": None, "data_dir": None, "progress": True,
+                     "subset": None, "device": None, "workers": None, "data_dir": None, "progress": None,
                      "format": "text"}  # fmt: skip
         given = [
             f"--{name.replace('_', '-')}"

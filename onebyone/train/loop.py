@@ -94,8 +94,8 @@ def train(config: TrainConfig) -> TrainResult:
                     # would double this pass every epoch, and it is for monitoring only)
                     evaluated = averaged_model(run.model, run.ema)
                     row["val_accuracy"] = accuracy(evaluated, run.data.val, config, tta=False)
+                save_epoch(run, epoch, row)  # checked before its line: a diverged run ends in one error line
                 progress.end_epoch(task, row)
-                save_epoch(run, epoch, row)
                 barrier(world_size)
                 if (
                     config.stop_after_epoch is not None

@@ -128,6 +128,7 @@ def test_overwrite_replaces_a_run_but_nothing_else(whole, tmp_path, capsys):
     assert_same_weights(whole, run)
     assert metrics(run)[-1]["final"] is True and len(metrics(run)) == 3
     (run / "notes.txt").write_text("mine")
+    capsys.readouterr()  # the runs' epoch lines
     assert train_cli(run, "--overwrite") == 2
     assert "notes.txt" in one_error_line(capsys) and (run / "notes.txt").read_text() == "mine"
     assert train_cli(run, "--overwrite", "--resume") == 2
