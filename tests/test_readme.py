@@ -59,6 +59,6 @@ def test_the_tour_blocks_are_found_with_their_shown_lines():
     assert "scripts/make_photos.py" in readme  # the photos the tour reads are made as the README says
 
 
-@pytest.mark.slow  # the whole README: 23 min on 2 cores at load 7-9 (training 5.5 min, compress 7.3 min)
+@pytest.mark.readme  # the whole README: 23 min on 2 cores at load 7-9 (training 5.5 min, compress 7.3 min)
 def test_the_readme_runs_as_written_and_prints_what_it_shows(tmp_path, capsys):
     assert check_readme.main(["--keep", str(tmp_path)]) == 0, capsys.readouterr().out

@@ -8,12 +8,12 @@ What each layer type computes, and each of Caffe's quirks: docs/caffe.md.
 
 from onebyone.caffe.build import CaffeNet, build
 from onebyone.caffe.net import LayerDef, NetDefinition, parse_prototxt, read_prototxt
-from onebyone.caffe.weights import LoadReport, index_caffemodel, load_caffemodel
+from onebyone.caffe.weights import LoadResult, index_caffemodel, load_caffemodel
 
 __all__ = [
     "CaffeNet",
     "LayerDef",
-    "LoadReport",
+    "LoadResult",
     "NetDefinition",
     "build",
     "index_caffemodel",

@@ -50,7 +50,7 @@ class BlobRef:
 
 
 @dataclass
-class LoadReport:
+class LoadResult:
     """What `load_caffemodel` did: layers whose blobs were copied, net layers with parameters the file
     does not have (they keep their initial values), and file layers the net does not have."""
 
@@ -143,11 +143,11 @@ def fits(blob: BlobRef, expected: tuple[int, ...]) -> bool:
     return len(expected) <= 4 and (1,) * (4 - len(expected)) + tuple(expected) == tuple(blob.shape)
 
 
-def load_caffemodel(module: nn.Module, path: str | Path) -> LoadReport:
+def load_caffemodel(module: nn.Module, path: str | Path) -> LoadResult:
     """Copy the blobs of the .caffemodel at `path` into `module` (a `CaffeNet`), layer by layer name."""
     where = f"caffemodel {str(path)!r}"
     index = index_caffemodel(path)
-    report = LoadReport()
+    report = LoadResult()
     names = getattr(module, "caffe_names", None)
     if names is None:
         raise OneByOneError("load_caffemodel needs a module made by onebyone.caffe.build")

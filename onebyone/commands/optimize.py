@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from onebyone.commands.common import add_model_arguments, open_subject
 from onebyone.deploy.optimize import optimize
-from onebyone.deploy.reparam import ReparamReport, count_layers
+from onebyone.deploy.reparam import ReparamResult, count_layers
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def reparam_summary(report: ReparamReport) -> str:
+def reparam_summary(report: ReparamResult) -> str:
     """One line: how many merges, and the convs before and after them."""
     if report.method != "fx":
         return f"branches not merged: {report.method}"

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
                      "subset": None, "device": None, "workers": None, "data_dir": None, "progress": None,
                      "format": "text"}  # fmt: skip
         given = [
-            f"--{name.replace('_', '-')}"
+            "--no-progress" if name == "progress" else f"--{name.replace('_', '-')}"
             for name, default in measuring.items()
             if getattr(args, name) != default
         ]

@@ -9,22 +9,22 @@ timing = bench(model, (1, 28, 28))                         # eager vs optimised,
 
 from onebyone.deploy.bench import BenchResult, LatencyRow, PointwiseRow, bench, pointwise_roofline
 from onebyone.deploy.export import ExportResult, export_onnx
-from onebyone.deploy.fold import FoldReport, fold_batchnorm
+from onebyone.deploy.fold import FoldResult, fold_batchnorm
 from onebyone.deploy.freeze import freeze_for_cpu
-from onebyone.deploy.optimize import CastIO, OptimizeReport, optimize
-from onebyone.deploy.reparam import Merge, ReparamReport, count_layers, reparameterize
+from onebyone.deploy.optimize import CastIO, OptimizeResult, optimize
+from onebyone.deploy.reparam import Merge, ReparamResult, count_layers, reparameterize
 from onebyone.profiling.dtypes import parse_dtype
 
 __all__ = [
     "BenchResult",
     "CastIO",
     "ExportResult",
-    "FoldReport",
+    "FoldResult",
     "LatencyRow",
     "Merge",
-    "OptimizeReport",
+    "OptimizeResult",
     "PointwiseRow",
-    "ReparamReport",
+    "ReparamResult",
     "bench",
     "count_layers",
     "export_onnx",

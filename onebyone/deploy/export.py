@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from onebyone.deploy.fold import fold_batchnorm
-from onebyone.deploy.reparam import ReparamReport, reparameterize
+from onebyone.deploy.reparam import ReparamResult, reparameterize
 from onebyone.errors import OneByOneError
 from onebyone.files import atomic_write, check_output_file, writes_through
 from onebyone.profiling.probe import probe_forward
@@ -44,7 +44,7 @@ class ExportResult:
     max_abs_diff: float | None  # None when onnxruntime is not installed
     file_bytes: int
     warnings: list[str] = field(default_factory=list)  # e.g. a branch on tensor values, frozen
-    reparam: ReparamReport | None = None  # the merges made before export; None with reparam=False
+    reparam: ReparamResult | None = None  # the merges made before export; None with reparam=False
     reparam_max_abs_diff: float | None = None  # the exported model against the one given, in PyTorch
 
 

@@ -29,7 +29,7 @@ _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 @dataclass
-class FoldReport:
+class FoldResult:
     """Which (layer, norm) pairs were folded, and which norms were left in place (and why, where
     a conv precedes them)."""
 
@@ -39,7 +39,7 @@ class FoldReport:
     reasons: dict[str, str] = field(default_factory=dict)  # kept norm -> why, for those after a conv
 
 
-def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, FoldReport]:
+def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, FoldResult]:
     """A copy of `model` in eval mode with every foldable batch norm folded away.
 
     Returns the copy and a report. The original model is not changed.
@@ -51,7 +51,7 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, FoldReport]:
     except Exception:  # fx cannot trace every model (data-dependent control flow, ...)
         pairs = _pairs_from_sequentials(folded_model)
         method = "sequential"
-    report = FoldReport(method=method)
+    report = FoldResult(method=method)
     for layer_name, norm_name in pairs:
         layer = folded_model.get_submodule(layer_name)
         norm = folded_model.get_submodule(norm_name)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from onebyone.deploy.fold import FoldReport, fold_batchnorm
-from onebyone.deploy.reparam import ReparamReport, reparameterize
+from onebyone.deploy.fold import FoldResult, fold_batchnorm
+from onebyone.deploy.reparam import ReparamResult, reparameterize
 from onebyone.profiling.dtypes import dtype_name, parse_dtype
 
 
@@ -36,14 +36,14 @@ class CastIO(nn.Module):
 
 
 @dataclass
-class OptimizeReport:
+class OptimizeResult:
     """What optimize() did."""
 
-    fold: FoldReport
+    fold: FoldResult
     dtype: str
     channels_last: bool
     compiled: bool
-    reparam: ReparamReport = field(default_factory=lambda: ReparamReport(method="off"))
+    reparam: ReparamResult = field(default_factory=lambda: ReparamResult(method="off"))
 
 
 def optimize(
@@ -54,7 +54,7 @@ def optimize(
     fold_bn: bool = True,
     reparam: bool = True,
     compile: bool = False,
-) -> tuple[nn.Module, OptimizeReport]:
+) -> tuple[nn.Module, OptimizeResult]:
     """An inference copy of `model`: BN folded, branches re-parameterised, channels-last, in `dtype`,
     optionally compiled.
 
@@ -65,9 +65,9 @@ def optimize(
     """
     torch_dtype = parse_dtype(dtype)
     folded, fold_report = (
-        fold_batchnorm(model) if fold_bn else (copy.deepcopy(model).eval(), FoldReport(method="off"))
+        fold_batchnorm(model) if fold_bn else (copy.deepcopy(model).eval(), FoldResult(method="off"))
     )
-    reparam_report = ReparamReport(method="off")
+    reparam_report = ReparamResult(method="off")
     if reparam:
         folded, reparam_report = reparameterize(folded)
     folded = folded.to(dtype=torch_dtype)
@@ -76,6 +76,6 @@ def optimize(
     result: nn.Module = CastIO(folded, torch_dtype, channels_last).eval()
     if compile:
         result = torch.compile(result)
-    return result, OptimizeReport(
+    return result, OptimizeResult(
         fold_report, dtype_name(torch_dtype), channels_last, compile, reparam_report
     )

@@ -42,7 +42,7 @@ class Merge:
 
 
 @dataclass
-class ReparamReport:
+class ReparamResult:
     """What reparameterize() merged, and what it left alone and why."""
 
     merges: list[Merge] = field(default_factory=list)
@@ -58,11 +58,11 @@ def count_layers(model: nn.Module) -> tuple[int, int]:
     return sum(isinstance(m, nn.Conv2d) for m in modules), sum(isinstance(m, _BatchNorm) for m in modules)
 
 
-def reparameterize(model: nn.Module) -> tuple[nn.Module, ReparamReport]:
+def reparameterize(model: nn.Module) -> tuple[nn.Module, ReparamResult]:
     """A copy of `model` in eval mode with every exact structural merge made. The original is unchanged."""
     result = copy.deepcopy(model).eval()
     before = count_layers(result)
-    report = ReparamReport()
+    report = ReparamResult()
     blocked: dict[tuple, str] = {}
     barren: set[str] = set()  # modules merged in to no avail since their subtree last changed
     for _ in range(MAX_ROUNDS):
@@ -122,7 +122,7 @@ def _inside(path: str, outer: str) -> bool:
     return outer == "" or path == outer or path.startswith(outer + ".")
 
 
-def _merge_in(model: nn.Module, owner: str, calls: Counter, blocked: dict, report: ReparamReport) -> bool:
+def _merge_in(model: nn.Module, owner: str, calls: Counter, blocked: dict, report: ReparamResult) -> bool:
     """Trace the module at `owner` alone, merge in it until nothing merges, and install the result."""
     module = model.get_submodule(owner)
     try:

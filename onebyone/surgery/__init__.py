@@ -9,8 +9,8 @@ dense predictor. The folders `onebyone compress` and `onebyone convert fc2conv` 
 
 from onebyone.surgery.compress import CompressResult, Latency, compress
 from onebyone.surgery.factorize import (
-    FactorizeReport,
-    LayerReport,
+    FactorizeResult,
+    LayerFactorization,
     factorize,
     factorized_structure,
     rebuild_structure,
@@ -24,11 +24,11 @@ from onebyone.surgery.fc_to_conv import (
 
 __all__ = [
     "CompressResult",
-    "FactorizeReport",
+    "FactorizeResult",
     "FcToConvResult",
     "LayerConversion",
     "Latency",
-    "LayerReport",
+    "LayerFactorization",
     "compress",
     "convert_fc_layers",
     "factorize",

@@ -15,7 +15,7 @@ from torch import nn
 
 from onebyone.deploy.bench import check_batches
 from onebyone.profiling.probe import probe_forward
-from onebyone.surgery.factorize import FactorizeReport, factorize
+from onebyone.surgery.factorize import FactorizeResult, factorize
 from onebyone.timing import median_seconds
 
 SCHEMA_VERSION = 1
@@ -37,7 +37,7 @@ class CompressResult:
     source: str
     out_dir: str | None
     threads: int
-    report: FactorizeReport
+    report: FactorizeResult
     params_before: int  # whole model
     params_after: int
     latency: list[Latency] = field(default_factory=list)

@@ -29,8 +29,8 @@ from onebyone.surgery.ranks import LayerGeometry
 from onebyone.surgery.structure import factorized_structure, rebuild_structure
 
 __all__ = [
-    "FactorizeReport",
-    "LayerReport",
+    "FactorizeResult",
+    "LayerFactorization",
     "factorize",
     "factorized_structure",
     "rebuild_structure",
@@ -43,7 +43,7 @@ MAX_HOOI_ITERS = 1000  # HOOI settles in a handful of iterations; more is a typo
 
 
 @dataclass
-class LayerReport:
+class LayerFactorization:
     """One Conv2d/Linear of the original model and what became of it."""
 
     name: str
@@ -64,13 +64,13 @@ class LayerReport:
 
 
 @dataclass
-class FactorizeReport:
+class FactorizeResult:
     target: str
     budget: float | None
     input_shape: tuple[int, ...]
     hooi_iters: int
     rank_multiple: int = 1
-    layers: list[LayerReport] = field(default_factory=list)
+    layers: list[LayerFactorization] = field(default_factory=list)
     latency_batch: int | None = None
 
     def total(self, attribute: str) -> float:
@@ -78,7 +78,7 @@ class FactorizeReport:
         return sum(getattr(layer, attribute) or 0 for layer in self.layers if layer.factorisable)
 
     @property
-    def factorised(self) -> list[LayerReport]:
+    def factorised(self) -> list[LayerFactorization]:
         return [layer for layer in self.layers if layer.method]
 
     def fraction(self, what: str) -> float:
@@ -112,7 +112,7 @@ def factorize(
     rank_multiple: int = 8,
     channels_last: bool = False,
     exclude: tuple[str, ...] = (),
-) -> tuple[nn.Module, FactorizeReport]:
+) -> tuple[nn.Module, FactorizeResult]:
     """A factorised deep copy of `model` and a report per layer.
 
     Args:
@@ -148,7 +148,7 @@ def factorize(
     if len(input_shape) == 3:
         input_shape = (1, *input_shape)
     new_model = copy.deepcopy(model)
-    report = FactorizeReport(target, budget, input_shape[1:], hooi_iters, rank_multiple)
+    report = FactorizeResult(target, budget, input_shape[1:], hooi_iters, rank_multiple)
     geometries, in_shapes, layers = _trace(new_model, input_shape, report, set(exclude))
     if ranks is not None:
         chosen = explicit_ranks(ranks, geometries)
@@ -192,7 +192,7 @@ def factorize(
 
 
 def _trace(
-    model: nn.Module, input_shape: tuple[int, ...], report: FactorizeReport, exclude: set[str]
+    model: nn.Module, input_shape: tuple[int, ...], report: FactorizeResult, exclude: set[str]
 ) -> tuple[dict[str, LayerGeometry], dict[str, tuple[int, ...]], dict[str, nn.Module]]:
     """Run one batch-1 forward pass to find each layer's input and output sizes.
 
@@ -228,7 +228,9 @@ def _trace(
     layers: dict[str, nn.Module] = {}
     for name, module in candidates.items():
         geometry, reason, layers[name] = _geometry(name, module, shapes.get(name))
-        row = LayerReport(name, geometry.kind if geometry else type(module).__name__, _describe(module))
+        row = LayerFactorization(
+            name, geometry.kind if geometry else type(module).__name__, _describe(module)
+        )
         groups = getattr(module, "groups", 1)
         if geometry is not None:
             row.params_before = row.params_after = sum(p.numel() for p in module.parameters(recurse=False))
