@@ -865,3 +865,19 @@ def test_fixture_sanity(world):
     for name in ("run", "comp", "conv"):
         assert main(["profile", world[name], "--format", "json"]) == 0
     assert os.path.getsize(world["bomb"]) < 200
+
+
+@pytest.mark.parametrize(
+    "argv, code",
+    [
+        (["profile", "no-such-model", "--format", "json"], 2),
+        (["compare", "no-such-model", "nin-cifar", "--format", "json"], 2),
+    ],
+)
+def test_an_error_with_format_json_is_json_on_stdout_too(argv, code, capsys):
+    """Scripts reading stdout get the error as JSON; the one line stays on stderr."""
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)
+    assert record == {"error": captured.err.strip(), "exit_code": code}
+    assert captured.err.startswith("onebyone: error: ") and captured.err.count("\n") == 1

@@ -207,6 +207,11 @@ def test_corrupt_file_in_data_dir(tmp_path, capsys):
             ["train", "nin-fashion", *SMALL, "--set", "num_classes=3"],
             "training needs logits of shape (N, 10)",
         ),
+        (
+            ["train", "nin-fashion", *SMALL, "--set", "num_classes=1000"],
+            "training needs logits of shape (N, 10) for the 10 classes",
+        ),
+        (["train", "nin-fashion", *SMALL, "--seeds", f"1,{2**70}"], "seed must be at most"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(argv, words, capsys):
