@@ -5,8 +5,9 @@ Every command prints its tables through `print_table`. A table too wide for the 
 fitted in this order, each step only while it is still too wide:
 
 1. dotted names (layer paths) are shortened from the middle: a part that recurs, such as
-   `features` or `stage1`, becomes a short alias everywhere but in the last place (`f.s1.conv`), and a
-   legend under the table spells each alias out; aliases never collide, so names stay distinct;
+   `features`, `stage1` or `branch3x3_reduce`, becomes a short alias (`f`, `s1`, `b3x3r`) everywhere
+   but in the last place (`f.s1.conv`), and a legend under the table spells each alias out; aliases
+   never collide, so names stay distinct;
 2. columns of prose (notes, descriptions) wrap between words;
 3. a table with `blocks` (a matrix: the confusion matrix) is split into several tables of
    consecutive columns, each repeating the key columns;
@@ -70,12 +71,20 @@ def _least(column: Column, cells: list[str]) -> int:
     return max([_longest_word(column.name), *(_width(c) for c in cells)])
 
 
+def _word_alias(word: str, letters: int) -> str:
+    """`word`'s first `letters` letters and everything from its first digit on ('inception3a', 1 ->
+    'i3a'; 'stage1' -> 's1'; 'reduce' -> 'r')."""
+    first_digit = next((i for i, ch in enumerate(word) if ch.isdigit()), len(word))
+    return word[: min(letters, first_digit)] + word[first_digit:]
+
+
 def _alias(part: str, taken: set[str]) -> str | None:
-    """A short name for `part` ('stage1' -> 's1', 'pointwise2' -> 'p2'), not in `taken`."""
-    digits = part[len(part.rstrip("0123456789")) :]
-    letters = part[: len(part) - len(digits)]
-    for k in range(1, len(letters)):
-        alias = letters[:k] + digits
+    """A short name for `part`, not in `taken`: each `_`-separated word abbreviated by `_word_alias`
+    ('branch3x3_reduce' -> 'b3x3r', 'pool_proj' -> 'pp'), with more letters of each word until it is
+    free; None when no alias is shorter than the part."""
+    words = [w for w in part.split("_") if w]
+    for letters in range(1, max((len(w) for w in words), default=0)):
+        alias = "".join(_word_alias(w, letters) for w in words)
         if alias not in taken and len(alias) + 1 < len(part):
             return alias
     return None

@@ -132,3 +132,20 @@ def test_train_summary_fits(tmp_path, capsys, monkeypatch):
     for width in WIDTHS:
         out = printed(capsys, monkeypatch, width, [*args, "--overwrite"])
         assert "test accuracy" in out
+
+
+def test_compare_layers_names_every_layer_or_a_legend_does(capsys, monkeypatch):
+    """GoogLeNet's paths (inceptions.inception3a.branch3x3_reduce.conv) are too long for 80 columns:
+    they are shortened from the middle, never wrapped, and the legend spells them out again."""
+    argv = ["compare", "googlenet", "googlenet naive=true", "--layers"]
+    out = printed(capsys, monkeypatch, 80, argv)
+    assert main([*argv, "--format", "json"]) == 0
+    pairs = json.loads(capsys.readouterr().out)["layers"]["layers"]
+    notes = " ".join(out.split("layer names shortened: ")[1:])
+    legend = dict(re.findall(r"(\w+)\s+=\s+(\w+)", notes))
+    assert legend  # the paths did not fit as they are
+    rows = [line.split("│") for line in out.splitlines() if line.count("│") == 8]
+    shown = [".".join(legend.get(p, p) for p in row[3].strip().split(".")) for row in rows]
+    expected = [c["layer"] if c else "—" for pair in pairs for c in pair["layers"]]
+    assert shown == expected
+    assert "models: A = googlenet, B = googlenet naive=true" in out

@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _config(args: argparse.Namespace):
     from onebyone.report import ReportConfig, parse_seeds
 
-    changes = {"out": args.out, "data_dir": args.data_dir, "progress": args.progress is not False}
+    changes = {"out": args.out, "data_dir": args.data_dir}
     for name, field in (
         ("epochs", "epochs"),
         ("subset", "train_subset"),

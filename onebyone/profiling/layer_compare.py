@@ -44,21 +44,46 @@ def compared_layers(results: list[ProfileResult], labels: list[str]) -> dict:
     return {"labels": labels, "layers": pairs, "all_same": all(p["same"] for p in pairs)}
 
 
+def _letter(k: int) -> str:
+    """A, B, …, Z, then A2, B2, … (compare takes any number of models)."""
+    return chr(ord("A") + k % 26) + (str(k // 26 + 1) if k >= 26 else "")
+
+
 def render_layer_comparison(data: dict, console: Console) -> None:
+    """One row per model at each position (the position's number and verdict on its first row), so
+    that a layer's path is a column of its own, shortened from the middle rather than wrapped. The
+    models are named by letter (A = the first), spelled out above the table."""
+    letters = [_letter(k) for k in range(len(data["labels"]))]
+    console.print(
+        "models: "
+        + ", ".join(f"{letter} = {label}" for letter, label in zip(letters, data["labels"], strict=True)),
+        highlight=False,
+    )
     rows = []
     for pair in data["layers"]:
-        cells = [
-            "—"
-            if c is None
-            else f"{c['layer']}\n{'×'.join(map(str, c['output_shape']))} "
-            f"{c['params']:,} {format_count(c['macs'])}"
-            for c in pair["layers"]
-        ]
-        rows.append([str(pair["index"]), *cells, "yes" if pair["same"] else "NO"])
-    columns = [Column("#", "right", 9)]
-    columns += [Column(label, "left", 8, "text") for label in data["labels"]]
-    columns.append(Column("same", "left", 9))
-    print_table(console, "weighted layers in order (output without batch, parameters, MACs)", columns, rows)
+        for k, c in enumerate(pair["layers"]):
+            first = k == 0
+            rows.append(
+                [
+                    str(pair["index"]) if first else "",
+                    letters[k],
+                    "—" if c is None else c["layer"],
+                    "" if c is None else "×".join(map(str, c["output_shape"])),
+                    "" if c is None else f"{c['params']:,}",
+                    "" if c is None else format_count(c["macs"]),
+                    ("yes" if pair["same"] else "NO") if first else "",
+                ]
+            )
+    columns = [
+        Column("#", "right", 9),
+        Column("model", "left", 9),
+        Column("layer", "left", 8, "name"),
+        Column("output", "right", 7),
+        Column("params", "right", 6),
+        Column("MACs", "right", 6),
+        Column("same", "left", 9),
+    ]
+    print_table(console, "weighted layers in order (output without batch)", columns, rows)
     differ = [p["index"] for p in data["layers"] if not p["same"]]
     console.print(
         "every weighted layer agrees"

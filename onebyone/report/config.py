@@ -57,7 +57,6 @@ class ReportConfig:
     inception_side: int = 28
     inception_widths: tuple[int, int, int, int, int, int] = (64, 96, 128, 16, 32, 32)
     data_dir: str | None = None  # Fashion-MNIST IDX folder (default: the Debian package's)
-    progress: bool = True
 
     @classmethod
     def quick_preset(cls, **changes: Any) -> ReportConfig:

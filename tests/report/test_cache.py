@@ -63,7 +63,7 @@ def test_a_failed_training_leaves_no_usable_folder(tmp_path):
 KILLED_RUN = """
 import sys
 from onebyone.report import ReportConfig, build_report
-build_report(ReportConfig.quick_preset(out=sys.argv[1], seeds=(0,), progress=False), only=["C3"])
+build_report(ReportConfig.quick_preset(out=sys.argv[1], seeds=(0,)), only=["C3"])
 """
 
 
@@ -86,7 +86,7 @@ def test_a_report_killed_mid_training_is_retrained_on_the_next_run(tmp_path):
     assert not (models / "gap-seed0").exists()
     assert not any(models.glob(".partial-gap-seed0-*/model.safetensors"))
 
-    config = ReportConfig.quick_preset(out=str(tmp_path), seeds=(0,), progress=False)
+    config = ReportConfig.quick_preset(out=str(tmp_path), seeds=(0,))
     again = build_report(config, only=["C3"])
     assert not any("loaded from" in note for note in again.notes)  # the half-written folder was not used
     assert sorted(p.name for p in models.iterdir()) == ["gap-seed0", "linear1x1-seed0", "no1x1-seed0"]

@@ -43,7 +43,7 @@ def quick(tmp_path_factory):
     if not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip("Fashion-MNIST not installed")
     out = tmp_path_factory.mktemp("report")
-    report = build_report(ReportConfig.quick_preset(out=str(out), device="cpu", progress=False))
+    report = build_report(ReportConfig.quick_preset(out=str(out), device="cpu"))
     paths = {
         "html": write_html(report, out / "report.html"),
         "md": write_markdown(report, out / "report.md"),
@@ -132,7 +132,7 @@ def test_efficientnet_parts_on_photos_have_subjects_intervals_and_verdicts(quick
 @needs_data
 def test_without_the_weights_the_photo_parts_say_they_were_not_measured_and_why(quick):
     _, out, _ = quick
-    ctx = ReportContext(ReportConfig.quick_preset(out=str(out), device="cpu", progress=False))
+    ctx = ReportContext(ReportConfig.quick_preset(out=str(out), device="cpu"))
     ctx.photos = missing({"no-such-weights": "no_such_weights"})  # what report.photos gives
     assert isinstance(ctx.photos, Unavailable)
     for claim in claims_in_order():
@@ -183,7 +183,7 @@ def test_figures_are_pngs_and_markdown_and_json_carry_the_verdicts(quick):
 @needs_data
 def test_trained_models_are_cached_and_reused(quick):
     report, out, _ = quick
-    again = build_report(ReportConfig.quick_preset(out=str(out), device="cpu", progress=False), only=["C5"])
+    again = build_report(ReportConfig.quick_preset(out=str(out), device="cpu"), only=["C5"])
     assert sum("loaded from" in note for note in again.notes) == 6  # three heads × two seeds
     assert again.claim("C5").tables[0].rows == report.claim("C5").tables[0].rows
 
