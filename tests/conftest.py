@@ -15,6 +15,10 @@ import torch
 # An unexpected exception inside `onebyone.cli.main` raises (with its traceback) instead of becoming the
 # one-line "internal error" users see, so a bug shows where it is; tests of that line unset it.
 os.environ.setdefault("ONEBYONE_TRACEBACK", "1")
+# A stage's progress line is written once the stage has run 2 s, so on a loaded machine a test that
+# reads stderr (the one-line errors) would see lines that depend on the machine's speed. The suite
+# writes none unless a test sets the delay itself (tests/test_progress.py does).
+os.environ.setdefault("ONEBYONE_PROGRESS_AFTER", "600")
 
 TINY_RUN_ARGS = [
     "train", "nin-fashion", "--subset", "256", "--val-size", "64", "--test-size", "200", "--epochs", "1",

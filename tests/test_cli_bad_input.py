@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from onebyone.cli import main
 from onebyone.data import FASHION_MNIST_DIR, write_idx
 from onebyone.errors import OneByOneError
+from onebyone.progress import DELAY_VARIABLE
 from onebyone.train import TrainConfig, train
 from tests.caffemodel_writer import tiny_caffemodel
 
@@ -750,8 +751,10 @@ PROCESS_ROWS = [
 
 
 def test_bad_input_in_a_real_process(world, tmp_path):
+    # side by side, so a stage can pass its 2 s before the error: no progress lines (see conftest.py)
+    env = {**os.environ, DELAY_VARIABLE: "600"}
     processes = [
-        subprocess.Popen([sys.executable, "-m", "onebyone", *_argv(line, world)], cwd=tmp_path,
+        subprocess.Popen([sys.executable, "-m", "onebyone", *_argv(line, world)], cwd=tmp_path, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for line, _ in PROCESS_ROWS
     ]  # fmt: skip

@@ -109,3 +109,51 @@ def test_bench_reports_the_interquartile_range(capsys, monkeypatch):
     assert main([*argv, "--dtype", "float32"]) == 0
     table = capsys.readouterr().out
     assert "IQR ms" in table and "median" in table
+
+
+STAGED = {  # command line -> its stages, in order (DELAY_VARIABLE 0: every line written at once)
+    "profile": (
+        ["profile", "nin-fashion", "--train", "--fits", "1GiB"],
+        [
+            "building nin-fashion",
+            "tracing the layers",
+            "predicting the peak memory of a training step",
+            "finding the largest batch that fits 1GiB",
+        ],
+    ),
+    "compare": (
+        ["compare", "nin-fashion", "nin-fashion width=0.5"],
+        ["profiling nin-fashion (1 of 2)", "profiling nin-fashion width=0.5 (2 of 2)"],
+    ),
+    "optimize": (
+        ["optimize", "nin-fashion"],
+        ["opening nin-fashion", "folding batch norm and merging branches"],
+    ),
+    "export": (
+        ["export", "nin-fashion", "--onnx", "{tmp}/m.onnx"],
+        ["opening nin-fashion", "exporting to ONNX and checking it (re-parameterised)"],
+    ),
+    "convert fc2conv": (
+        ["convert", "fc2conv", "nin-fashion", "--set", "head=fc", "--out", "{tmp}/c"],
+        [
+            "opening nin-fashion",
+            "converting the linear layers and comparing the outputs",
+            "running the converted model on 1×56×56",
+            "writing {tmp}/c",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("command", list(STAGED))
+def test_each_stage_is_a_line_on_stderr_and_stdout_stays_json(command, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(DELAY_VARIABLE, "0")
+    argv, stages = STAGED[command]
+    assert main([*(a.format(tmp=tmp_path) for a in argv), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)  # the result alone
+    lines = captured.err.splitlines()
+    assert all(line.startswith(f"onebyone {command}: ") for line in lines), lines
+    assert [line.split(": ", 1)[1].rsplit(" [", 1)[0] for line in lines] == [
+        s.format(tmp=tmp_path) for s in stages
+    ]

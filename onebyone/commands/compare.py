@@ -20,6 +20,7 @@ from onebyone.errors import OneByOneError
 from onebyone.profiling import profile
 from onebyone.profiling.layer_compare import compared_layers, render_layer_comparison
 from onebyone.profiling.render import comparison, comparison_csv, comparison_markdown, render_comparison
+from onebyone.progress import add_progress_argument, progress_for
 from onebyone.records import json_text
 from onebyone.runs import open_model, open_run
 
@@ -55,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--format", choices=["table", "json", "csv", "markdown"], default="table")
     add_memory_arguments(parser)
+    add_progress_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -63,22 +65,25 @@ def run(args: argparse.Namespace) -> int:
         raise OneByOneError("compare needs at least two models or variants")
     setup = memory_setup(args)
     results, labels = [], []
-    for text in args.models:
-        spec, own = split_variant(text)
-        overrides = [*args.overrides, *own]
-        if Path(spec).is_dir():
-            if overrides:
-                raise OneByOneError(
-                    f"{' '.join(overrides)}: options change a model's definition; {spec!r} is a run folder, "
-                    "whose model is fixed (--set applies to every model: compare folders without it)"
-                )
-            subject = open_run(spec, trust_code=args.trust_code)
-        else:
-            subject = open_model(spec, parse_overrides(overrides), input_shape=caffe_input_size(args))
-        shape = with_batch(args, full_input_shape(args, subject))
-        label = " ".join([spec, *own])
-        results.append(profile(subject.model(), shape, name=label, train=args.train, memory=setup))
-        labels.append(label)
+    with progress_for(args, "compare") as progress:
+        for number, text in enumerate(args.models, 1):
+            spec, own = split_variant(text)
+            overrides = [*args.overrides, *own]
+            label = " ".join([spec, *own])
+            progress.stage(f"profiling {label} ({number} of {len(args.models)})")
+            if Path(spec).is_dir():
+                if overrides:
+                    raise OneByOneError(
+                        f"{' '.join(overrides)}: options change a model's definition; {spec!r} is a run "
+                        "folder, whose model is fixed (--set applies to every model: compare folders "
+                        "without it)"
+                    )
+                subject = open_run(spec, trust_code=args.trust_code)
+            else:
+                subject = open_model(spec, parse_overrides(overrides), input_shape=caffe_input_size(args))
+            shape = with_batch(args, full_input_shape(args, subject))
+            results.append(profile(subject.model(), shape, name=label, train=args.train, memory=setup))
+            labels.append(label)
     data = comparison(results, labels)
     layers = compared_layers(results, labels) if args.layers else None
     if layers is not None and args.format in ("csv", "markdown"):

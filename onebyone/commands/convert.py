@@ -15,6 +15,7 @@ from onebyone.commands.common import add_model_arguments, input_size, open_subje
 from onebyone.data.classes import CLASS_LISTS, class_names
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_folder
+from onebyone.progress import add_progress_argument, progress_for
 from onebyone.records import json_text
 from onebyone.runs import save_caffe_run, save_converted
 from onebyone.runs.converted import FC2CONV_FILE
@@ -43,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_arguments(fc2conv)
     fc2conv.add_argument("--out", metavar="DIR", required=True, help="folder to write (new or empty)")
     fc2conv.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    add_progress_argument(fc2conv)
     fc2conv.set_defaults(func=run_fc2conv)
     caffe = commands.add_parser(
         "caffe",
@@ -76,24 +78,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     caffe.add_argument("--out", metavar="DIR", required=True, help="folder to write (new or empty)")
     caffe.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    add_progress_argument(caffe)
     caffe.set_defaults(func=run_caffe)
 
 
 def run_fc2conv(args: argparse.Namespace) -> int:
     out = check_output_folder(args.out)
-    run = open_subject(args)
-    if run.kind in ("compressed", "converted"):
-        raise OneByOneError(f"{args.model!r} is a {run.kind} run; convert the run it came from")
-    size = input_size(args, run)
-    result = convert_fc_layers(run.model(), (1, *size))
-    channels, height, width = size
-    larger = (1, channels, 2 * height, 2 * width)
-    with torch.no_grad():
-        larger_output = result.model.eval()(torch.randn(larger, generator=torch.Generator().manual_seed(0)))
-    checks = {"larger_input_shape": list(larger), "larger_output_shape": list(larger_output.shape)}
-    source = {**run.spec, **({"run": str(run.path)} if run.is_folder else {})}
-    train_config = run.config.to_dict() if run.config is not None else None
-    save_converted(out, result, source, train_config, checks)
+    with progress_for(args, "convert fc2conv") as progress:
+        progress.stage(f"opening {args.model}")
+        run = open_subject(args)
+        if run.kind in ("compressed", "converted"):
+            raise OneByOneError(f"{args.model!r} is a {run.kind} run; convert the run it came from")
+        size = input_size(args, run)
+        progress.stage("converting the linear layers and comparing the outputs")
+        result = convert_fc_layers(run.model(), (1, *size))
+        channels, height, width = size
+        larger = (1, channels, 2 * height, 2 * width)
+        progress.stage(f"running the converted model on {'×'.join(map(str, larger[1:]))}")
+        with torch.no_grad():
+            larger_output = result.model.eval()(
+                torch.randn(larger, generator=torch.Generator().manual_seed(0))
+            )
+        checks = {"larger_input_shape": list(larger), "larger_output_shape": list(larger_output.shape)}
+        source = {**run.spec, **({"run": str(run.path)} if run.is_folder else {})}
+        train_config = run.config.to_dict() if run.config is not None else None
+        progress.stage(f"writing {out}")
+        save_converted(out, result, source, train_config, checks)
     report = {"model": run.name, "out": str(out), **result.to_dict(), **checks}
     if args.format == "json":
         print(json_text(report, indent=2))
@@ -117,23 +127,29 @@ def run_fc2conv(args: argparse.Namespace) -> int:
 
 def run_caffe(args: argparse.Namespace) -> int:
     out = check_output_folder(args.out)
-    definition = read_prototxt(args.prototxt)
-    size = tuple(parse_input_shape(args.input)[-3:]) if args.input else None
-    model = build(definition, size)
-    loaded = load_caffemodel(model, args.weights) if args.weights else None
-    source = {"prototxt": str(args.prototxt), "weights": str(args.weights) if args.weights else None}
-    classes = _classes(args.classes, model.blob_shapes[model.output_name])
-    mean = _numbers(args.mean, "--mean") if args.mean else None
-    save_caffe_run(
-        out,
-        args.prototxt,
-        model,
-        source,
-        classes=classes,
-        mean=mean,
-        scale=args.scale,
-        channel_order=args.channel_order,
-    )
+    with progress_for(args, "convert caffe") as progress:
+        progress.stage(f"reading {args.prototxt}")
+        definition = read_prototxt(args.prototxt)
+        size = tuple(parse_input_shape(args.input)[-3:]) if args.input else None
+        progress.stage("building the net")
+        model = build(definition, size)
+        if args.weights:
+            progress.stage(f"reading the weights of {args.weights}")
+        loaded = load_caffemodel(model, args.weights) if args.weights else None
+        source = {"prototxt": str(args.prototxt), "weights": str(args.weights) if args.weights else None}
+        classes = _classes(args.classes, model.blob_shapes[model.output_name])
+        mean = _numbers(args.mean, "--mean") if args.mean else None
+        progress.stage(f"writing {out}")
+        save_caffe_run(
+            out,
+            args.prototxt,
+            model,
+            source,
+            classes=classes,
+            mean=mean,
+            scale=args.scale,
+            channel_order=args.channel_order,
+        )
     report = {
         "prototxt": str(args.prototxt),
         "out": str(out),

@@ -9,6 +9,7 @@ from onebyone.commands.common import add_model_arguments, input_size, open_subje
 from onebyone.commands.optimize import reparam_summary
 from onebyone.deploy.export import export_onnx
 from onebyone.files import check_output_file
+from onebyone.progress import add_progress_argument, progress_for
 from onebyone.records import json_text
 
 
@@ -28,14 +29,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="export the model as it is, without folding batch norm and merging branches into single convs",
     )
     parser.add_argument("--format", choices=["text", "json"], default="text")
+    add_progress_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.onnx)  # before the model is built
-    run = open_subject(args)
-    shape = (1, *input_size(args, run))
-    result = export_onnx(run.model(), args.onnx, shape, opset=args.opset, reparam=not args.no_reparam)
+    with progress_for(args, "export") as progress:
+        progress.stage(f"opening {args.model}")
+        run = open_subject(args)
+        shape = (1, *input_size(args, run))
+        progress.stage(
+            "exporting to ONNX and checking it" + ("" if args.no_reparam else " (re-parameterised)")
+        )
+        result = export_onnx(run.model(), args.onnx, shape, opset=args.opset, reparam=not args.no_reparam)
     print_warnings(result.warnings)
     if args.format == "json":
         print(json_text(asdict(result), indent=2))

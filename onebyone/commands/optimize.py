@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 
 from onebyone.commands.common import add_model_arguments, open_subject
 from onebyone.deploy.optimize import optimize
 from onebyone.deploy.reparam import ReparamResult, count_layers
+from onebyone.progress import add_progress_argument, progress_for
+from onebyone.records import json_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_arguments(parser)
     parser.add_argument("--no-reparam", action="store_true", help="fold batch norm only; merge no branches")
     parser.add_argument("--format", choices=["text", "json"], default="text")
+    add_progress_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -36,14 +38,17 @@ def reparam_summary(report: ReparamResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    run = open_subject(args)
-    model = run.model()
-    _, report = optimize(model, dtype="float32", channels_last=False, reparam=not args.no_reparam)
+    with progress_for(args, "optimize") as progress:
+        progress.stage(f"opening {args.model}")
+        run = open_subject(args)
+        model = run.model()
+        progress.stage("folding batch norm" + ("" if args.no_reparam else " and merging branches"))
+        _, report = optimize(model, dtype="float32", channels_last=False, reparam=not args.no_reparam)
     before, after = count_layers(model), count_layers(_.model)
     if args.format == "json":
         data = {"fold": asdict(report.fold), "reparam": asdict(report.reparam)}
         data["convs"], data["batch_norms"] = [before[0], after[0]], [before[1], after[1]]
-        print(json.dumps(data, indent=2))
+        print(json_text(data, indent=2))
         return 0
     print(f"{run.name}: convs {before[0]} → {after[0]}, batch norms {before[1]} → {after[1]}")
     print(f"batch norm folded into the conv before it: {len(report.fold.folded)}")

@@ -20,6 +20,7 @@ from onebyone.memory.estimate import estimate_memory
 from onebyone.memory.fit import largest_batch
 from onebyone.profiling import profile
 from onebyone.profiling.render import memory_lines, render_table, to_csv, to_json, to_markdown
+from onebyone.progress import add_progress_argument, progress_for
 
 FORMATS = ["table", "json", "csv", "markdown"]
 
@@ -47,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also find the largest batch whose predicted peak fits SIZE, e.g. 24GiB or 16GB "
         "(training with --train, else inference)",
     )
+    add_progress_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -58,19 +60,24 @@ def run(args: argparse.Namespace) -> int:
         raise OneByOneError(f"--depth must be 0 or more, got {args.depth}")
     setup = memory_setup(args)
     budget = parse_bytes(args.fits) if args.fits else None
-    run = open_subject(args)  # a run folder profiles its own (e.g. factorised) layout
-    shape = with_batch(args, full_input_shape(args, run))
-    label = " ".join([args.model, *args.overrides])
-    model = run.model()
-    result = profile(model, shape, train=args.train, name=label)
-    try:
-        result.memory = estimate_memory(model, shape, setup, train=args.train)
-    except OneByOneError as exc:
-        if args.train or budget is not None:  # asked for: its failure is the answer
-            raise
-        result.warnings.append(f"peak memory not predicted: {exc}")
-    if budget is not None:
-        result.memory.fits = largest_batch(model, shape[1:], budget, setup, train=args.train)
+    with progress_for(args, "profile") as progress:
+        progress.stage(f"building {args.model}")
+        run = open_subject(args)  # a run folder profiles its own (e.g. factorised) layout
+        shape = with_batch(args, full_input_shape(args, run))
+        label = " ".join([args.model, *args.overrides])
+        model = run.model()
+        progress.stage("tracing the layers")
+        result = profile(model, shape, train=args.train, name=label)
+        progress.stage("predicting the peak memory" + (" of a training step" if args.train else ""))
+        try:
+            result.memory = estimate_memory(model, shape, setup, train=args.train)
+        except OneByOneError as exc:
+            if args.train or budget is not None:  # asked for: its failure is the answer
+                raise
+            result.warnings.append(f"peak memory not predicted: {exc}")
+        if budget is not None:
+            progress.stage(f"finding the largest batch that fits {args.fits}")
+            result.memory.fits = largest_batch(model, shape[1:], budget, setup, train=args.train)
     if args.format == "json":
         print(to_json(result))
     elif args.format == "csv":

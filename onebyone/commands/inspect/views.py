@@ -145,6 +145,8 @@ def run_cam(args: argparse.Namespace, progress: Progress) -> View:
         raise OneByOneError(f"--top must be ≥ 1, got {args.top}")
     run = open_subject(args)
     out = out_path(args, run, "cam")
+    if run.classes and args.top > len(run.classes):  # before the work when the run names its classes
+        raise OneByOneError(f"--top must be from 1 to {len(run.classes)} (the classes), got {args.top}")
     image, label, where = pick_image(args, run)
     progress.stage(f"class maps of {where}")
     shape = (1, *input_size(args, run))
@@ -308,6 +310,8 @@ def _dense_photo(args: argparse.Namespace, run, out, progress: Progress) -> View
             f"--side must be in {min(height, width)}..{MAX_PHOTO_SIDE} and --top ≥ 1, "
             f"got {side} and {args.top}"
         )
+    if run.classes and args.top > len(run.classes):  # before the work when the run names its classes
+        raise OneByOneError(f"--top must be from 1 to {len(run.classes)} (the classes), got {args.top}")
     photo = fit_photo(args.image, shorter_side=side, channels=channels)  # (1, C, H', W') uint8
     progress.stage(f"a class map over {args.image}")
     result = photo_class_map(run.model(), run.preprocess(photo), (1, channels, height, width))
