@@ -35,7 +35,7 @@ def measure_training_step(model: nn.Module, input_shape, setup: MemorySetup) -> 
     """Peak bytes of one real training step on the CPU (the second; the first makes the state)."""
     model.train()
     if setup.channels_last:
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
     x = torch.randn(tuple(input_shape)).contiguous(memory_format=layout_of(setup, len(input_shape)))
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(setup.optimizer, trainable)
@@ -73,7 +73,7 @@ def measure_inference(model: nn.Module, input_shape, setup: MemorySetup) -> Meas
     """Peak bytes of one real no-grad forward in eval mode on the CPU (the second of two)."""
     model.eval()
     if setup.channels_last:
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
     x = torch.randn(tuple(input_shape)).contiguous(memory_format=layout_of(setup, len(input_shape)))
 
     def forward() -> None:
