@@ -35,7 +35,7 @@ KINDS = ("value", "text", "name")  # never wraps | wraps between words | dotted 
 class Column:
     name: str
     justify: JustifyMethod = "right"
-    priority: int = 0  # columns of lower priority are left out first (ties: the rightmost first)
+    priority: float = 0  # columns of lower priority are left out first (ties: the rightmost first)
     kind: str = "value"
 
 
