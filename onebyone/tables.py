@@ -18,10 +18,11 @@ Numbers and shapes never wrap. Everything the table leaves out is in the command
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 _PADDING = 3  # rich's default: one space each side and a border
@@ -33,8 +34,8 @@ KINDS = ("value", "text", "name")  # never wraps | wraps between words | dotted 
 @dataclass(frozen=True)
 class Column:
     name: str
-    justify: str = "right"
-    priority: int = 0  # columns of lower priority are left out first (ties: the rightmost first)
+    justify: JustifyMethod = "right"
+    priority: float = 0  # columns of lower priority are left out first (ties: the rightmost first)
     kind: str = "value"
 
 
@@ -176,7 +177,7 @@ def _share(kept: list[int], natural: list[int], least: list[int], width: int) ->
     return widths
 
 
-def _table(title: str, columns: list[Column], widths: list[int]) -> Table:
+def _table(title: str, columns: list[Column], widths: Sequence[int | None]) -> Table:
     table = Table(title=title)
     for column, width in zip(columns, widths, strict=True):
         table.add_column(
@@ -190,7 +191,8 @@ def _table(title: str, columns: list[Column], widths: list[int]) -> Table:
 
 def _groups(natural: list[int], keys: int, key_width: int, width: int) -> list[list[int]]:
     """Consecutive non-key columns, as many to a block as fit beside the keys."""
-    groups, current = [], []
+    groups: list[list[int]] = []
+    current: list[int] = []
     for i in range(keys, len(natural)):
         if current and key_width + _total(natural[j] for j in [*current, i]) > width:
             groups.append(current)

@@ -15,6 +15,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "onebyone"
 # Bottom to top. Packages on one row are peers: neither may import the other.
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
+    (
+        "torch_typing",
+    ),  # typed forms of torch calls whose stubs say less (conv pairs, Module.to(memory_format=))
     # records: JSON records and their schemas; stats: intervals over seeds; timing: medians of runs
     ("files", "tables", "records", "progress", "stats", "timing"),
     ("layers",),

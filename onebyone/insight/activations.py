@@ -38,8 +38,8 @@ def relu_layers(model: nn.Module, images: Tensor | None = None) -> list[str]:
     return list(dict.fromkeys(site for site, _ in _zero_activation_calls(model, images[:1])))
 
 
-def _zero_activation_calls(model: nn.Module, images: Tensor) -> list[tuple[str, str]]:
-    calls: list[tuple[str, str]] = []
+def _zero_activation_calls(model: nn.Module, images: Tensor) -> list[tuple[str, str | None]]:
+    calls: list[tuple[str, str | None]] = []
     check_forward_memory(model, images.shape)
     with _watching(model, None, lambda site, kind, output: calls.append((site, kind))):
         with running(model, images.shape):

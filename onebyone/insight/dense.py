@@ -38,11 +38,13 @@ class Scenes:
 
     @property
     def item_size(self) -> tuple[int, int]:
-        return tuple(self.item_images.shape[-2:])
+        height, width = self.item_images.shape[-2:]
+        return height, width
 
     @property
     def canvas_size(self) -> tuple[int, int]:
-        return tuple(self.canvases.shape[-2:])
+        height, width = self.canvases.shape[-2:]
+        return height, width
 
 
 def compose_scenes(
@@ -230,7 +232,7 @@ def dense_prediction(
         region_hit_fraction=float((region_t == scenes.labels).float().mean()),
         item_accuracy=float((item_predictions == scenes.labels).float().mean()),
         method=method,
-        map_size=tuple(maps.shape[-2:]),
+        map_size=(maps.shape[-2], maps.shape[-1]),
         geometry=geometry,
         predictions=predictions_t,
         region_predictions=region_t,
@@ -287,7 +289,7 @@ def photo_class_map(model: nn.Module, photo: Tensor, design_shape: tuple[int, ..
     probe.check_batch(
         1,
         f"{type(model).__name__} on a {'×'.join(map(str, photo.shape[2:]))} photo",
-        area=tuple(photo.shape[2:]),
+        area=(photo.shape[2], photo.shape[3]),
     )
     network, method = class_map_network(model, design_shape)
     network.eval()

@@ -183,7 +183,9 @@ class Simulator:
                 module.training = training
         parts = {kind: ledger.peak_parts[kind] for kind in KINDS}
         modules = [
-            ModuleMemory(path if path is not None else "(outside modules)", types.get(path, ""), n)
+            ModuleMemory("(outside modules)", "", n)
+            if path is None
+            else ModuleMemory(path, types.get(path, ""), n)
             for path, n in ledger.saved_by_owner.items()
         ]
         return StepMemory(peak_bytes=ledger.peak, parts=parts, modules=modules)
@@ -194,7 +196,9 @@ def _fake_state(model: nn.Module, channels_last: bool):
     by_id: dict[int, torch.Tensor] = {}
     state: dict[str, torch.Tensor] = {}
     params: list[torch.Tensor] = []
-    named = [(n, t, True) for n, t in model.named_parameters(remove_duplicate=False)]
+    named: list[tuple[str, torch.Tensor, bool]] = [
+        (n, t, True) for n, t in model.named_parameters(remove_duplicate=False)
+    ]
     named += [(n, t, False) for n, t in model.named_buffers(remove_duplicate=False)]
     for qualified, tensor, is_param in named:
         if tensor is None:

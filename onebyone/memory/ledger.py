@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -141,7 +142,9 @@ class Ledger(TorchDispatchMode):
             self.peak = self.live + nbytes
             self.peak_parts = {**self.totals, "transient": self.totals["transient"] + nbytes}
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
         self.ops += 1
         live_before = self.live
         out = func(*args, **(kwargs or {}))

@@ -21,6 +21,7 @@ from torch import nn
 
 from onebyone.memory.estimate import MemorySetup, autocast_of, layout_of, loss_of
 from onebyone.memory.optimizers import build_optimizer
+from onebyone.torch_typing import to_memory_format
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def measure_training_step(model: nn.Module, input_shape, setup: MemorySetup) -> 
     """Peak bytes of one real training step on the CPU (the second; the first makes the state)."""
     model.train()
     if setup.channels_last:
-        model.to(memory_format=torch.channels_last)
+        to_memory_format(model, torch.channels_last)
     x = torch.randn(tuple(input_shape)).contiguous(memory_format=layout_of(setup, len(input_shape)))
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(setup.optimizer, trainable)
@@ -73,7 +74,7 @@ def measure_inference(model: nn.Module, input_shape, setup: MemorySetup) -> Meas
     """Peak bytes of one real no-grad forward in eval mode on the CPU (the second of two)."""
     model.eval()
     if setup.channels_last:
-        model.to(memory_format=torch.channels_last)
+        to_memory_format(model, torch.channels_last)
     x = torch.randn(tuple(input_shape)).contiguous(memory_format=layout_of(setup, len(input_shape)))
 
     def forward() -> None:

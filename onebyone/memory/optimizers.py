@@ -72,6 +72,8 @@ def _probe(name: str, like: torch.Tensor) -> tuple[int, int]:
     probe = torch.nn.Parameter(torch.empty_strided(like.shape, like.stride(), dtype=like.dtype))
     probe.grad = torch.zeros_like(probe)
     optimizer = build_optimizer(name, [probe])
+    if optimizer is None:  # "none": no optimizer, so no state and no step
+        return 0, 0
     optimizer.step()  # the first step makes the state
     kept = {t.untyped_storage()._cdata: t.untyped_storage().nbytes() for t in _state_tensors(optimizer)}
     ledger = Ledger()

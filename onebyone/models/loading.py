@@ -90,6 +90,8 @@ def _load_factory(spec: str):
             raise OneByOneError(f"model file {target!r} not found")
         module_name = f"_onebyone_user_{path.stem}"
         module_spec = importlib.util.spec_from_file_location(module_name, path)
+        if module_spec is None or module_spec.loader is None:  # a .py path always has a loader
+            raise OneByOneError(f"cannot import {target}: no loader for it")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
         try:

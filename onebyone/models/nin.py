@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import Tensor, nn
@@ -174,7 +175,7 @@ class NIN(nn.Module):
 
 
 def _make_pool(kind: str, kernel: int, stride: int) -> nn.Module:
-    pools = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+    pools: dict[str, Callable[..., nn.Module]] = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
     if kind in pools:
         return pools[kind](kernel, stride=stride, ceil_mode=True)
     raise OneByOneError(f"pool kind must be 'max' or 'avg', got {kind!r}")

@@ -51,10 +51,11 @@ def register_model(
     def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise RuntimeError(f"model {name!r} registered twice")
+        channels, height, width = input_size
         _REGISTRY[name] = ModelEntry(
             name,
             builder,
-            tuple(input_size),
+            (channels, height, width),
             description,
             mean=None if mean is None else tuple(mean),
             std=None if std is None else tuple(std),

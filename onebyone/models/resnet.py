@@ -40,6 +40,12 @@ RESNET_CONFIGS: dict[str, ResNetConfig] = {
 class ResNet(nn.Module):
     """Stem (7×7/2 conv, BN, ReLU, 3×3/2 max pool), `layer1`…`layer4`, GAP + Linear head."""
 
+    # registered by name in __init__ (add_module), so declared here for the type checker
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def __init__(self, config: ResNetConfig, *, in_channels: int = 3, num_classes: int = 1000) -> None:
         super().__init__()
         if config.block not in BLOCKS:

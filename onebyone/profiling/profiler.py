@@ -144,7 +144,7 @@ def _meta_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[int, to
     """Meta copies of every parameter and buffer under all their names; one copy per tensor."""
     by_id: dict[int, torch.Tensor] = {}
     state: dict[str, torch.Tensor] = {}
-    named = list(model.named_parameters(remove_duplicate=False))
+    named: list[tuple[str, torch.Tensor]] = list(model.named_parameters(remove_duplicate=False))
     named += list(model.named_buffers(remove_duplicate=False))
     for qualified, tensor in named:
         if tensor is None:

@@ -145,16 +145,17 @@ def _union_all(extents):
 
 def _merge_extents(fields: list[Field]):
     """Position-wise union; a length-1 table (a field that is not spatial) applies to every position."""
-    if any(f.extents is None for f in fields):
+    tables = [f.extents for f in fields if f.extents is not None]
+    if len(tables) < len(fields):
         return None
     merged = []
     for i in range(len(fields[0].axes)):
-        lengths = {len(f.extents[i][0]) for f in fields} - {1}
+        lengths = {len(t[i][0]) for t in tables} - {1}
         if len(lengths) > 1:
             return None
-        low, high = fields[0].extents[i]
-        for f in fields[1:]:
-            low, high = torch.minimum(low, f.extents[i][0]), torch.maximum(high, f.extents[i][1])
+        low, high = tables[0][i]
+        for t in tables[1:]:
+            low, high = torch.minimum(low, t[i][0]), torch.maximum(high, t[i][1])
         merged.append((low, high))
     return tuple(merged)
 
@@ -339,19 +340,20 @@ def _summary(name: str, args: tuple, field: Field, in_shape, out_shape, maps) ->
         warning = None if name == "constant_pad_nd" or not any(lefts) else f"{name}: mirrored border pixels"
         return Field(axes), warning
     if "adaptive" in name:
-        axes, warning = [], None
+        windows: list[AxisField] = []
+        warning = None
         for a, n_in, n_out in zip(field.axes, _trailing(in_shape, nd), _trailing(out_shape, nd), strict=True):
             if n_out == 1:
-                axes.append(a.whole(n_in))
+                windows.append(a.whole(n_in))
             elif n_in % n_out == 0:
-                axes.append(a.window(n_in // n_out, n_in // n_out, 0))
+                windows.append(a.window(n_in // n_out, n_in // n_out, 0))
             else:
                 # Uneven windows: use the widest window and the mean stride (an upper bound).
                 widest = max(math.ceil((i + 1) * n_in / n_out) - (i * n_in) // n_out for i in range(n_out))
-                axes.append(a.window(widest, n_in / n_out, 0))
+                windows.append(a.window(widest, n_in / n_out, 0))
                 warning = f"{name}: uneven adaptive windows, field is an upper bound"
         is_global = all(n == 1 for n in _trailing(out_shape, nd))
-        return Field(tuple(axes), spatial=not is_global), warning
+        return Field(tuple(windows), spatial=not is_global), warning
     if name in ("mean", "sum", "amax", "amin", "max", "min", "norm", "linalg_vector_norm") and len(args) > 1:
         dims = args[1]
         dims = [dims] if isinstance(dims, int) else list(dims or [])
@@ -369,16 +371,18 @@ def _summary(name: str, args: tuple, field: Field, in_shape, out_shape, maps) ->
         return collapse(field, in_shape), None
     if name == "slice" and maps is not None:
         axis, start, step = _slice_axis(args, nd, in_shape)
-        axes = list(field.axes)
-        a = axes[axis]
-        axes[axis] = AxisField(a.size, a.jump * step, a.start + start * a.jump)
-        return Field(tuple(axes)), None
+        assert axis is not None, "a slice has index maps only over a spatial axis"
+        sliced = list(field.axes)
+        a = sliced[axis]
+        sliced[axis] = AxisField(a.size, a.jump * step, a.start + start * a.jump)
+        return Field(tuple(sliced)), None
     if axis_maps.is_resampling(name):
         if maps is not None:
             return Field(tuple(a.band(m) for a, m in zip(field.axes, maps, strict=True))), None
         plain = axis_maps.resampling(
             name.removesuffix("_aa"), args, _trailing(in_shape, nd), _trailing(out_shape, nd)
         )
+        assert plain is not None, "the plain kernel of every resampling op is modelled"
         axes = tuple(a.band(m) for a, m in zip(field.axes, plain, strict=True))
         return Field(axes), f"{name}: antialiased resampling, field of plain interpolation (narrower)"
     if name in ("mm", "addmm", "bmm", "baddbmm", "mv", "addmv", "dot"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from rich.console import Console
 
@@ -48,7 +49,9 @@ def field_text(field: dict | None) -> str:
 
 
 def share_text(row: LayerRow | dict) -> str:
-    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    def get(key: str) -> Any:
+        return row.get(key) if isinstance(row, dict) else getattr(row, key)
+
     if not get("pointwise_macs") and not get("pointwise_params"):
         return ""
     params = get("pointwise_params") / get("params") if get("params") else 0.0
@@ -154,15 +157,17 @@ def memory_lines(memory: MemoryResult) -> list[str]:
     fit = memory.fits
     if fit is not None:
         head = f"  fits {_exact_gib(fit.budget_bytes)} ({fit.phase}): "
-        if fit.batch_size == 0:
-            lines.append(head + f"no batch; batch 1 needs {_exact_gib(fit.next_peak_bytes)}")
-        elif fit.next_peak_bytes is None:
-            cap = f"batch {fit.batch_size:,} or more ({_exact_gib(fit.peak_bytes)}; the search's cap)"
+        peak, next_peak = fit.peak_bytes, fit.next_peak_bytes  # None: batch 0 | the search's cap
+        if peak is None:
+            assert next_peak is not None, "batch 0 is below the cap, so batch 1 was simulated"
+            lines.append(head + f"no batch; batch 1 needs {_exact_gib(next_peak)}")
+        elif next_peak is None:
+            cap = f"batch {fit.batch_size:,} or more ({_exact_gib(peak)}; the search's cap)"
             lines.append(head + cap)
         else:
             lines.append(
-                head + f"batch {fit.batch_size:,} ({_exact_gib(fit.peak_bytes)}); "
-                f"{fit.batch_size + 1:,} needs {_exact_gib(fit.next_peak_bytes)}"
+                head + f"batch {fit.batch_size:,} ({_exact_gib(peak)}); "
+                f"{fit.batch_size + 1:,} needs {_exact_gib(next_peak)}"
             )
     return lines
 
@@ -176,7 +181,7 @@ def _exact_gib(value: int) -> str:
 
 
 # Left out first when a terminal is narrow: the higher the number, the longer a column stays.
-_PRIORITY = {
+_PRIORITY: dict[str, float] = {
     "layer": 9,
     "params": 8,
     "MACs": 7,
@@ -301,8 +306,9 @@ def comparison(results: list[ProfileResult], labels: list[str]) -> dict:
     """Side-by-side totals as data: each metric's values and their deltas against the first."""
     metrics = []
     for title, key in COMPARED:
-        values = [_compared_value(r, key) for r in results]
-        if any(v is None for v in values):
+        measured = [_compared_value(r, key) for r in results]
+        values = [v for v in measured if v is not None]
+        if len(values) < len(measured):
             continue
         base = values[0]
         metrics.append(

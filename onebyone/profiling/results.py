@@ -113,8 +113,9 @@ class ProfileResult:
         for i, row in enumerate(self.rows):
             if row.called and row.depth > depth:
                 ancestor = row.parent
-                while self.rows[ancestor].depth > depth:
+                while ancestor is not None and self.rows[ancestor].depth > depth:
                     ancestor = self.rows[ancestor].parent
+                assert ancestor is not None, "a call below the root has a parent at every depth"
                 add_row(groups[where[ancestor]], row)
                 continue
             if not row.called and row.depth > depth:

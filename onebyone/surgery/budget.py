@@ -38,7 +38,7 @@ def explicit_ranks(ranks: dict, geometries: dict[str, LayerGeometry]) -> dict[st
     return chosen
 
 
-def _spectra(module: nn.Module, geometry: LayerGeometry) -> tuple[torch.Tensor, ...]:
+def _spectra(module: nn.Conv2d | nn.Linear, geometry: LayerGeometry) -> tuple[torch.Tensor, ...]:
     if geometry.kind == "conv":
         return decompose.mode_spectra(module.weight)
     matrix = module.weight.detach().reshape(geometry.out_channels, geometry.in_channels)
@@ -145,6 +145,7 @@ def _shaped_like(geometry: LayerGeometry, module: nn.Module, ranks: tuple[int, .
             nn.Linear(geometry.in_channels, ranks[0], bias=False),
             nn.Linear(ranks[0], geometry.out_channels, bias=geometry.bias),
         )
+    assert isinstance(module, nn.Conv2d), "a conv or pointwise geometry is a Conv2d's"
     if geometry.kind == "pointwise":
         return nn.Sequential(
             decompose._copy_conv_geometry(module, geometry.in_channels, ranks[0], False),

@@ -17,6 +17,7 @@ from onebyone.deploy.bench import check_batches
 from onebyone.profiling.probe import probe_forward
 from onebyone.surgery.factorize import FactorizeResult, factorize
 from onebyone.timing import median_seconds
+from onebyone.torch_typing import to_memory_format
 
 SCHEMA_VERSION = 1
 
@@ -84,7 +85,7 @@ def measure_latency(
 
         model = freeze_for_cpu(model, tuple(x.shape), channels_last=channels_last)
     else:
-        model = copy.deepcopy(model).eval().to(memory_format=layout)
+        model = to_memory_format(copy.deepcopy(model).eval(), layout)
     with torch.inference_mode():
         return median_seconds(lambda: model(x), warmup=2, repeats=repeats) * 1e3
 

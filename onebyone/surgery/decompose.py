@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from onebyone.torch_typing import padding_pair, pair
+
 
 def leading_left_vectors(matrix: Tensor, rank: int) -> Tensor:
     """The `rank` leading left singular vectors of `matrix` (rows × rank), float64.
@@ -76,10 +78,10 @@ def _copy_conv_geometry(conv: nn.Conv2d, in_channels: int, out_channels: int, bi
     return nn.Conv2d(
         in_channels,
         out_channels,
-        conv.kernel_size,
-        stride=conv.stride,
-        padding=conv.padding,
-        dilation=conv.dilation,
+        pair(conv.kernel_size),
+        stride=pair(conv.stride),
+        padding=padding_pair(conv.padding),
+        dilation=pair(conv.dilation),
         bias=bias,
         padding_mode=conv.padding_mode,
     )
@@ -118,8 +120,10 @@ def factorize_conv_tucker2(
             expand = nn.Conv2d(out_rank, conv.out_channels, 1, bias=has_bias)
             expand.weight.copy_(u_out[:, :, None, None].to(dtype))
             layers.append(expand)
-        if has_bias:
-            layers[-1].bias.copy_(conv.bias)
+        if conv.bias is not None:  # has_bias: the last layer was built with a bias
+            last_bias = layers[-1].bias
+            assert last_bias is not None
+            last_bias.copy_(conv.bias)
     return nn.Sequential(*layers).to(device=weight.device), relative_error(weight, approximation)
 
 
@@ -142,7 +146,7 @@ def factorize_pointwise_svd(conv: nn.Conv2d, rank: int) -> tuple[nn.Sequential, 
     with torch.no_grad():
         reduce.weight.copy_(first[:, :, None, None].to(weight.dtype))
         expand.weight.copy_(second[:, :, None, None].to(weight.dtype))
-        if conv.bias is not None:
+        if conv.bias is not None and expand.bias is not None:  # both or neither
             expand.bias.copy_(conv.bias)
     layers = nn.Sequential(reduce, expand).to(device=weight.device)
     return layers, relative_error(matrix, approximation)

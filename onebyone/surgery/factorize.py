@@ -27,6 +27,7 @@ from onebyone.surgery import decompose
 from onebyone.surgery.budget import allocate_budget, explicit_ranks
 from onebyone.surgery.ranks import LayerGeometry
 from onebyone.surgery.structure import factorized_structure, rebuild_structure
+from onebyone.torch_typing import pair
 
 __all__ = [
     "FactorizeResult",
@@ -270,7 +271,7 @@ def _geometry(name: str, module: nn.Module, shapes):
         kind,
         module.in_channels,
         module.out_channels,
-        tuple(module.kernel_size),
+        pair(module.kernel_size),
         _product(in_shape[-2:]),
         _product(out_shape[-2:]),
         bias,
@@ -287,7 +288,7 @@ def _product(values) -> int:
     return result
 
 
-def _describe(module: nn.Module) -> str:
+def _describe(module: nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.ConvTranspose2d) -> str:
     if isinstance(module, nn.Linear):
         return f"Linear {module.in_features}→{module.out_features}"
     kernel = "×".join(map(str, module.kernel_size))
@@ -309,5 +310,6 @@ def _factorize_module(layer, geometry, ranks, hooi_iters) -> tuple[nn.Sequential
     layers, error = decompose.factorize_conv_tucker2(layer.conv, ranks[0], ranks[1], hooi_iters)
     if layer.pad is not None:  # in front of the k×k core: after the 1×1 reduction, if there is one
         core = 0 if ranks[0] == geometry.in_channels else 1
-        layers = nn.Sequential(*layers[:core], nn.ZeroPad2d(layer.pad), *layers[core:])
+        children = list(layers)  # a list: the stubs type a Sequential's slice as `Sequential | Module`
+        layers = nn.Sequential(*children[:core], nn.ZeroPad2d(layer.pad), *children[core:])
     return layers, error

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from onebyone.data import BatchIterator
+from onebyone.torch_typing import to_memory_format
 from onebyone.train.recipe import build_optimizer, lr_at, memory_format, train_step
 
 
@@ -34,7 +35,7 @@ def finetune(model: nn.Module, data, config, epochs: int, *, lr: float = 0.01, s
     )
     batches = BatchIterator.from_config(data.train, recipe)
     device = next(model.parameters()).device
-    model = model.to(memory_format=memory_format(recipe))
+    model = to_memory_format(model, memory_format(recipe))
     optimizer = build_optimizer(model, recipe)
     total_steps = len(batches) * epochs
     step = 0
@@ -54,4 +55,4 @@ def finetune(model: nn.Module, data, config, epochs: int, *, lr: float = 0.01, s
                 step=step,
             )
             step += 1
-    return model.eval().to(memory_format=torch.contiguous_format)
+    return to_memory_format(model.eval(), torch.contiguous_format)

@@ -113,6 +113,7 @@ def convert_fc_layers(model: nn.Module, input_shape: Sequence[int]) -> FcToConvR
     result = FcToConvResult(model=traced.module, input_shape=traced.input_shape)
     for node in position_wise:
         linear, shape = traced.target_module(node), traced.shape(traced.tensor_inputs(node)[0])
+        assert isinstance(linear, nn.Linear) and shape is not None, "is_position_wise_linear checked both"
         result.position_wise.append(
             f"{node.target} (Linear {linear.in_features} → {linear.out_features}) on "
             f"{'×'.join(map(str, shape[1:]))} channels-last maps: a 1×1 conv already, kept"
@@ -253,7 +254,8 @@ def _rewrite_marked(traced, node: fx.Node, source: fx.Node, pool: str, lifted, r
 
 
 def _linear_to_conv(traced: TracedModel, node: fx.Node, reads: tuple[int, int, int], origin: str, result):
-    linear = traced.target_module(node)
+    linear, path = traced.target_module(node), node.target
+    assert isinstance(linear, nn.Linear) and isinstance(path, str), "is_linear: a call of an nn.Linear"
     channels, height, width = reads
     if channels * height * width != linear.in_features:
         raise OneByOneError(
@@ -265,20 +267,20 @@ def _linear_to_conv(traced: TracedModel, node: fx.Node, reads: tuple[int, int, i
     with torch.no_grad():
         # Flatten order is channel-major, then row, then column: exactly a (C, H, W) kernel.
         conv.weight.copy_(linear.weight.reshape(linear.out_features, channels, height, width))
-        if linear.bias is not None:
+        if linear.bias is not None and conv.bias is not None:  # both or neither
             conv.bias.copy_(linear.bias)
     conv.weight.requires_grad_(linear.weight.requires_grad)
-    traced.module.add_submodule(node.target, conv)
-    if not any(c.layer == node.target for c in result.layers):
+    traced.module.add_submodule(path, conv)
+    if not any(c.layer == path for c in result.layers):
         result.layers.append(
             LayerConversion(
-                layer=node.target,
+                layer=path,
                 before=f"Linear({linear.in_features} → {linear.out_features})",
                 after=f"Conv2d({channels} → {linear.out_features}, {height}×{width})",
                 reads=origin,
             )
         )
-    return (linear.out_features, 1, 1), f"the output of {node.target}"
+    return (linear.out_features, 1, 1), f"the output of {path}"
 
 
 def _norm_2d(norm: nn.BatchNorm1d) -> nn.BatchNorm2d:

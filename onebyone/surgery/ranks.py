@@ -66,7 +66,7 @@ class LayerGeometry:
             return self.in_channels * self.out_channels * self.taps + bias
         if self.kind == "conv":
             r_in, r_out = ranks
-            outer_in, outer_out = self._outer(ranks, fold)
+            outer_in, outer_out = self._outer((r_in, r_out), fold)
             core = r_in * r_out * self.taps
             return self.in_channels * outer_in + core + outer_out * self.out_channels + bias
         (rank,) = ranks
@@ -78,7 +78,7 @@ class LayerGeometry:
             return self.out_pixels * self.in_channels * self.out_channels * self.taps
         if self.kind == "conv":
             r_in, r_out = ranks
-            outer_in, outer_out = self._outer(ranks, fold)
+            outer_in, outer_out = self._outer((r_in, r_out), fold)
             return (
                 self.in_pixels * self.in_channels * outer_in  # 1×1 reduce runs at the input resolution
                 + self.out_pixels * (r_in * r_out * self.taps + outer_out * self.out_channels)
@@ -170,6 +170,7 @@ def rank_path(
             score = (error_proxy("conv", tails, step) - error_proxy("conv", tails, ranks)) / saved
             if best is None or score < best[0]:
                 best = (score, moved, step)
+        assert best is not None, "the loop runs while an axis can move"
         _, position, ranks = best
         path.append(option(ranks))
     c_in, c_out = geometry.in_channels, geometry.out_channels

@@ -18,7 +18,9 @@ def factorized_structure(model: nn.Module, report) -> list[dict]:
     structure = []
     for row in report.factorised:
         layers = []
-        for layer in model.get_submodule(row.name):
+        replacement = model.get_submodule(row.name)
+        assert isinstance(replacement, nn.Sequential), "a factorised layer is a Sequential of plain layers"
+        for layer in replacement:
             if isinstance(layer, nn.Linear):
                 layers.append(
                     {
@@ -30,7 +32,7 @@ def factorized_structure(model: nn.Module, report) -> list[dict]:
                 )
             elif isinstance(layer, nn.ZeroPad2d):  # the asymmetric "SAME" padding of a conv subclass
                 layers.append({"type": "ZeroPad2d", "padding": list(layer.padding)})
-            else:
+            elif isinstance(layer, nn.Conv2d):
                 layers.append(
                     {
                         "type": "Conv2d",
@@ -44,6 +46,8 @@ def factorized_structure(model: nn.Module, report) -> list[dict]:
                         "bias": layer.bias is not None,
                     }
                 )
+            else:
+                raise OneByOneError(f"a {type(layer).__name__} in {row.name!r} has no entry in the structure")
         structure.append({"name": row.name, "method": row.method, "ranks": list(row.ranks), "layers": layers})
     return structure
 
@@ -51,7 +55,7 @@ def factorized_structure(model: nn.Module, report) -> list[dict]:
 def rebuild_structure(model: nn.Module, structure: list[dict]) -> nn.Module:
     """Replace, in place, each named layer of `model` by the described plain layers (weights unset)."""
     for entry in structure:
-        layers = []
+        layers: list[nn.Module] = []
         for spec in entry["layers"]:
             spec = dict(spec)
             kind = spec.pop("type")

@@ -33,6 +33,7 @@ def check_classes(train: ImageDataset, config: TrainConfig) -> None:
 
 
 def check_normalisation(config: TrainConfig) -> None:
+    assert config.std is not None, "prepare_data measures the std before this check"
     if not config.std > 0:
         raise OneByOneError(
             f"the training images of {config.data!r} have a pixel standard deviation of {config.std}: "

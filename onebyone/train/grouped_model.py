@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from onebyone.errors import OneByOneError
 from onebyone.layers.pooling import GlobalAvgPool
+from onebyone.torch_typing import pair
 
 # Layers without weights that act per channel and per image: the same module serves K copies.
 SHARED = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Flatten, nn.Identity, GlobalAvgPool)
@@ -76,13 +77,17 @@ def _grouped_conv(convs: list[nn.Conv2d]) -> nn.Conv2d:
     if first.padding_mode != "zeros" or isinstance(first.padding, str):
         raise OneByOneError("grouped training supports zero-padded convs with numeric padding only")
     conv = nn.Conv2d(
-        k * first.in_channels, k * first.out_channels, first.kernel_size, stride=first.stride,
-        padding=first.padding, dilation=first.dilation, groups=k * first.groups, bias=first.bias is not None,
+        k * first.in_channels, k * first.out_channels, pair(first.kernel_size), stride=pair(first.stride),
+        padding=pair(first.padding), dilation=pair(first.dilation), groups=k * first.groups,
+        bias=first.bias is not None,
     )  # fmt: skip
     with torch.no_grad():
         conv.weight.copy_(torch.cat([c.weight for c in convs]))
         if conv.bias is not None:
-            conv.bias.copy_(torch.cat([c.bias for c in convs]))
+            biases = [c.bias for c in convs if c.bias is not None]
+            if len(biases) < k:
+                raise OneByOneError("the copies differ in their conv biases: not copies of one network")
+            conv.bias.copy_(torch.cat(biases))
     return conv
 
 
@@ -104,12 +109,13 @@ def _grouped_leaf(name: str, leaves: list[nn.Module], generators: list[torch.Gen
     first = leaves[0]
     if any(type(leaf) is not type(first) for leaf in leaves):
         raise OneByOneError(f"the copies differ at {name!r}: not copies of one network")
+    # every leaf is of exactly type(first) (checked above): the isinstance filters keep them all
     if type(first) is nn.Conv2d:
-        return _grouped_conv(leaves)
+        return _grouped_conv([leaf for leaf in leaves if isinstance(leaf, nn.Conv2d)])
     if type(first) is nn.BatchNorm2d:
-        return _grouped_norm(leaves)
+        return _grouped_norm([leaf for leaf in leaves if isinstance(leaf, nn.BatchNorm2d)])
     if type(first) is nn.Linear:
-        return GroupedLinear(leaves)
+        return GroupedLinear([leaf for leaf in leaves if isinstance(leaf, nn.Linear)])
     if type(first) is nn.Dropout:
         return GroupedDropout(first.p, generators)
     if isinstance(first, SHARED):

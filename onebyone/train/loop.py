@@ -19,6 +19,7 @@ from torch import nn
 
 from onebyone.data import BatchIterator, ImageDataset
 from onebyone.models.loading import load_model
+from onebyone.torch_typing import to_memory_format
 from onebyone.train.checkpoint import TrainState, restore_state, state_groups
 from onebyone.train.checks import check_classes, check_input, check_normalisation
 from onebyone.train.config import TrainConfig
@@ -117,6 +118,7 @@ def set_up(writer: RunWriter, device: torch.device, rank: int, world_size: int) 
     ema = EMA(model, config.ema_decay) if config.ema_decay > 0 else None
     state = TrainState()
     if writer.checkpoint is not None:
+        assert writer.folder is not None, "a checkpoint is only read from a run folder"
         state = restore_state(writer.folder, writer.checkpoint, model, optimizer, ema, device)
     writer.begin(config, state.history, writer.checkpoint[1] if writer.checkpoint else None)
     net = wrap(model, device, world_size)
@@ -148,7 +150,7 @@ def prepare_data(config: TrainConfig) -> RunData:
 def build_model(config: TrainConfig, train: ImageDataset, device: torch.device) -> nn.Module:
     """The configured model on `device` in the recipe's layout, checked to take the data's images."""
     model = load_model(config.model, dict(config.model_overrides))
-    model = model.to(device, memory_format=memory_format(config))
+    model = to_memory_format(model, memory_format(config), device)
     check_input(model, train, config, device)
     return model
 

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from onebyone.data import BatchIterator
 from onebyone.errors import OneByOneError
+from onebyone.torch_typing import to_memory_format
 from onebyone.train.config import TrainConfig
 from onebyone.train.distributed import pick_device
 from onebyone.train.evaluate import accuracy
@@ -83,7 +84,7 @@ def _train_grouped(configs: list[TrainConfig], writers: list[RunWriter]) -> list
         raise OneByOneError("grouped training needs as many batches per epoch for every seed")
     k, config = len(runs), configs[0]
     net = group_models([r[3] for r in runs], [r[4] for r in runs])
-    net = net.to(device, memory_format=memory_format(config))
+    net = to_memory_format(net, memory_format(config), device)
     optimizer = build_optimizer(net, config)
     template = runs[0][3].state_dict()
     steps_per_epoch, step, seconds = len(runs[0][2]), 0, 0.0

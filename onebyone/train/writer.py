@@ -156,45 +156,53 @@ class RunWriter:
 
     # --- writing (no-ops when this process does not write) ---
 
+    def _written(self) -> Path | None:
+        """The folder this process writes, or None when it writes nothing (`writes` implies a folder)."""
+        return self.folder if self.writes else None
+
     def begin(self, config: TrainConfig, history: list[dict], info: dict | None) -> None:
         """Before the first epoch: config.json for a new run; metrics.jsonl (and checkpoint.json)
         from the checkpoint's history for a resumed one, dropping rows written after it."""
-        if not self.writes:
+        folder = self._written()
+        if folder is None:
             return
-        if not config.resume or not (self.folder / CONFIG_FILE).is_file():
-            write_config(self.folder / CONFIG_FILE, config)
+        if not config.resume or not (folder / CONFIG_FILE).is_file():
+            write_config(folder / CONFIG_FILE, config)
         atomic_write_text(
-            self.folder / METRICS_FILE, "".join(json_text(row, indent=None) + "\n" for row in history)
+            folder / METRICS_FILE, "".join(json_text(row, indent=None) + "\n" for row in history)
         )
         if info is not None:  # a kill between the two checkpoint files leaves this one behind
-            atomic_write_text(self.folder / CHECKPOINT_JSON, json_text(info, indent=2) + "\n")
+            atomic_write_text(folder / CHECKPOINT_JSON, json_text(info, indent=2) + "\n")
 
     def save_epoch(self, groups: dict[str, dict[str, Tensor]], info: dict, row: dict) -> None:
         """The checkpoint after an epoch, then its metrics row."""
-        if self.writes:
-            save_checkpoint(self.folder, groups, info)
+        folder = self._written()
+        if folder is not None:
+            save_checkpoint(folder, groups, info)
             self.append(row)
 
     def save_final(self, state_dict: dict[str, Tensor], row: dict) -> None:
         """The final weights (model.safetensors), then the final metrics row."""
-        if self.writes:
-            save_weights(self.folder / MODEL_FILE, state_dict)
+        folder = self._written()
+        if folder is not None:
+            save_weights(folder / MODEL_FILE, state_dict)
             self.append(row)
 
     def append(self, row: dict) -> None:
         """One metrics row, flushed to disk before returning."""
-        if not self.writes:
+        folder = self._written()
+        if folder is None:
             return
-        with open(self.folder / METRICS_FILE, "a") as handle:
+        with open(folder / METRICS_FILE, "a") as handle:
             handle.write(json_text(row, indent=None) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
 
     def kept(self, history: list[dict]) -> str:
         """What survives a divergence, for its message."""
-        if self.folder is None and history:
+        if not history:
+            return "no checkpoint yet"
+        if self.folder is None:
             return "nothing saved (no --out)"
-        if history:
-            path = str(self.folder / CHECKPOINT_FILE)
-            return f"last good checkpoint (epoch {history[-1]['epoch']}) kept in {path!r}"
-        return "no checkpoint yet"
+        path = str(self.folder / CHECKPOINT_FILE)
+        return f"last good checkpoint (epoch {history[-1]['epoch']}) kept in {path!r}"

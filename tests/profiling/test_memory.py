@@ -11,7 +11,7 @@ from onebyone.errors import OneByOneError
 from onebyone.memory.estimate import MemorySetup, estimate_memory, simulate
 from onebyone.memory.fit import largest_batch
 from onebyone.memory.measure import measure_inference, measure_training_step
-from onebyone.memory.optimizers import OPTIMIZERS
+from onebyone.memory.optimizers import OPTIMIZERS, OptimizerMemory, optimizer_memory
 from onebyone.models import create_model
 
 # C++ wraps each Python scalar of an op (Adam's `add_(eps)`, `mul_(beta)`) in 0-dim tensors of 8
@@ -53,6 +53,13 @@ def test_mlp_parts_are_what_they_must_be():
     result = estimate_memory(model, (8, 100), MemorySetup(optimizer="none"))
     assert result.training.parts["weights"] == result.inference.parts["weights"] == weights
     assert result.inference.peak_bytes - weights == result.inference.parts["transient"]
+
+
+def test_no_optimizer_keeps_no_state_and_takes_no_step():
+    # called directly (the estimate skips "none" itself), it used to fail on None.step()
+    params = [torch.zeros(50, 100), torch.zeros(10)]
+    assert optimizer_memory("none", params) == OptimizerMemory(0, 0)
+    assert optimizer_memory("sgd-momentum", params).state_bytes == (5_000 + 10) * 4
 
 
 def test_conv_net_within_the_target_of_the_allocator():

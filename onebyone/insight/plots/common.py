@@ -59,7 +59,7 @@ def overlay(ax, image: Tensor, values: Tensor, geometry: MapGeometry, cmap: str,
     return drawn
 
 
-def draw_box(ax, box: tuple[int, int, int, int], **style) -> None:
+def draw_box(ax, box: tuple[float, float, float, float], **style) -> None:
     """Outline the inclusive pixel box (top, left, bottom, right) on an image axis."""
     import matplotlib.patches as patches
 
