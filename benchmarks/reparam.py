@@ -45,8 +45,8 @@ def randomise_norms(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-def ours(model: nn.Module) -> nn.Module:
-    folded, _ = fold_batchnorm(model)
+def ours(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    folded, _ = fold_batchnorm(model, example)  # the example tells a BatchNorm1d's input shape
     deployed, _ = reparameterize(folded)
     return deployed
 
@@ -85,7 +85,7 @@ def timm_table(names: list[str], repeats: int, inner: int) -> None:
     for name in names:
         torch.manual_seed(0)
         model = randomise_norms(timm.create_model(name, pretrained=False))
-        mine = ours(model)
+        mine = ours(model, x)
         theirs = reparameterize_model(copy.deepcopy(model))
         (c_ours, n_ours), (c_timm, n_timm) = count_layers(mine), count_layers(theirs)
         d_ours, d_timm = relative_diff(mine, model, x), relative_diff(theirs, model, x)
@@ -118,7 +118,7 @@ def blocks_table(repeats: int, inner: int) -> None:
     for label, build in cases.items():
         torch.manual_seed(0)
         model = randomise_norms(build())
-        mine = ours(model)
+        mine = ours(model, x)
         convs, norms = count_layers(mine)
         ms_train, ms_ours = interleaved_ms([model, mine], x, repeats, inner)
         diff = relative_diff(mine, model, x)
