@@ -7,7 +7,8 @@ Run (timm is not a onebyone dependency; torchvision, and so timm, needs its matc
     PYTHONPATH=. /work/timm-venv/bin/python benchmarks/reparam.py [--repeats 15] [--models repvgg_a0 ...]
 
 For each timm model (random weights, batch-norm statistics randomised so every fold matters):
-onebyone's rewrite (fold_batchnorm, then reparameterize: no method of the model is called) against
+onebyone's rewrite (fold_batchnorm given the input, so a BatchNorm1d on (N, C) folds into its Linear,
+then reparameterize: no method of the model is called) against
 timm.utils.reparameterize_model (which calls each block's reparameterize()), with the Conv2d and
 batch-norm modules left, each one's largest output difference from the training-time model relative
 to that model's largest output, and batch-1 fp32 latency at 224², the two timed in alternation

@@ -156,6 +156,24 @@ def test_wide_linear_bottleneck_is_one_conv():
     assert report.merges[0].replaced == ["expand", "spatial", "project", "norm"]
 
 
+def test_linear_bottleneck_with_a_padded_3x3_is_one_conv_when_nothing_biased_comes_before_it():
+    model = nn.Sequential(
+        nn.Conv2d(8, 32, 1, bias=False),
+        nn.Conv2d(32, 32, 3, padding=1),
+        nn.Conv2d(32, 8, 1),
+        nn.BatchNorm2d(8),
+    )
+    deployed, _ = check(model, X, convs=1)
+    assert deployed.reparam_conv.padding == (1, 1)
+
+
+def test_batch_norm_between_a_1x1_and_a_padded_3x3_is_refused_with_the_reason():
+    """DBB's 1×1→BN→k×k branch: zero padding meets the BN's shift (DBB pads with it instead)."""
+    model = nn.Sequential(conv_bn(8, 16, 1, 1), nn.Conv2d(16, 8, 3, padding=1, bias=False), nn.ReLU())
+    _, report = check(model, X, convs=2)
+    assert [r.reason for r in report.left] == ["a bias before the zero-padded 3×3 conv meets its padding"]
+
+
 def test_low_rank_bottleneck_stays_two_convs_with_the_reason():
     model = nn.Sequential(nn.Conv2d(8, 2, 3, padding=1, bias=False), nn.Conv2d(2, 8, 1), nn.ReLU())
     _, report = check(model, X, convs=2)
