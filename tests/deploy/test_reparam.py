@@ -200,6 +200,52 @@ def test_network_of_blocks_merges_in_each_block_and_keeps_the_rest():
     assert deployed.features(X).shape == (2, 8, 7, 6)
 
 
+class ConvNormReLU(nn.Module):
+    def __init__(self, channels=8):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        return torch.relu(self.norm(self.conv(x)))
+
+
+class RepDepthwise(nn.Module):
+    """RepViT's token mixer: BN over a 3×3 and a 1×1 depthwise conv and the identity, summed."""
+
+    def __init__(self, channels=8):
+        super().__init__()
+        self.conv = conv_bn(channels, channels, 3, 1, 1, channels)
+        self.conv1 = nn.Conv2d(channels, channels, 1, groups=channels)
+        self.bn = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        return self.bn(self.conv(x) + self.conv1(x) + x)
+
+
+@pytest.mark.parametrize("block", [ConvNormReLU, RepDepthwise])
+def test_a_chain_running_into_a_block_is_merged_inside_the_block(block):
+    """A conv before the block (3×3 then 3×3: no merge) must not pull the block's merge up into the
+    model's forward, where the model's own methods would call a block whose layers are gone."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(8, 8, 3, padding=1)
+            self.block = block()
+
+        def forward(self, x):
+            return self.block(self.stem(x))
+
+        def features(self, x):
+            return self.block(self.stem(x))
+
+    deployed, report = check(Net(), X, convs=2)
+    assert type(deployed) is Net and all(m.into.startswith("block.") for m in report.merges)
+    with torch.no_grad():
+        torch.testing.assert_close(deployed.features(X), deployed(X), rtol=0, atol=0)
+
+
 def test_activation_between_is_not_merged():
     model = nn.Sequential(nn.Conv2d(8, 8, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
     _, report = check(model, X, convs=2)
