@@ -12,7 +12,8 @@ then reparameterize: no method of the model is called) against
 timm.utils.reparameterize_model (which calls each block's reparameterize()), with the Conv2d and
 batch-norm modules left, each one's largest output difference from the training-time model relative
 to that model's largest output, and batch-1 fp32 latency at 224², the two timed in alternation
-(median of --repeats rounds, each the mean of --inner calls). Then the same for blocks written in
+(median of --repeats rounds, each the mean of --inner calls), and whether the deployed model is still
+of its own class with a working forward_features. Then the same for blocks written in
 tests/deploy/test_reparam.py, which have no method of their own to call: eager model against
 onebyone's rewrite. Without timm only that second table is printed.
 """
@@ -74,14 +75,27 @@ def relative_diff(model: nn.Module, reference: nn.Module, x: torch.Tensor) -> fl
     return float((model(x) - want).abs().max() / want.abs().max())
 
 
+@torch.inference_mode()
+def class_kept(deployed: nn.Module, model: nn.Module, x: torch.Tensor) -> str:
+    """Whether the deployed model is of the model's own class, and its forward_features still runs."""
+    if type(deployed) is not type(model):
+        return f"no ({type(deployed).__name__} is a rewritten subclass)"
+    try:
+        deployed.forward_features(x)
+    except Exception as exc:  # a method of the model's that the rewrite broke
+        return f"class only: forward_features fails ({type(exc).__name__})"
+    return "yes"
+
+
 def timm_table(names: list[str], repeats: int, inner: int) -> None:
     import timm
     from timm.utils import reparameterize_model
 
     print(f"timm {timm.__version__}; batch 1, 3×224×224, float32\n")
     print("| model | convs train | convs onebyone | convs timm | BN onebyone | BN timm | rel. diff onebyone "
-          "| rel. diff timm | ms onebyone | ms timm | onebyone / timm | img/s onebyone |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| rel. diff timm | ms onebyone | ms timm | onebyone / timm | img/s onebyone "
+          "| class kept |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     for name in names:
         torch.manual_seed(0)
@@ -93,7 +107,7 @@ def timm_table(names: list[str], repeats: int, inner: int) -> None:
         ms_ours, ms_timm = interleaved_ms([mine, theirs], x, repeats, inner)
         print(f"| {name} | {count_layers(model)[0]} | {c_ours} | {c_timm} | {n_ours} | {n_timm} "
               f"| {d_ours:.1e} | {d_timm:.1e} | {ms_ours:.2f} | {ms_timm:.2f} | {ms_ours / ms_timm:.2f}× "
-              f"| {1e3 / ms_ours:.0f} |", flush=True)  # fmt: skip
+              f"| {1e3 / ms_ours:.0f} | {class_kept(mine, model, x)} |", flush=True)  # fmt: skip
 
 
 def blocks_table(repeats: int, inner: int) -> None:
