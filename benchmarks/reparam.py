@@ -7,11 +7,13 @@ Run (timm is not a onebyone dependency; torchvision, and so timm, needs its matc
     PYTHONPATH=. /work/timm-venv/bin/python benchmarks/reparam.py [--repeats 15] [--models repvgg_a0 ...]
 
 For each timm model (random weights, batch-norm statistics randomised so every fold matters):
-onebyone's rewrite (fold_batchnorm, then reparameterize: no method of the model is called) against
+onebyone's rewrite (fold_batchnorm given the input, so a BatchNorm1d on (N, C) folds into its Linear,
+then reparameterize: no method of the model is called) against
 timm.utils.reparameterize_model (which calls each block's reparameterize()), with the Conv2d and
 batch-norm modules left, each one's largest output difference from the training-time model relative
 to that model's largest output, and batch-1 fp32 latency at 224², the two timed in alternation
-(median of --repeats rounds, each the mean of --inner calls). Then the same for blocks written in
+(median of --repeats rounds, each the mean of --inner calls), and whether the deployed model is still
+of its own class with a working forward_features. Then the same for blocks written in
 tests/deploy/test_reparam.py, which have no method of their own to call: eager model against
 onebyone's rewrite. Without timm only that second table is printed.
 """
@@ -45,8 +47,8 @@ def randomise_norms(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-def ours(model: nn.Module) -> nn.Module:
-    folded, _ = fold_batchnorm(model)
+def ours(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    folded, _ = fold_batchnorm(model, example)  # the example tells a BatchNorm1d's input shape
     deployed, _ = reparameterize(folded)
     return deployed
 
@@ -73,26 +75,39 @@ def relative_diff(model: nn.Module, reference: nn.Module, x: torch.Tensor) -> fl
     return float((model(x) - want).abs().max() / want.abs().max())
 
 
+@torch.inference_mode()
+def class_kept(deployed: nn.Module, model: nn.Module, x: torch.Tensor) -> str:
+    """Whether the deployed model is of the model's own class, and its forward_features still runs."""
+    if type(deployed) is not type(model):
+        return f"no ({type(deployed).__name__} is a rewritten subclass)"
+    try:
+        deployed.forward_features(x)
+    except Exception as exc:  # a method of the model's that the rewrite broke
+        return f"class only: forward_features fails ({type(exc).__name__})"
+    return "yes"
+
+
 def timm_table(names: list[str], repeats: int, inner: int) -> None:
     import timm
     from timm.utils import reparameterize_model
 
     print(f"timm {timm.__version__}; batch 1, 3×224×224, float32\n")
     print("| model | convs train | convs onebyone | convs timm | BN onebyone | BN timm | rel. diff onebyone "
-          "| rel. diff timm | ms onebyone | ms timm | onebyone / timm | img/s onebyone |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| rel. diff timm | ms onebyone | ms timm | onebyone / timm | img/s onebyone "
+          "| class kept |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     for name in names:
         torch.manual_seed(0)
         model = randomise_norms(timm.create_model(name, pretrained=False))
-        mine = ours(model)
+        mine = ours(model, x)
         theirs = reparameterize_model(copy.deepcopy(model))
         (c_ours, n_ours), (c_timm, n_timm) = count_layers(mine), count_layers(theirs)
         d_ours, d_timm = relative_diff(mine, model, x), relative_diff(theirs, model, x)
         ms_ours, ms_timm = interleaved_ms([mine, theirs], x, repeats, inner)
         print(f"| {name} | {count_layers(model)[0]} | {c_ours} | {c_timm} | {n_ours} | {n_timm} "
               f"| {d_ours:.1e} | {d_timm:.1e} | {ms_ours:.2f} | {ms_timm:.2f} | {ms_ours / ms_timm:.2f}× "
-              f"| {1e3 / ms_ours:.0f} |", flush=True)  # fmt: skip
+              f"| {1e3 / ms_ours:.0f} | {class_kept(mine, model, x)} |", flush=True)  # fmt: skip
 
 
 def blocks_table(repeats: int, inner: int) -> None:
@@ -118,7 +133,7 @@ def blocks_table(repeats: int, inner: int) -> None:
     for label, build in cases.items():
         torch.manual_seed(0)
         model = randomise_norms(build())
-        mine = ours(model)
+        mine = ours(model, x)
         convs, norms = count_layers(mine)
         ms_train, ms_ours = interleaved_ms([model, mine], x, repeats, inner)
         diff = relative_diff(mine, model, x)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from onebyone.commands.common import add_model_arguments, open_subject
+import torch
+
+from onebyone.commands.common import add_model_arguments, input_size, open_subject
 from onebyone.deploy.optimize import optimize
 from onebyone.deploy.reparam import ReparamResult, count_layers
 from onebyone.progress import add_progress_argument, progress_for
@@ -42,8 +44,17 @@ def run(args: argparse.Namespace) -> int:
         progress.stage(f"opening {args.model}")
         run = open_subject(args)
         model = run.model()
+        # An example input tells the shape a batch norm beside a Linear sees (foldable only on (N, C)).
+        known = args.input or run.input_size is not None
+        example = (
+            torch.randn(1, *input_size(args, run), generator=torch.Generator().manual_seed(0))
+            if known
+            else None
+        )
         progress.stage("folding batch norm" + ("" if args.no_reparam else " and merging branches"))
-        _, report = optimize(model, dtype="float32", channels_last=False, reparam=not args.no_reparam)
+        _, report = optimize(
+            model, dtype="float32", channels_last=False, reparam=not args.no_reparam, example_input=example
+        )
     before, after = count_layers(model), count_layers(_.model)
     if args.format == "json":
         data = {"fold": asdict(report.fold), "reparam": asdict(report.reparam)}
@@ -51,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         print(json_text(data, indent=2))
         return 0
     print(f"{run.name}: convs {before[0]} → {after[0]}, batch norms {before[1]} → {after[1]}")
-    print(f"batch norm folded into the conv before it: {len(report.fold.folded)}")
+    print(f"batch norm folded into the conv before it or the Linear beside it: {len(report.fold.folded)}")
     for norm, reason in report.fold.reasons.items():
         print(f"  kept {norm}: {reason}")
     print(reparam_summary(report.reparam) if not args.no_reparam else "branches not merged (--no-reparam)")

@@ -105,7 +105,10 @@ def bench(
     check_batches(probe_forward(model, (1, *input_shape), name=name), batch_sizes, repeats, name, device)
     if progress:
         progress(f"optimising a copy ({dtype}{', channels-last' if channels_last else ''})")
-    fast, _ = optimize(model, dtype=dtype, channels_last=channels_last, reparam=reparam)
+    example = torch.randn(1, *input_shape, generator=torch.Generator().manual_seed(0))
+    fast, _ = optimize(
+        model, dtype=dtype, channels_last=channels_last, reparam=reparam, example_input=example
+    )
     fast = fast.to(target)
     model = copy.deepcopy(model).eval().to(target)
     threads = torch.get_num_threads()

@@ -77,7 +77,7 @@ def export_onnx(
     report, reparam_diff = None, None
     if reparam:
         given = model
-        model, report = reparameterize(fold_batchnorm(given)[0])
+        model, report = reparameterize(fold_batchnorm(given, example)[0])
         with torch.no_grad():
             reparam_diff = float((model(example) - given(example)).abs().max())
     buffer = io.BytesIO()

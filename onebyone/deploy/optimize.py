@@ -54,6 +54,7 @@ def optimize(
     fold_bn: bool = True,
     reparam: bool = True,
     compile: bool = False,
+    example_input: torch.Tensor | None = None,
 ) -> tuple[nn.Module, OptimizeResult]:
     """An inference copy of `model`: BN folded, branches re-parameterised, channels-last, in `dtype`,
     optionally compiled.
@@ -62,10 +63,14 @@ def optimize(
     model is not changed. `dtype` is a torch dtype or its name (float32, bfloat16, float16).
     `reparam` merges parallel and chained linear layers into single convs
     (`onebyone.deploy.reparam`); the report lists each merge and each candidate left alone.
+    `example_input`, one input the model takes, lets a batch norm beside a Linear fold into it
+    where it sees an (N, C) input (`onebyone.deploy.norm_linear`).
     """
     torch_dtype = parse_dtype(dtype)
     folded, fold_report = (
-        fold_batchnorm(model) if fold_bn else (copy.deepcopy(model).eval(), FoldResult(method="off"))
+        fold_batchnorm(model, example_input)
+        if fold_bn
+        else (copy.deepcopy(model).eval(), FoldResult(method="off"))
     )
     reparam_report = ReparamResult(method="off")
     if reparam:

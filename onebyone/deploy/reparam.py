@@ -141,6 +141,7 @@ def _merge_in(model: nn.Module, owner: str, calls: Counter, blocked: dict, repor
                 name = _free_name(module)
                 if finder.apply(rewrite, graph, name) is None:
                     continue  # blocked now; the next find leaves it out
+                calls[prefix + name] = 1  # the new conv is called once: it may merge on at once
                 kernel = rewrite.kernel.describe()
                 merges.append(
                     Merge(prefix + name, rewrite.replaced(finder.name), rewrite.kind, rewrite.parts, kernel)

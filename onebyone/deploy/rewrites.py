@@ -164,7 +164,12 @@ class Finder:
         if _work(ops) < 2:
             return  # a conv and identities (nn.Identity, eval dropout) is already one conv
         if self.dry:
-            rewrites.append(Rewrite("sequential", source, None, [Term(source, ops)]))
+            # Each neighbouring pair of working ops is a place of its own: a pair inside one block
+            # is merged there even where the chain runs on into the next block (the model's own
+            # methods keep calling its blocks' forwards).
+            working = [index for index, op in enumerate(ops) if op.kind != "identity"]
+            for first, second in zip(working, working[1:], strict=False):
+                rewrites.append(Rewrite("sequential", source, None, [Term(source, ops[first : second + 1])]))
             return
         channels = _channels([Term(source, ops)])
         if channels is None:

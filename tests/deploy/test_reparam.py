@@ -156,6 +156,24 @@ def test_wide_linear_bottleneck_is_one_conv():
     assert report.merges[0].replaced == ["expand", "spatial", "project", "norm"]
 
 
+def test_linear_bottleneck_with_a_padded_3x3_is_one_conv_when_nothing_biased_comes_before_it():
+    model = nn.Sequential(
+        nn.Conv2d(8, 32, 1, bias=False),
+        nn.Conv2d(32, 32, 3, padding=1),
+        nn.Conv2d(32, 8, 1),
+        nn.BatchNorm2d(8),
+    )
+    deployed, _ = check(model, X, convs=1)
+    assert deployed.reparam_conv.padding == (1, 1)
+
+
+def test_batch_norm_between_a_1x1_and_a_padded_3x3_is_refused_with_the_reason():
+    """DBB's 1×1→BN→k×k branch: zero padding meets the BN's shift (DBB pads with it instead)."""
+    model = nn.Sequential(conv_bn(8, 16, 1, 1), nn.Conv2d(16, 8, 3, padding=1, bias=False), nn.ReLU())
+    _, report = check(model, X, convs=2)
+    assert [r.reason for r in report.left] == ["a bias before the zero-padded 3×3 conv meets its padding"]
+
+
 def test_low_rank_bottleneck_stays_two_convs_with_the_reason():
     model = nn.Sequential(nn.Conv2d(8, 2, 3, padding=1, bias=False), nn.Conv2d(2, 8, 1), nn.ReLU())
     _, report = check(model, X, convs=2)
@@ -180,6 +198,52 @@ def test_network_of_blocks_merges_in_each_block_and_keeps_the_rest():
     deployed, _ = check(Net(), X, convs=5)
     assert type(deployed) is Net  # merges are inside the blocks: the model's own class is untouched
     assert deployed.features(X).shape == (2, 8, 7, 6)
+
+
+class ConvNormReLU(nn.Module):
+    def __init__(self, channels=8):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        return torch.relu(self.norm(self.conv(x)))
+
+
+class RepDepthwise(nn.Module):
+    """RepViT's token mixer: BN over a 3×3 and a 1×1 depthwise conv and the identity, summed."""
+
+    def __init__(self, channels=8):
+        super().__init__()
+        self.conv = conv_bn(channels, channels, 3, 1, 1, channels)
+        self.conv1 = nn.Conv2d(channels, channels, 1, groups=channels)
+        self.bn = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        return self.bn(self.conv(x) + self.conv1(x) + x)
+
+
+@pytest.mark.parametrize("block", [ConvNormReLU, RepDepthwise])
+def test_a_chain_running_into_a_block_is_merged_inside_the_block(block):
+    """A conv before the block (3×3 then 3×3: no merge) must not pull the block's merge up into the
+    model's forward, where the model's own methods would call a block whose layers are gone."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(8, 8, 3, padding=1)
+            self.block = block()
+
+        def forward(self, x):
+            return self.block(self.stem(x))
+
+        def features(self, x):
+            return self.block(self.stem(x))
+
+    deployed, report = check(Net(), X, convs=2)
+    assert type(deployed) is Net and all(m.into.startswith("block.") for m in report.merges)
+    with torch.no_grad():
+        torch.testing.assert_close(deployed.features(X), deployed(X), rtol=0, atol=0)
 
 
 def test_activation_between_is_not_merged():
