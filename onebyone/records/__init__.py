@@ -15,6 +15,7 @@ from onebyone.records.json_io import (
     json_text,
     parse_json,
     read_json,
+    same_json,
 )
 from onebyone.records.schema import (
     Bool,
@@ -54,4 +55,5 @@ __all__ = [
     "json_text",
     "parse_json",
     "read_json",
+    "same_json",
 ]
