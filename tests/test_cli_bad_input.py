@@ -160,8 +160,9 @@ def world(tmp_path_factory) -> dict[str, str]:
         ("config_trunc", run, "config.json", "{"),
         ("config_list", run, "config.json", "[]"),
         ("config_model", run, "config.json", json.dumps(config)),
-        ("config_os", run, "config.json", json.dumps(
-            {"schema_version": 1, "config": {"model": "os:system", "model_overrides": {"command": "true"}}})),
+        ("config_os", run, "config.json", json.dumps({"schema_version": 1, "config": {
+            **json.loads((run / "config.json").read_text())["config"], "model": "os:system",
+            "model_overrides": {"command": "true"}}})),
         ("checkpoint_json", run, "checkpoint.json", "{"),
         ("weights", run, "model.safetensors", "garbage"),
         ("fact_trunc", comp, "factorized.json", "{"),

@@ -72,6 +72,11 @@ class Run:
         mean, std = self.mean, self.std
         if self.config is not None and self.config.mean is not None and self.config.std is not None:
             mean, std = self.config.mean, self.config.std
+        if (mean is None or std is None) and self.path is not None:
+            raise OneByOneError(
+                f"{self.name!r} records no training configuration and no input transform (train_config is "
+                "null): the input normalisation of its weights is unknown"
+            )
         if mean is None or std is None:
             mean, std = 0.0, 1.0
         return (

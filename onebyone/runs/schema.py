@@ -16,6 +16,7 @@ MAX_CHANNELS = 1 << 16  # channels or features of one layer: far beyond any CNN 
 MAX_KERNEL = 1 << 10  # kernel side, stride, dilation, padding
 MAX_NAME = 1024
 MAX_LAYERS = 10_000
+FACTORIZATION_METHODS = ("tucker2", "svd")  # surgery.factorize: Tucker-2 for a conv, SVD for a linear layer
 
 SIDE = Int(1, MAX_SIDE)
 SHAPE = ListOf(SIDE, 3, 4)  # (C, H, W), or (N, C, H, W) as fc2conv.json records it
@@ -76,7 +77,7 @@ STRUCTURE = ListOf(
     Obj(
         {
             "name": NAME,
-            "method": Str(max_length=64),
+            "method": Str(FACTORIZATION_METHODS),
             "ranks": ListOf(Int(1, MAX_CHANNELS), 1, 8),
             "layers": ListOf(Layer(), 1, 16),
         }
@@ -92,17 +93,17 @@ FACTORIZED = Obj(
         "base": MODEL_RECORD,
         "input_shape": SHAPE,
         "structure": STRUCTURE,
+        "train_config": TRAIN_CONFIG,  # null: compressed from a bare model spec (no training run)
     },
-    optional={"train_config": TRAIN_CONFIG},
 )
 FC2CONV = Obj(
     {
         "schema_version": Int(1, 1),
         "source": MODEL_RECORD,
         "input_shape": SHAPE,
+        "train_config": TRAIN_CONFIG,  # null: converted from a bare model spec (no training run)
     },
-    optional={
-        "train_config": TRAIN_CONFIG,
+    optional={  # what the conversion did and how it was checked, for people to read
         "layers": ListOf(MapOf(Str(max_length=4096), 16), 0, MAX_LAYERS),
         "pools": ListOf(Str(max_length=4096), 0, MAX_LAYERS),
         "position_wise": ListOf(Str(max_length=4096), 0, MAX_LAYERS),
@@ -117,8 +118,7 @@ CAFFE = Obj(
         "schema_version": Int(1, 1),
         "source": Obj({}, extra=Optional(Str(max_length=4096))),
         "input_shape": ListOf(SIDE, 3, 3),
-    },
-    optional={
+        # null: not given to `convert caffe` (no class names; the prototxt's own transform)
         "classes": Optional(Either(Str(max_length=64), ListOf(Str(max_length=MAX_NAME), 1, 100_000))),
         "mean": Optional(ListOf(Float(-1e6, 1e6), 1, 4096)),
         "scale": Optional(Float(0, 1e6, low_open=True)),
