@@ -137,10 +137,10 @@ def build(definition: NetDefinition, input_shape: tuple[int, ...] | None = None)
                 f"{layer.where}: does not fit bottoms of shapes {[list(s) for s in bottom_shapes]} ({text})"
             ) from None
         outs = out if isinstance(out, tuple) else (out,)
-        for top, value in zip(layer.tops, outs, strict=False):
-            _check_blob(tuple(value.shape), f"{layer.where}: top {top!r}")
         for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
             _check_blob(tuple(tensor.shape), f"{layer.where}: {name}")
+        for top, value in zip(layer.tops, outs, strict=False):
+            _check_blob(tuple(value.shape), f"{layer.where}: top {top!r}")
         if len(outs) != len(layer.tops):
             raise OneByOneError(f"{layer.where}: makes {len(outs)} blob(s) but names {len(layer.tops)} tops")
         name = _module_name(layer.name, modules)
