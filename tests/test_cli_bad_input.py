@@ -1007,3 +1007,26 @@ def test_an_error_with_format_json_is_json_on_stdout_too(argv, code, capsys):
     record = json.loads(captured.out)
     assert record == {"error": captured.err.strip(), "exit_code": code}
     assert captured.err.startswith("onebyone: error: ") and captured.err.count("\n") == 1
+
+
+def test_an_image_folder_with_a_class_added_since_training_is_refused(tmp_path, capfd):
+    """The model of a 2-class folder run evaluated on 3 classes was exit 0, per-class accuracy 0 for the
+    class it cannot output."""
+    folder = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for index in range(4):
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(
+                folder / label / f"{index}.png"
+            )
+    run = tmp_path / "run"
+    train(TrainConfig(
+        model="nin-fashion", model_overrides={"width": 0.25}, data=f"folder:{folder}", val_size=0, epochs=1,
+        batch_size=8, image_size=16, out=str(run), progress=False, precision="fp32",
+    ))  # fmt: skip
+    shutil.copytree(folder / "a", folder / "c")
+    capfd.readouterr()
+    assert main(["eval", str(run)]) == 2
+    error = one_line(capfd.readouterr().err)
+    assert f"folder:{folder} now has 3 classes (a, b, c); the run's model was trained on 2" in error

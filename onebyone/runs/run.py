@@ -127,7 +127,15 @@ class Run:
                 )
             raise OneByOneError(f"{self.name} has no data set (it is not a training run); give a run folder")
         if self._data is None:
-            self._data = load_data(self.config)
+            data = load_data(self.config)
+            trained = self.config.model_overrides.get("num_classes")
+            if trained is not None and trained != len(data.classes):  # an image folder changed since
+                shown = ", ".join(data.classes[:5]) + (", …" if len(data.classes) > 5 else "")
+                raise OneByOneError(
+                    f"{self.config.data} now has {len(data.classes)} classes ({shown}); the run's model "
+                    f"was trained on {trained}"
+                )
+            self._data = data
         return self._data
 
     def evaluate(self, model: nn.Module) -> float:
