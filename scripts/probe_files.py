@@ -80,6 +80,18 @@ JUSTIFIED: dict[str, str] = {
     "fc2conv:source.run:": _PEOPLE,
     "caffe:source.": _PEOPLE,
     "caffe:scale:int": "an integer is a number (JSON does not tell 5 from 5.0)",
+    **{
+        f"fc2conv:{name}": "what the conversion did and how it was checked, for people; nothing reads it back"
+        for name in (
+            "larger_input_shape",
+            "larger_output_shape",
+            "layers",
+            "pools",
+            "position_wise",
+            "max_abs_difference",
+        )
+    },  # fmt: skip
+    "fc2conv:input_shape.0:missing": "(N, C, H, W) without its N is the same (C, H, W)",
     "factorized:train_config:null": "a run compressed from a bare model spec; profile needs no normalisation",
     "fc2conv:train_config:null": "a run converted from a bare model spec; profile needs no normalisation",
     "checkpoint:optimizer.param_groups.0.lr:huge": "the lr of every step is set from the recipe's schedule",

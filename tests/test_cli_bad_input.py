@@ -174,7 +174,7 @@ def world(tmp_path_factory) -> dict[str, str]:
         ("fact_trunc", comp, "factorized.json", "{"),
         ("fact_struct", comp, "factorized.json", json.dumps(
             {"schema_version": 1, "base": {"model": "nin-fashion"}, "structure": [{"name": "features.nope",
-             "method": "tucker2", "ranks": [1], "layers": [{"type": "ZeroPad2d", "padding": [0, 0, 0, 0]}]}],
+             "method": "tucker2", "ranks": [1, 1], "layers": [{"type": "ZeroPad2d", "padding": [0, 0, 0, 0]}]}],
              "input_shape": [1, 28, 28], "train_config": None})),
         ("fact_big", comp, "factorized.json", json.dumps(fact)),
         ("fc_trunc", conv, "fc2conv.json", "{"),
@@ -389,6 +389,7 @@ def probed_values(places: dict[str, Path]) -> dict[str, Path]:
         "c_progress": with_record(run, "c_progress", "config.json", _set("config.progress", "x")),
         "c_out_long": with_record(run, "c_out_long", "config.json", _set("config.out", "x" * 5000)),
         "f_method": with_record(comp, "f_method", "factorized.json", _set("structure.0.method", "warp")),
+        "f_ranks": with_record(comp, "f_ranks", "factorized.json", _set("structure.0.ranks", [1, 2, 3])),
         "f_train_model": with_record(
             comp, "f_train_model", "factorized.json", _set("train_config.model", "resnet18")
         ),
@@ -691,6 +692,7 @@ ROWS = [
         ]
     ],
     ("profile {f_method}", ["f_method/factorized.json", "structure[0].method must be one of tucker2, svd"]),
+    ("profile {f_ranks}", ["f_ranks/factorized.json", "structure[0].ranks must be a list of"]),
     ("eval {f_train_model}", ["train_config.model 'resnet18' is not the recorded model's"]),
     ("profile {f_no_train}", ["f_no_train/factorized.json", "train_config is missing"]),
     ("predict {f_null_train} --image {ok}", ["records no training configuration", "normalisation"]),

@@ -30,6 +30,7 @@ from onebyone.records.schema import (
     SchemaError,
     Spec,
     Str,
+    Tagged,
     check,
     check_version,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "SchemaError",
     "Spec",
     "Str",
+    "Tagged",
     "check",
     "check_version",
     "finite_or_none",

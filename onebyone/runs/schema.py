@@ -10,7 +10,7 @@ config.json holds) is checked by `TrainConfig.check_values`, its one schema.
 from __future__ import annotations
 
 from onebyone.profiling.probe import MAX_SIDE
-from onebyone.records import Bool, Either, Float, Int, ListOf, MapOf, Obj, Optional, Plain, Str
+from onebyone.records import Bool, Either, Float, Int, ListOf, MapOf, Obj, Optional, Plain, Str, Tagged
 
 MAX_CHANNELS = 1 << 16  # channels or features of one layer: far beyond any CNN (ResNet's widest: 2,048)
 MAX_KERNEL = 1 << 10  # kernel side, stride, dilation, padding
@@ -60,31 +60,22 @@ LINEAR = Obj(
 ZERO_PAD = Obj({"type": Str(("ZeroPad2d",)), "padding": ListOf(Int(0, MAX_KERNEL), 4, 4)})
 
 
-class Layer(Obj):
-    """One replacement layer: its "type" picks the schema, so the message names the right fields."""
-
-    KINDS = {"Conv2d": CONV2D, "Linear": LINEAR, "ZeroPad2d": ZERO_PAD}
-
-    def __init__(self) -> None:
-        super().__init__({"type": Str(tuple(self.KINDS))})
-
-    def validate(self, value: object, path: str) -> None:
-        super().validate({"type": value.get("type")} if isinstance(value, dict) else value, path)
-        self.KINDS[value["type"]].validate(value, path)
+LAYER = Tagged("type", {"Conv2d": CONV2D, "Linear": LINEAR, "ZeroPad2d": ZERO_PAD})  # a replacement layer
 
 
-STRUCTURE = ListOf(
-    Obj(
+def _factorised(ranks: int) -> Obj:
+    return Obj(
         {
             "name": NAME,
             "method": Str(FACTORIZATION_METHODS),
-            "ranks": ListOf(Int(1, MAX_CHANNELS), 1, 8),
-            "layers": ListOf(Layer(), 1, 16),
+            "ranks": ListOf(Int(1, MAX_CHANNELS), ranks, ranks),
+            "layers": ListOf(LAYER, 1, 16),
         }
-    ),
-    0,
-    MAX_LAYERS,
-)
+    )
+
+
+# Tucker-2 keeps (r_in, r_out), SVD one rank (surgery.factorize.LayerFactorization)
+STRUCTURE = ListOf(Tagged("method", {"tucker2": _factorised(2), "svd": _factorised(1)}), 0, MAX_LAYERS)
 TRAIN_CONFIG = Optional(MapOf(Either(Plain(), MapOf(Plain(), 1000)), 200))  # fields: TrainConfig.check_values
 
 FACTORIZED = Obj(
