@@ -174,7 +174,8 @@ def world(tmp_path_factory) -> dict[str, str]:
         ("fact_trunc", comp, "factorized.json", "{"),
         ("fact_struct", comp, "factorized.json", json.dumps(
             {"schema_version": 1, "base": {"model": "nin-fashion"}, "structure": [{"name": "features.nope",
-             "method": "tucker2", "ranks": [1, 1], "layers": [{"type": "ZeroPad2d", "padding": [0, 0, 0, 0]}]}],
+             "method": "tucker2", "ranks": [1, 1],
+             "layers": [{"type": "ZeroPad2d", "padding": [0, 0, 0, 0]}]}],
              "input_shape": [1, 28, 28], "train_config": None})),
         ("fact_big", comp, "factorized.json", json.dumps(fact)),
         ("fc_trunc", conv, "fc2conv.json", "{"),
