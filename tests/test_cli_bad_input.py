@@ -387,6 +387,9 @@ def probed_values(places: dict[str, Path]) -> dict[str, Path]:
     bad = {
         "c_no_model": with_record(run, "c_no_model", "config.json", _drop("config.model")),
         "c_no_val_size": with_record(run, "c_no_val_size", "config.json", _drop("config.val_size")),
+        "c_unknown_model": with_record(
+            run, "c_unknown_model", "config.json", _set("config.model", "nin-fashin")
+        ),
         "c_progress": with_record(run, "c_progress", "config.json", _set("config.progress", "x")),
         "c_out_long": with_record(run, "c_out_long", "config.json", _set("config.out", "x" * 5000)),
         "f_method": with_record(comp, "f_method", "factorized.json", _set("structure.0.method", "warp")),
@@ -692,6 +695,7 @@ ROWS = [
             ("c_out_long", "out must be 1 to 4,096 characters, got 5,000"),
         ]
     ],
+    ("eval {c_unknown_model}", ["c_unknown_model: the recorded model: unknown model 'nin-fashin'"]),
     ("profile {f_method}", ["f_method/factorized.json", "structure[0].method must be one of tucker2, svd"]),
     ("profile {f_ranks}", ["f_ranks/factorized.json", "structure[0].ranks must be a list of"]),
     ("eval {f_train_model}", ["train_config.model 'resnet18' is not the recorded model's"]),

@@ -115,7 +115,10 @@ class Consent:
                 raise OneByOneError(
                     f"{where} was made from zoo model {name!r}, not from user code; drop --model {self.code}"
                 )
-            check_options(name, get_model_entry(name).builder, options)  # unknown names raise here too
+            try:
+                check_options(name, get_model_entry(name).builder, options)  # unknown names raise too
+            except OneByOneError as exc:  # the folder's record is at fault: say which folder
+                raise OneByOneError(f"{where}: the recorded model: {exc}") from None
         return lambda: load_model(name, dict(options))
 
 
