@@ -90,7 +90,9 @@ def test_a_damaged_lock_file_of_a_held_lock_is_named_as_the_file(tmp_path, text)
     fd = os.open(path, os.O_RDWR)  # another open file description: its flock excludes ours
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(OneByOneError, match=r"is being written by another process \(lock file ") as caught:
+        with pytest.raises(
+            OneByOneError, match=r"is being written by another process \(lock file "
+        ) as caught:
             RunLock(tmp_path).acquire()
         assert "\n" not in str(caught.value)
     finally:
