@@ -150,7 +150,13 @@ def world(tmp_path_factory) -> dict[str, str]:
         == 0
     )
     assert main(["convert", "fc2conv", str(run), "--out", str(conv), "--format", "json"]) == 0
-    places = {"run": run, "comp": comp, "conv": conv, "root": root}
+    stopped = root / "stopped"  # a run to resume: stopped after its first of two epochs
+    train(TrainConfig(
+        model="nin-fashion", model_overrides={"width": 0.25, "head": "fc"}, epochs=2, stop_after_epoch=1,
+        subset=64, val_size=16, test_size=32, batch_size=32, out=str(stopped), progress=False,
+        precision="fp32",
+    ))  # fmt: skip
+    places = {"run": run, "comp": comp, "conv": conv, "root": root, "stopped": stopped}
     config = json.loads((run / "config.json").read_text())
     config["config"]["model"] = 5
     fact = json.loads((comp / "factorized.json").read_text())
@@ -161,15 +167,17 @@ def world(tmp_path_factory) -> dict[str, str]:
         ("config_trunc", run, "config.json", "{"),
         ("config_list", run, "config.json", "[]"),
         ("config_model", run, "config.json", json.dumps(config)),
-        ("config_os", run, "config.json", json.dumps(
-            {"schema_version": 1, "config": {"model": "os:system", "model_overrides": {"command": "true"}}})),
+        ("config_os", run, "config.json", json.dumps({"schema_version": 1, "config": {
+            **json.loads((run / "config.json").read_text())["config"], "model": "os:system",
+            "model_overrides": {"command": "true"}}})),
         ("checkpoint_json", run, "checkpoint.json", "{"),
         ("weights", run, "model.safetensors", "garbage"),
         ("fact_trunc", comp, "factorized.json", "{"),
         ("fact_struct", comp, "factorized.json", json.dumps(
             {"schema_version": 1, "base": {"model": "nin-fashion"}, "structure": [{"name": "features.nope",
-             "method": "tucker2", "ranks": [1], "layers": [{"type": "ZeroPad2d", "padding": [0, 0, 0, 0]}]}],
-             "input_shape": [1, 28, 28]})),
+             "method": "tucker2", "ranks": [1, 1],
+             "layers": [{"type": "ZeroPad2d", "padding": [0, 0, 0, 0]}]}],
+             "input_shape": [1, 28, 28], "train_config": None})),
         ("fact_big", comp, "factorized.json", json.dumps(fact)),
         ("fc_trunc", conv, "fc2conv.json", "{"),
         ("fc_shape", conv, "fc2conv.json",
@@ -190,9 +198,16 @@ def world(tmp_path_factory) -> dict[str, str]:
     Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(images / "ok.png")
     (images / "notimage.png").write_bytes(b"hello")
     places.update(tiny=images / "tiny.png", ok=images / "ok.png", notimage=images / "notimage.png")
+    Image.fromarray(np.full((64, 64), 0.5, np.float32), mode="F").save(images / "float.tif")
+    places["float_tif"] = images / "float.tif"
     most = 2**32 - 1  # the largest size a header holds: the product of three overflows 64 bits
     places["idx_overflow"] = idx_folder(root / "idx_overflow", idx_header(most, most, most) + bytes(100))
     places["idx_short"] = idx_folder(root / "idx_short", idx_header(10000, 28, 28) + bytes(100))
+    bomb = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip: 10 MB of zeros past the header's 7.8 MB
+    gz = bomb.compress(idx_header(10000, 28, 28)) + bomb.compress(bytes(18_000_000)) + bomb.flush()
+    places["idx_bomb"] = idx_folder(root / "idx_bomb", b"")
+    (places["idx_bomb"] / "t10k-images-idx3-ubyte").unlink()
+    (places["idx_bomb"] / "t10k-images-idx3-ubyte.gz").write_bytes(gz)
     places["idx_shape"] = idx_folder(root / "idx_shape", idx_header(10000, 7, 112) + bytes(10000 * 784))
     places["afile"] = root / "afile"
     places["afile"].write_text("not a folder")
@@ -335,6 +350,72 @@ def bad_values(places: dict[str, Path]) -> dict[str, Path]:
         "k_shape": ("input_shape", [3, 8]),
     }.items():
         bad[name] = with_record(caffe, name, "caffe.json", _set(path, value))
+    bad.update(probed_values(places))
+    return bad
+
+
+def _drop(path: str):
+    """change(record) removing the field at dotted `path`."""
+
+    def change(record):
+        *parents, last = path.split(".")
+        for key in parents:
+            record = record[int(key)] if key.isdigit() else record[key]
+        del record[int(last) if last.isdigit() else last]
+
+    return change
+
+
+def with_checkpoint(source: Path, name: str, change) -> Path:
+    """A copy of run folder `source` whose checkpoint record (the JSON in checkpoint.safetensors'
+    metadata, which --resume reads) `change(record)` edited in place."""
+    from safetensors import safe_open
+
+    copy = source.parent / name
+    shutil.copytree(source, copy)
+    path = copy / "checkpoint.safetensors"
+    with safe_open(str(path), framework="pt") as handle:
+        record = json.loads(handle.metadata()["onebyone"])
+    change(record)
+    save_file(load_file(str(path)), str(path), metadata={"onebyone": json.dumps(record)})
+    return copy
+
+
+def probed_values(places: dict[str, Path]) -> dict[str, Path]:
+    """What scripts/probe_files.py found accepted or failing after the values above were checked
+    (docs/robustness.md, "Probe of 2026-12-03"): fields left out, the resume checkpoint, Caffe sizes."""
+    run, comp, conv, caffe, stopped = (places[k] for k in ("run", "comp", "conv", "cf_run", "stopped"))
+    bad = {
+        "c_no_model": with_record(run, "c_no_model", "config.json", _drop("config.model")),
+        "c_no_val_size": with_record(run, "c_no_val_size", "config.json", _drop("config.val_size")),
+        "c_unknown_model": with_record(
+            run, "c_unknown_model", "config.json", _set("config.model", "nin-fashin")
+        ),
+        "c_progress": with_record(run, "c_progress", "config.json", _set("config.progress", "x")),
+        "c_out_long": with_record(run, "c_out_long", "config.json", _set("config.out", "x" * 5000)),
+        "f_method": with_record(comp, "f_method", "factorized.json", _set("structure.0.method", "warp")),
+        "f_ranks": with_record(comp, "f_ranks", "factorized.json", _set("structure.0.ranks", [1, 2, 3])),
+        "f_train_model": with_record(
+            comp, "f_train_model", "factorized.json", _set("train_config.model", "resnet18")
+        ),
+        "f_no_train": with_record(comp, "f_no_train", "factorized.json", _drop("train_config")),
+        "f_null_train": with_record(comp, "f_null_train", "factorized.json", _set("train_config", None)),
+        "v_train_options": with_record(
+            conv, "v_train_options", "fc2conv.json", _set("train_config.model_overrides.width", 0.5)
+        ),
+        "k_no_mean": with_record(caffe, "k_no_mean", "caffe.json", _drop("mean")),
+        "ck_epoch": with_checkpoint(stopped, "ck_epoch", _set("epoch", -5)),
+        "ck_history": with_checkpoint(stopped, "ck_history", _drop("history.0.val_accuracy")),
+        "ck_step": with_checkpoint(stopped, "ck_step", lambda r: r.__setitem__("step", r["step"] + 3)),
+        "ck_momentum": with_checkpoint(
+            stopped, "ck_momentum", _set("optimizer.param_groups.0.momentum", 0.5)
+        ),
+        "ck_decay": with_checkpoint(stopped, "ck_decay", _drop("optimizer.param_groups.0.weight_decay")),
+        "ck_seed": with_checkpoint(stopped, "ck_seed", _set("config.seed", 7)),
+        "ck_flip": with_checkpoint(stopped, "ck_flip", _set("config.tta_flip", 1)),  # 1 == True to Python
+        # json.dumps writes a bare NaN, which only Python's reader takes
+        "ck_nan": with_checkpoint(stopped, "ck_nan", _set("history.0.lr", float("nan"))),
+    }
     return bad
 
 
@@ -355,6 +436,13 @@ def caffe_files(root: Path) -> dict[str, Path]:
         "cf_malformed": CAFFE_NET + 'layer { name: "broken"\n',
         "cf_unknown": CAFFE_NET + 'layer { name: "warp" type: "Warp" bottom: "gap" top: "w" }\n',
         "cf_mixed": CAFFE_NET + 'layers { name: "relu" type: RELU bottom: "gap" top: "gap" }\n',
+        "cf_stride0": CAFFE_NET.replace("kernel_size: 3", "kernel_size: 3 stride: 0"),
+        "cf_kernel0": CAFFE_NET.replace("kernel_size: 3", "kernel_size: 0"),
+        "cf_twice": CAFFE_NET.replace("num_output: 4", "num_output: 4 num_output: 5"),
+        "cf_wide": CAFFE_NET.replace("num_output: 4", "num_output: 1000000000"),
+        "cf_big_input": CAFFE_NET.replace("input_dim: 8 input_dim: 8", "input_dim: 100000000 input_dim: 8"),
+        "cf_pad": CAFFE_NET.replace("kernel_size: 3", "kernel_size: 3 pad: 100000"),
+        "cf_deep": CAFFE_NET + "x { " * 1000 + "}" * 1000 + "\n",
     }
     places = {}
     for name, text in texts.items():
@@ -365,7 +453,11 @@ def caffe_files(root: Path) -> dict[str, Path]:
     (folder / "cf_cut.caffemodel").write_bytes(tiny_caffemodel(weights)[:-9])
     weights["conv1"][0] = np.zeros((4, 3, 1, 1), np.float32)
     (folder / "cf_shape.caffemodel").write_bytes(tiny_caffemodel(weights))
-    places.update({name: folder / f"{name}.caffemodel" for name in ("cf_good", "cf_cut", "cf_shape")})
+    nan = np.zeros((4, 3, 3, 3), np.float32)
+    nan[0, 0, 0, 0] = np.nan
+    (folder / "cf_nan.caffemodel").write_bytes(tiny_caffemodel({"conv1": [nan, np.zeros(4, np.float32)]}))
+    names = ("cf_good", "cf_cut", "cf_shape", "cf_nan")
+    places.update({name: folder / f"{name}.caffemodel" for name in names})
     run = root / "cf_run"
     assert (
         main(
@@ -594,6 +686,47 @@ ROWS = [
             ("k_shape", "caffe.json", "input_shape must be a list of 3 items"),
         ]
     ],
+    # found by scripts/probe_files.py (docs/robustness.md, "Probe of 2026-12-03")
+    *[
+        (f"eval {{{folder}}}", [f"{folder}/config.json", words])
+        for folder, words in [
+            ("c_no_model", "the training configuration lacks model"),
+            ("c_no_val_size", "lacks val_size"),
+            ("c_progress", "progress must be true, false or 'lines', got 'x'"),
+            ("c_out_long", "out must be 1 to 4,096 characters, got 5,000"),
+        ]
+    ],
+    ("eval {c_unknown_model}", ["c_unknown_model: the recorded model: unknown model 'nin-fashin'"]),
+    ("profile {f_method}", ["f_method/factorized.json", "structure[0].method must be one of tucker2, svd"]),
+    ("profile {f_ranks}", ["f_ranks/factorized.json", "structure[0].ranks must be a list of"]),
+    ("eval {f_train_model}", ["train_config.model 'resnet18' is not the recorded model's"]),
+    ("profile {f_no_train}", ["f_no_train/factorized.json", "train_config is missing"]),
+    ("predict {f_null_train} --image {ok}", ["records no training configuration", "normalisation"]),
+    ("eval {v_train_options}", ["v_train_options/fc2conv.json", "train_config.model_overrides"]),
+    ("profile {k_no_mean}", ["k_no_mean/caffe.json", "mean is missing"]),
+    *[
+        (f"train nin-fashion --out {{{folder}}} --resume --no-progress", [words])
+        for folder, words in [
+            ("ck_epoch", "epoch must be an integer from 1"),
+            ("ck_history", "history[0].val_accuracy is missing"),
+            ("ck_step", "but the last history row ends at step"),
+            ("ck_momentum", "momentum is 0.5; the recipe's 0.9"),
+            ("ck_decay", "other fields than this torch's optimizer (weight_decay)"),
+            ("ck_seed", "not this run's checkpoint: its seed is 7, config.json's 0"),
+            ("ck_flip", "its tta_flip is 1, config.json's True"),
+            ("ck_nan", "NaN is not a number JSON allows"),
+        ]
+    ],
+    ("profile {cf_stride0}", ["layer 'conv1'", "stride [0, 0] must be at least 1"]),
+    ("convert caffe {cf_kernel0} --out c", ["kernel size [0, 0] must be at least 1"]),
+    ("profile {cf_twice}", ["num_output is given 2 times; it takes one value"]),
+    ("profile {cf_wide}", ["weight of shape 1000000000x3x3x3", "most 2,147,483,647 (INT_MAX)"]),
+    ("convert caffe {cf_big_input} --out c", ["input 'data' of shape 1x3x100000000x8", "INT_MAX"]),
+    ("profile {cf_pad}", ["top 'conv1'", "would hold", "INT_MAX"]),
+    ("profile {cf_deep}", ["cf_deep.prototxt", "nested more than 100 levels deep"]),
+    ("convert caffe {cf_net} --weights {cf_nan} --out c", ["layer 'conv1': blob 0 holds NaN or Inf"]),
+    ("predict {run} --image {float_tif}", ["floating-point pixels (mode F)", "8 or 16 bits"]),
+    ("eval {run} --data-dir {idx_bomb}", ["expands past the 7,840,016 bytes its header declares"]),
     # a run where a model belongs, a model where a run belongs, a split the run does not have
     ("eval nin-fashion", ["'nin-fashion' is a model, not a run folder"]),
     ("eval {m}/good.py:build", ["is a model, not a run folder"]),
@@ -884,3 +1017,26 @@ def test_an_error_with_format_json_is_json_on_stdout_too(argv, code, capsys):
     record = json.loads(captured.out)
     assert record == {"error": captured.err.strip(), "exit_code": code}
     assert captured.err.startswith("onebyone: error: ") and captured.err.count("\n") == 1
+
+
+def test_an_image_folder_with_a_class_added_since_training_is_refused(tmp_path, capfd):
+    """The model of a 2-class folder run evaluated on 3 classes was exit 0, per-class accuracy 0 for the
+    class it cannot output."""
+    folder = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for index in range(4):
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(
+                folder / label / f"{index}.png"
+            )
+    run = tmp_path / "run"
+    train(TrainConfig(
+        model="nin-fashion", model_overrides={"width": 0.25}, data=f"folder:{folder}", val_size=0, epochs=1,
+        batch_size=8, image_size=16, out=str(run), progress=False, precision="fp32",
+    ))  # fmt: skip
+    shutil.copytree(folder / "a", folder / "c")
+    capfd.readouterr()
+    assert main(["eval", str(run)]) == 2
+    error = one_line(capfd.readouterr().err)
+    assert f"folder:{folder} now has 3 classes (a, b, c); the run's model was trained on 2" in error

@@ -11,6 +11,7 @@ Submodule names are the layer names made valid Python names (`inception_3a/1x1` 
 from __future__ import annotations
 
 import keyword
+import math
 import re
 
 import torch
@@ -20,6 +21,9 @@ from onebyone.caffe.layers import InnerProduct
 from onebyone.caffe.net import NetDefinition
 from onebyone.caffe.specs import LAYER_BUILDERS
 from onebyone.errors import OneByOneError
+
+MAX_BLOB_VALUES = 2**31 - 1  # Caffe's blob count is an int
+MAX_PARAMETERS = 2_000_000_000  # as for the zoo (models/size.py): 8 GB of float32
 
 
 class CaffeNet(nn.Module):
@@ -97,6 +101,7 @@ def build(definition: NetDefinition, input_shape: tuple[int, ...] | None = None)
         raise OneByOneError(
             f"{definition.source}: {declared.declared} gives no input size; give it with --input CxHxW"
         )
+    _check_blob(tuple(shape), f"{definition.source}: input {declared.blob!r}")
     shapes: dict[str, tuple[int, ...]] = {declared.blob: tuple(shape)}
     unavailable = {label: declared.declared for label in declared.labels}
     meta_blobs = {declared.blob: torch.empty(shape, device="meta")}
@@ -132,6 +137,10 @@ def build(definition: NetDefinition, input_shape: tuple[int, ...] | None = None)
                 f"{layer.where}: does not fit bottoms of shapes {[list(s) for s in bottom_shapes]} ({text})"
             ) from None
         outs = out if isinstance(out, tuple) else (out,)
+        for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+            _check_blob(tuple(tensor.shape), f"{layer.where}: {name}")
+        for top, value in zip(layer.tops, outs, strict=False):
+            _check_blob(tuple(value.shape), f"{layer.where}: top {top!r}")
         if len(outs) != len(layer.tops):
             raise OneByOneError(f"{layer.where}: makes {len(outs)} blob(s) but names {len(layer.tops)} tops")
         name = _module_name(layer.name, modules)
@@ -143,11 +152,28 @@ def build(definition: NetDefinition, input_shape: tuple[int, ...] | None = None)
         raise OneByOneError(f"{definition.source}: no layer computes anything at the TEST phase")
     outputs = _outputs(steps)
     net = CaffeNet(definition, modules, steps, declared.blob, outputs, caffe_names, shapes, tuple(shape))
-    net.to_empty(device="cpu")
+    total = sum(t.numel() for t in [*net.parameters(), *net.buffers()])
+    if total > MAX_PARAMETERS:
+        raise OneByOneError(
+            f"{definition.source}: the net would have {total:,} parameters and buffers; onebyone builds "
+            f"at most {MAX_PARAMETERS:,}"
+        )
+    net.to_empty(device="cpu")  # the first real allocation, once every size is known to be bounded
     for module in net.modules():
         if module is not net and hasattr(module, "reset_parameters"):
             module.reset_parameters()
     return net.eval()
+
+
+def _check_blob(shape: tuple[int, ...], what: str) -> None:
+    """Caffe's own bound (Blob::Reshape): a blob of more than INT_MAX values is refused, here before
+    anything is allocated (a prototxt is a few lines; its sizes could ask for terabytes)."""
+    count = math.prod(shape)
+    if count > MAX_BLOB_VALUES:
+        raise OneByOneError(
+            f"{what} of shape {'x'.join(map(str, shape))} would hold {count:,} values; a Caffe blob holds at "
+            f"most {MAX_BLOB_VALUES:,} (INT_MAX), as Caffe checks"
+        )
 
 
 def layer_inputs(module: nn.Module, inputs: list[Tensor]) -> list[Tensor]:

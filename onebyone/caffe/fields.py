@@ -37,6 +37,9 @@ class Params:
             if name not in fields:
                 known = ", ".join(sorted(fields))
                 raise OneByOneError(f"{where}: unknown field {name!r} (known: {known})")
+            given = len(self.message.all(name))
+            if given > 1 and not fields[name].endswith("*"):  # protobuf's text parser refuses it too
+                raise OneByOneError(f"{where}: {name} is given {given} times; it takes one value")
 
     def has(self, name: str) -> bool:
         return name in self.message

@@ -67,6 +67,9 @@ def convolution(layer, shapes: list[Shape], *, transposed: bool = False) -> nn.M
     kernel = _conv_pair(p, "kernel_size", "kernel", None)
     stride, pad = _conv_pair(p, "stride", "stride", 1), _conv_pair(p, "pad", "pad", 0)
     dilation = _conv_pair(p, "dilation", None, 1)
+    for name, pair in (("kernel size", kernel), ("stride", stride), ("dilation", dilation)):
+        if min(pair) < 1:
+            raise OneByOneError(f"{p.where}: {name} {list(pair)} must be at least 1, as Caffe checks")
     group = p.one("group", 1)
     channels, out = shapes[0][1], p.one("num_output")
     if group < 1 or channels % group or out % group:
@@ -134,6 +137,9 @@ def pooling(layer, shapes: list[Shape]) -> nn.Module:
             raise OneByOneError(f"{p.where}: global_pooling needs pad 0 and stride 1")
         return layers.GlobalPool(method)
     kernel, stride, pad = _kernel(p), _scalar_pair(p, "stride", 1), _scalar_pair(p, "pad", 0)
+    for name, pair in (("kernel size", kernel), ("stride", stride)):
+        if min(pair) < 1:
+            raise OneByOneError(f"{p.where}: {name} {list(pair)} must be at least 1, as Caffe checks")
     ceil = enum_value(p, "round_mode", {"CEIL": 0, "FLOOR": 1}, "CEIL") == "CEIL"
     for axis, size in zip("HW", shapes[0][2:], strict=True):
         k, s, q = (v[0 if axis == "H" else 1] for v in (kernel, stride, pad))

@@ -78,6 +78,9 @@ class Message:
         return any(key == name for key, _ in self.fields)
 
 
+MAX_DEPTH = 100  # caffe.proto's deepest message nests 4 levels
+
+
 def parse_text(text: str, source: str = "<text>") -> Message:
     """The top-level message of `text`; malformed text is one OneByOneError naming `source` and the line."""
     return _Parser(text, source).parse()
@@ -99,6 +102,7 @@ class _Parser:
             position = match.end()
         self.index = 0
         self.end_line = line
+        self.depth = 0
 
     def fail(self, line: int, what: str) -> NoReturn:
         raise OneByOneError(f"{self.source}: line {line}: {what}")
@@ -142,7 +146,12 @@ class _Parser:
             kind, text, line = self.peek()
         if kind == "punct" and text in "{<":
             self.take()
-            return self.fields(Message(line=line), closing="}" if text == "{" else ">")
+            self.depth += 1
+            if self.depth > MAX_DEPTH:  # protobuf's own parser stops at 100 levels too
+                self.fail(line, f"messages nested more than {MAX_DEPTH} levels deep")
+            message = self.fields(Message(line=line), closing="}" if text == "{" else ">")
+            self.depth -= 1
+            return message
         if not colon:
             self.fail(line, f"expected ':' or '{{' after {name!r}, got {text!r}")
         if kind == "punct" and text == "[":

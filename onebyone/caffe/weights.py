@@ -178,6 +178,8 @@ def load_caffemodel(module: nn.Module, path: str | Path) -> LoadResult:
                         f"{layer}: blob {position} has shape {list(blob.shape)} but {blob.count:,} values"
                     )
                 _read_into(handle, blob, target.tensor, where)
+                if not bool(torch.isfinite(target.tensor).all()):  # a net that computes NaN: refuse it now
+                    raise OneByOneError(f"{layer}: blob {position} holds NaN or Inf")
                 target.finish()
             report.loaded.append(caffe_name)
     return report

@@ -18,6 +18,7 @@ import numpy as np
 
 from onebyone.errors import OneByOneError
 
+MAX_IDX_BYTES = 2**30  # Fashion-MNIST's training images are 47 MB: a thousand-fold margin at 28×28
 # IDX type code -> big-endian numpy dtype.
 IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
@@ -30,17 +31,56 @@ IDX_DTYPES: dict[int, np.dtype] = {
 
 
 def read_idx_bytes(path: str | Path) -> bytes:
-    """The raw bytes of an IDX file, gunzipped when it starts with the gzip magic."""
+    """The raw bytes of an IDX file, gunzipped when it starts with the gzip magic.
+
+    Never more than the header declares (plus one byte, to tell that more follows) and never more than
+    MAX_IDX_BYTES: a gzip file of a few megabytes can expand to any size (a "zip bomb"), and
+    `gzip.decompress` would hold it all in memory before the size check could refuse it."""
     path = Path(path)
     if not path.is_file():
         raise OneByOneError(f"{str(path)!r}: file not found")
+    if path.stat().st_size > MAX_IDX_BYTES:
+        raise OneByOneError(
+            f"{str(path)!r}: over {MAX_IDX_BYTES // 2**20:,} MiB; not an IDX file onebyone reads"
+        )
     raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise OneByOneError(f"{str(path)!r}: corrupt gzip stream ({exc})") from exc
-    return raw
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        stream = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
+        head = stream.decompress(raw, 4 + 4 * 255)  # the longest header: 255 sizes
+        declared = _declared_bytes(head)
+        limit = min(declared, MAX_IDX_BYTES) + 1  # one byte more tells that more follows
+        body, size = [head], len(head)
+        while size < limit and not stream.eof:
+            piece = stream.decompress(stream.unconsumed_tail, limit - size)
+            if not piece and not stream.eof:
+                raise OneByOneError(f"{str(path)!r}: corrupt gzip stream (it ends early)")
+            body.append(piece)
+            size += len(piece)
+        if size >= limit and not stream.eof:
+            bound = (
+                f"the {declared:,} bytes its header declares"
+                if declared <= MAX_IDX_BYTES
+                else (f"{MAX_IDX_BYTES // 2**20:,} MiB")
+            )
+            raise OneByOneError(f"{str(path)!r}: the gzip stream expands past {bound}")
+        if stream.unused_data:
+            raise OneByOneError(f"{str(path)!r}: data after the gzip stream")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise OneByOneError(f"{str(path)!r}: corrupt gzip stream ({exc})") from exc
+    return b"".join(body)
+
+
+def _declared_bytes(head: bytes) -> int:
+    """The size the IDX header at the start of `head` declares (header and values); 0 if it is none."""
+    if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in IDX_DTYPES:
+        return len(head)  # not IDX: parse_idx names what is wrong
+    ndim = head[3]
+    if len(head) < 4 + 4 * ndim:
+        return len(head)
+    shape = struct.unpack(f">{ndim}I", head[4 : 4 + 4 * ndim])
+    return 4 + 4 * ndim + math.prod(shape) * IDX_DTYPES[head[2]].itemsize
 
 
 def parse_idx(raw: bytes, name: str = "<bytes>", *, expected_ndim: int | None = None) -> np.ndarray:

@@ -53,6 +53,7 @@ def open_image(source: str | Path | PILImage, channels: int) -> PILImage:
                 with Image.open(source) as opened:
                     opened.load()
                     image = ImageOps.exif_transpose(opened)
+        image = _eight_bit(image, source)
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
             rgba = image.convert("RGBA")
             image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
@@ -65,6 +66,25 @@ def open_image(source: str | Path | PILImage, channels: int) -> PILImage:
         ValueError,
     ) as exc:
         raise OneByOneError(f"cannot read image {_describe(source)}: {type(exc).__name__}: {exc}") from exc
+
+
+def _eight_bit(image: PILImage, source: str | Path | PILImage) -> PILImage:
+    """`image` with 8 bits per channel. Pillow's own conversion of a 16-bit grey image (mode I;16) to
+    8 bits clips every value above 255, so a photo turns nearly white and is classified as such with
+    exit code 0; here it is scaled (65535 → 255). A 32-bit integer or float image (modes I and F,
+    from TIFF) has no known pixel range, so it is refused rather than guessed."""
+    from PIL import Image
+
+    if image.mode.startswith("I;16"):
+        pixels = np.asarray(image).astype(np.float64)  # (H, W) in 0..65535
+        return Image.fromarray(np.round(pixels / 257).astype(np.uint8), mode="L")
+    if image.mode in ("I", "F"):
+        kind = "32-bit integer" if image.mode == "I" else "floating-point"
+        raise OneByOneError(
+            f"image {_describe(source)} has {kind} pixels (mode {image.mode}), whose range is not known; "
+            "save it with 8 or 16 bits per channel"
+        )
+    return image
 
 
 def load_image(path: str | Path, *, channels: int, size: tuple[int, int]) -> Tensor:

@@ -15,6 +15,7 @@ from onebyone.records.json_io import (
     json_text,
     parse_json,
     read_json,
+    same_json,
 )
 from onebyone.records.schema import (
     Bool,
@@ -29,6 +30,7 @@ from onebyone.records.schema import (
     SchemaError,
     Spec,
     Str,
+    Tagged,
     check,
     check_version,
 )
@@ -48,10 +50,12 @@ __all__ = [
     "SchemaError",
     "Spec",
     "Str",
+    "Tagged",
     "check",
     "check_version",
     "finite_or_none",
     "json_text",
     "parse_json",
     "read_json",
+    "same_json",
 ]

@@ -35,6 +35,11 @@ def json_text(value: object, *, indent: int | None = 2, **options) -> str:
     return json.dumps(finite_or_none(value), indent=indent, allow_nan=False, **options)
 
 
+def same_json(first: object, second: object) -> bool:
+    """Whether two values are the same JSON: True is not 1 (as it is to Python's ==), a tuple is its list."""
+    return json_text(first, indent=None, sort_keys=True) == json_text(second, indent=None, sort_keys=True)
+
+
 def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
 

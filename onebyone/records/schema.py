@@ -215,6 +215,20 @@ class Obj(Spec):
             spec.validate(item, _join(path, name))
 
 
+class Tagged(Obj):
+    """An object whose `tag` field (a name) picks its schema from `kinds`, so that the message names
+    the fields of the right kind: a layer's "type", a factorisation's "method"."""
+
+    def __init__(self, tag: str, kinds: dict[str, Obj]) -> None:
+        super().__init__({tag: Str(tuple(kinds))})
+        self.tag, self.kinds = tag, kinds
+
+    def validate(self, value: object, path: str) -> None:
+        super().validate({self.tag: value.get(self.tag)} if isinstance(value, dict) else value, path)
+        assert isinstance(value, dict)  # the line above refused anything else
+        self.kinds[value[self.tag]].validate(value, path)
+
+
 def check(value: object, schema: Spec, where: str) -> object:
     """`value` if it fits `schema`; else OneByOneError "WHERE: FIELD must be …, got …"."""
     try:

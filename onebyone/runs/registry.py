@@ -26,7 +26,7 @@ from onebyone.models.loading import (
 from onebyone.models.options import check_options, is_plain_mapping
 from onebyone.models.registry import get_model_entry, list_models
 from onebyone.profiling.probe import check_shape
-from onebyone.records import Spec, check, check_version, read_json
+from onebyone.records import Spec, check, check_version, read_json, same_json
 from onebyone.runs.run import Run
 from onebyone.train.config import TrainConfig
 
@@ -58,6 +58,14 @@ def recorded_config(record: dict, path: Path) -> TrainConfig | None:
         config = TrainConfig.from_dict(record["train_config"])
     except OneByOneError as exc:
         raise OneByOneError(f"{str(path)!r}: {exc}") from None
+    model = record.get("base", record.get("source"))
+    if isinstance(model, dict) and "model" in model:  # the weights' model is the trained one
+        for name in ("model", "model_overrides"):
+            if not same_json(getattr(config, name), model.get(name, {})):
+                raise OneByOneError(
+                    f"{str(path)!r}: train_config.{name} {getattr(config, name)!r:.60} is not the recorded "
+                    f"model's ({model.get(name, {})!r:.60}): the training configuration is another model's"
+                )
     return check_normalised(config, path)
 
 
@@ -107,7 +115,10 @@ class Consent:
                 raise OneByOneError(
                     f"{where} was made from zoo model {name!r}, not from user code; drop --model {self.code}"
                 )
-            check_options(name, get_model_entry(name).builder, options)  # unknown names raise here too
+            try:
+                check_options(name, get_model_entry(name).builder, options)  # unknown names raise too
+            except OneByOneError as exc:  # the folder's record is at fault: say which folder
+                raise OneByOneError(f"{where}: the recorded model: {exc}") from None
         return lambda: load_model(name, dict(options))
 
 

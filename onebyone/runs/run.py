@@ -72,6 +72,11 @@ class Run:
         mean, std = self.mean, self.std
         if self.config is not None and self.config.mean is not None and self.config.std is not None:
             mean, std = self.config.mean, self.config.std
+        if (mean is None or std is None) and self.path is not None:
+            raise OneByOneError(
+                f"{self.name!r} records no training configuration and no input transform (train_config is "
+                "null): the input normalisation of its weights is unknown"
+            )
         if mean is None or std is None:
             mean, std = 0.0, 1.0
         return (
@@ -122,7 +127,15 @@ class Run:
                 )
             raise OneByOneError(f"{self.name} has no data set (it is not a training run); give a run folder")
         if self._data is None:
-            self._data = load_data(self.config)
+            data = load_data(self.config)
+            trained = self.config.model_overrides.get("num_classes")
+            if trained is not None and trained != len(data.classes):  # an image folder changed since
+                shown = ", ".join(data.classes[:5]) + (", …" if len(data.classes) > 5 else "")
+                raise OneByOneError(
+                    f"{self.config.data} now has {len(data.classes)} classes ({shown}); the run's model "
+                    f"was trained on {trained}"
+                )
+            self._data = data
         return self._data
 
     def evaluate(self, model: nn.Module) -> float:

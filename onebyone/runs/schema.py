@@ -10,12 +10,13 @@ config.json holds) is checked by `TrainConfig.check_values`, its one schema.
 from __future__ import annotations
 
 from onebyone.profiling.probe import MAX_SIDE
-from onebyone.records import Bool, Either, Float, Int, ListOf, MapOf, Obj, Optional, Plain, Str
+from onebyone.records import Bool, Either, Float, Int, ListOf, MapOf, Obj, Optional, Plain, Str, Tagged
 
 MAX_CHANNELS = 1 << 16  # channels or features of one layer: far beyond any CNN (ResNet's widest: 2,048)
 MAX_KERNEL = 1 << 10  # kernel side, stride, dilation, padding
 MAX_NAME = 1024
 MAX_LAYERS = 10_000
+FACTORIZATION_METHODS = ("tucker2", "svd")  # surgery.factorize: Tucker-2 for a conv, SVD for a linear layer
 
 SIDE = Int(1, MAX_SIDE)
 SHAPE = ListOf(SIDE, 3, 4)  # (C, H, W), or (N, C, H, W) as fc2conv.json records it
@@ -59,31 +60,22 @@ LINEAR = Obj(
 ZERO_PAD = Obj({"type": Str(("ZeroPad2d",)), "padding": ListOf(Int(0, MAX_KERNEL), 4, 4)})
 
 
-class Layer(Obj):
-    """One replacement layer: its "type" picks the schema, so the message names the right fields."""
-
-    KINDS = {"Conv2d": CONV2D, "Linear": LINEAR, "ZeroPad2d": ZERO_PAD}
-
-    def __init__(self) -> None:
-        super().__init__({"type": Str(tuple(self.KINDS))})
-
-    def validate(self, value: object, path: str) -> None:
-        super().validate({"type": value.get("type")} if isinstance(value, dict) else value, path)
-        self.KINDS[value["type"]].validate(value, path)
+LAYER = Tagged("type", {"Conv2d": CONV2D, "Linear": LINEAR, "ZeroPad2d": ZERO_PAD})  # a replacement layer
 
 
-STRUCTURE = ListOf(
-    Obj(
+def _factorised(ranks: int) -> Obj:
+    return Obj(
         {
             "name": NAME,
-            "method": Str(max_length=64),
-            "ranks": ListOf(Int(1, MAX_CHANNELS), 1, 8),
-            "layers": ListOf(Layer(), 1, 16),
+            "method": Str(FACTORIZATION_METHODS),
+            "ranks": ListOf(Int(1, MAX_CHANNELS), ranks, ranks),
+            "layers": ListOf(LAYER, 1, 16),
         }
-    ),
-    0,
-    MAX_LAYERS,
-)
+    )
+
+
+# Tucker-2 keeps (r_in, r_out), SVD one rank (surgery.factorize.LayerFactorization)
+STRUCTURE = ListOf(Tagged("method", {"tucker2": _factorised(2), "svd": _factorised(1)}), 0, MAX_LAYERS)
 TRAIN_CONFIG = Optional(MapOf(Either(Plain(), MapOf(Plain(), 1000)), 200))  # fields: TrainConfig.check_values
 
 FACTORIZED = Obj(
@@ -92,17 +84,17 @@ FACTORIZED = Obj(
         "base": MODEL_RECORD,
         "input_shape": SHAPE,
         "structure": STRUCTURE,
+        "train_config": TRAIN_CONFIG,  # null: compressed from a bare model spec (no training run)
     },
-    optional={"train_config": TRAIN_CONFIG},
 )
 FC2CONV = Obj(
     {
         "schema_version": Int(1, 1),
         "source": MODEL_RECORD,
         "input_shape": SHAPE,
+        "train_config": TRAIN_CONFIG,  # null: converted from a bare model spec (no training run)
     },
-    optional={
-        "train_config": TRAIN_CONFIG,
+    optional={  # what the conversion did and how it was checked, for people to read
         "layers": ListOf(MapOf(Str(max_length=4096), 16), 0, MAX_LAYERS),
         "pools": ListOf(Str(max_length=4096), 0, MAX_LAYERS),
         "position_wise": ListOf(Str(max_length=4096), 0, MAX_LAYERS),
@@ -117,8 +109,7 @@ CAFFE = Obj(
         "schema_version": Int(1, 1),
         "source": Obj({}, extra=Optional(Str(max_length=4096))),
         "input_shape": ListOf(SIDE, 3, 3),
-    },
-    optional={
+        # null: not given to `convert caffe` (no class names; the prototxt's own transform)
         "classes": Optional(Either(Str(max_length=64), ListOf(Str(max_length=MAX_NAME), 1, 100_000))),
         "mean": Optional(ListOf(Float(-1e6, 1e6), 1, 4096)),
         "scale": Optional(Float(0, 1e6, low_open=True)),

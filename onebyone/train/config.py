@@ -18,6 +18,7 @@ from onebyone.records import check_version, json_text, read_json
 CONFIG_SCHEMA_VERSION = 1
 MAX_COUNT = 2**31 - 1  # epochs, images, batch size: far beyond any run, far below an overflow
 MAX_SEED = 2**63 - 1  # what torch's generators take as a signed 64-bit seed
+MAX_PATH = 4096  # characters in a model spec, data spec or path (Linux's PATH_MAX)
 MAX_IMAGE_SIZE = 1024  # side of an image-folder image; 60,000 RGB images of 1024² are 190 GB
 
 # (lowest, highest) value of each integer field; a field that may be None is checked when set.
@@ -134,6 +135,12 @@ class TrainConfig:
         ):
             if not 0 <= getattr(self, name) < 1:
                 raise OneByOneError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.progress not in (True, False, "lines"):
+            raise OneByOneError(f"progress must be true, false or 'lines', got {self.progress!r:.80}")
+        for name in ("model", "data", "data_dir", "out"):
+            text = getattr(self, name)
+            if text is not None and not 0 < len(text) <= MAX_PATH:
+                raise OneByOneError(f"{name} must be 1 to {MAX_PATH:,} characters, got {len(text):,}")
         get_dataset(self.data)  # an unknown name or a missing argument raises
         return self
 
@@ -169,6 +176,11 @@ class TrainConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise OneByOneError(f"unknown training option(s) {', '.join(unknown)}")
+        # a record onebyone writes holds every field (`to_dict`): one left out would be its default,
+        # another model or data set than the weights were trained with
+        missing = [name for name in names if name not in data]
+        if missing:
+            raise OneByOneError(f"the training configuration lacks {', '.join(sorted(missing))}")
         return cls(**data).check_values()
 
 

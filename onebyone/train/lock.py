@@ -18,8 +18,12 @@ import time
 from pathlib import Path
 
 from onebyone.errors import OneByOneError
+from onebyone.records import Int, Obj, Str, check, parse_json
 
 LOCK_FILE = ".lock"
+MAX_PID = 2**22  # Linux's largest pid_max
+MAX_LOCK_BYTES = 4096  # the file onebyone writes is one short line
+OWNER = Obj({"pid": Int(1, MAX_PID), "host": Str(max_length=255), "since": Str(max_length=64)})
 
 try:
     import fcntl
@@ -98,7 +102,7 @@ def _lock(fd: int, path: Path) -> bool:
 
 
 def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid <= MAX_PID:
         return False
     try:
         os.kill(pid, 0)
@@ -110,11 +114,15 @@ def _alive(pid: object) -> bool:
 
 
 def _owner(path: Path) -> dict | None:
+    """The owner the lock file names, or None when it names none that fits OWNER (another program's
+    file, a damaged one: its pid could be anything, a huge or negative number, a string)."""
     try:
-        owner = json.loads(path.read_text())
-    except (OSError, ValueError):
+        with open(path, "rb") as handle:
+            text = handle.read(MAX_LOCK_BYTES + 1).decode("utf-8")
+        owner = parse_json(text, str(path)) if len(text) <= MAX_LOCK_BYTES else None
+        return check(owner, OWNER, str(path)) if owner is not None else None
+    except (OSError, UnicodeDecodeError, OneByOneError):
         return None
-    return owner if isinstance(owner, dict) else None
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -127,7 +135,6 @@ def _same_file(fd: int, path: Path) -> bool:
 def _describe(path: Path) -> str:
     """'pid 1234 on host h (since …)' from a lock file, or what can be said without it."""
     owner = _owner(path)
-    try:
-        return f"pid {int(owner['pid'])} on {owner['host']} (since {owner['since']})"
-    except (KeyError, TypeError, ValueError):
+    if owner is None:
         return f"another process (lock file {str(path)!r})"
+    return f"pid {owner['pid']} on {owner['host']} (since {owner['since']})"

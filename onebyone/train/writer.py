@@ -38,6 +38,7 @@ from onebyone.train.checkpoint import (
     save_checkpoint,
     save_weights,
 )
+from onebyone.train.checkpoint_info import check_fits_run
 from onebyone.train.config import TrainConfig, read_config, write_config
 from onebyone.train.lock import LOCK_FILE, RunLock
 
@@ -133,6 +134,8 @@ class RunWriter:
                 changes["lr"] = config.resume_lr
             resumed = dataclasses.replace(saved, **changes).validate()
             checkpoint = load_checkpoint(folder) if CHECKPOINT_FILE in names else None
+            if checkpoint is not None:
+                check_fits_run(checkpoint[1], saved.to_dict(), repr(str(folder / CHECKPOINT_FILE)))
             return cls(folder, resumed, checkpoint, writes)
         if config.overwrite and writes:
             foreign = sorted(names - set(RUN_FILES) - set(ADDED_FILES))

@@ -127,3 +127,28 @@ def test_load_image_gives_uint8_at_the_exact_size(tmp_path):
         save(Image.new("RGB", (28, 28), (200, 30, 30)), tmp_path / "same.png"), channels=3, size=(28, 28)
     )
     assert rgb[0, :, 0, 0].tolist() == [200, 30, 30]
+
+
+def test_a_16_bit_grey_photo_gives_the_pixels_of_its_8_bit_twin(tmp_path):
+    """Pillow converts I;16 to 8 bits by clipping at 255 (a photo turns white); it is scaled instead."""
+    import numpy as np
+
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 30), dtype=np.uint8)
+    deep = save(Image.fromarray(pixels.astype(np.uint16) * 257), tmp_path / "deep.png")
+    assert Image.open(deep).mode == "I;16"
+    twin = save(Image.fromarray(pixels), tmp_path / "twin.png")
+    for channels in (1, 3):
+        torch.testing.assert_close(
+            load_image(deep, channels=channels, size=(40, 30)),
+            load_image(twin, channels=channels, size=(40, 30)),
+        )
+
+
+@pytest.mark.parametrize("mode, words", [("I", "32-bit integer pixels"), ("F", "floating-point")])
+def test_a_photo_of_unknown_pixel_range_is_refused(tmp_path, mode, words):
+    import numpy as np
+
+    pixels = np.full((40, 30), 1000 if mode == "I" else 0.5, dtype=np.int32 if mode == "I" else np.float32)
+    path = save(Image.fromarray(pixels, mode=mode), tmp_path / "deep.tif")
+    with pytest.raises(OneByOneError, match=words):
+        load_image(path, channels=1, size=(40, 30))

@@ -22,7 +22,12 @@ GOOD_FACTORIZED = {
     "structure": [{"name": "features.a", "method": "tucker2", "ranks": [16, 16], "layers": [GOOD_LAYER]}],
     "train_config": None,
 }
-GOOD_FC2CONV = {"schema_version": 1, "source": {"model": "nin-fashion"}, "input_shape": [1, 1, 28, 28]}
+GOOD_FC2CONV = {
+    "schema_version": 1,
+    "source": {"model": "nin-fashion"},
+    "input_shape": [1, 1, 28, 28],
+    "train_config": None,
+}
 GOOD_CAFFE = {
     "schema_version": 1, "source": {"prototxt": "n.prototxt", "weights": None}, "input_shape": [3, 8, 8],
     "classes": None, "mean": None, "scale": None, "channel_order": "bgr",

@@ -64,3 +64,45 @@ def test_without_flock_the_pid_in_the_file_decides(tmp_path, monkeypatch):
         else:
             with pytest.raises(OneByOneError, match=f"pid {pid} on {host}"):
                 RunLock(tmp_path).acquire()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"pid": 1e400, "host": "h", "since": "s"}',  # a float past the largest: int() overflowed
+        json.dumps({"pid": 10**30, "host": "h", "since": "s"}),
+        json.dumps({"pid": -5, "host": "h", "since": "s"}),
+        json.dumps({"pid": True, "host": "h", "since": "s"}),
+        json.dumps({"pid": 1, "host": "h" * 1000, "since": "s"}),
+        "[" * 100_000 + "]" * 100_000,  # json.loads recursed into a RecursionError
+        "x" * 5000 + "\xff",
+        "[1, 2]",
+    ],
+    ids=["pid-inf", "pid-huge", "pid-negative", "pid-bool", "host-long", "deep", "garbage", "list"],
+)
+def test_a_damaged_lock_file_of_a_held_lock_is_named_as_the_file(tmp_path, text):
+    """While a live process holds the flock, the file is read only to name it: a damaged one is named
+    as "another process (lock file …)", one line, whatever it holds."""
+    import fcntl
+
+    path = tmp_path / LOCK_FILE
+    path.write_text(text)
+    fd = os.open(path, os.O_RDWR)  # another open file description: its flock excludes ours
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(
+            OneByOneError, match=r"is being written by another process \(lock file "
+        ) as caught:
+            RunLock(tmp_path).acquire()
+        assert "\n" not in str(caught.value)
+    finally:
+        os.close(fd)
+
+
+def test_without_flock_a_damaged_pid_is_no_owner(tmp_path, monkeypatch):
+    """Without flock, a pid that could be no process (negative, past pid_max, a bool) leaves the lock free."""
+    monkeypatch.setattr(lock_module, "fcntl", None)
+    path = tmp_path / LOCK_FILE
+    for pid in (-5, 10**30, True, 2**22 + 1):
+        path.write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "since": "then"}))
+        RunLock(tmp_path).acquire().release()
