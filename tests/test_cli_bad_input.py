@@ -881,3 +881,31 @@ def test_an_error_with_format_json_is_json_on_stdout_too(argv, code, capsys):
     record = json.loads(captured.out)
     assert record == {"error": captured.err.strip(), "exit_code": code}
     assert captured.err.startswith("onebyone: error: ") and captured.err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["models", "--format", "json", "--bogus"], "unrecognized arguments: --bogus"),
+        (["profile", "--format", "json"], "the following arguments are required: RUN_OR_MODEL"),
+        (["profile", "nin-cifar", "--batch", "x", "--format=json"], "argument --batch: invalid int value"),
+        (["profile", "nin-cifar", "--dtype", "int9", "--form", "json"], "argument --dtype: invalid choice"),
+        (["inspect", "cam", "--format", "json"], "required: RUN_OR_MODEL"),
+        (["profile", "", "--format", "json"], "RUN_OR_MODEL: the value is empty"),
+    ],
+)
+def test_a_malformed_command_line_with_format_json_is_json_on_stdout_too(argv, words, capsys):
+    """argparse's own errors (unknown flag, missing argument, bad choice, bad int) reach scripts too."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    error = one_line(captured.err)
+    assert words in error and error.endswith("(see --help)")
+    assert json.loads(captured.out) == {"error": error, "exit_code": 2}
+
+
+def test_a_malformed_command_line_asking_for_a_table_prints_nothing_on_stdout(capsys):
+    with pytest.raises(SystemExit):
+        main(["profile", "nin-cifar", "--format", "json", "--format", "table", "--bogus"])
+    assert capsys.readouterr().out == ""
