@@ -702,6 +702,11 @@ ROWS = [
     ("profile nin-cifar --set pointwise_layers=1000000", ["pointwise_layers must be from 0 to 64"]),
     ("profile nin-cifar --set width=1e6", ["would have 949,248,017,728,000,010 parameters", "2,000,000,000"]),
     ("train nin-fashion --set width=1e6 --epochs 1", ["would have", "builds at most 2,000,000,000"]),
+    ("report --seeds 1000000000000 --out r", ["--seeds: a count must be from 1 to 64, got 1000000000000"]),
+    ("report --seeds 0,1180591620717411303424 --out r", ["each seed must be an integer from 0 to 9,223,372"]),
+    ("report --seeds=-3 --out r", ["--seeds: a count must be from 1 to 64, got -3"]),
+    ("report --seeds 2,3,2 --out r", ["seed 2 is given twice"]),
+    (f"report --seeds {','.join(map(str, range(65)))} --out r", ["give 1 to 64 seeds, got 65"]),
 ]
 
 

@@ -35,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seeds",
         metavar="N|LIST",
-        help="a count N (seeds 0..N-1) or a list like 3,4,5 (default 4; quick 2): every trained variant is "
-        "trained once per seed, and intervals are taken over the seeds",
+        help="a count N (seeds 0..N-1) or a list like 3,4,5: 1 to 64 distinct seeds from 0 to 2**63-1 "
+        "(default 4; quick 2): every trained variant is trained once per seed, and intervals are taken "
+        "over the seeds",
     )
     parser.add_argument("--epochs", type=int, help="epochs per trained model (default 15; quick 4)")
     parser.add_argument("--subset", type=int, metavar="N", help="training images per model (default 2000)")
