@@ -707,6 +707,7 @@ ROWS = [
     ("report --seeds=-3 --out r", ["--seeds: a count must be from 1 to 64, got -3"]),
     ("report --seeds 2,3,2 --out r", ["seed 2 is given twice"]),
     (f"report --seeds {','.join(map(str, range(65)))} --out r", ["give 1 to 64 seeds, got 65"]),
+    ("inspect cam {conv} --out x.png", ["head.fc (Conv2d) is a 7×7 conv over the whole", "inspect dense"]),
 ]
 
 
