@@ -708,6 +708,12 @@ ROWS = [
     ("report --seeds 2,3,2 --out r", ["seed 2 is given twice"]),
     (f"report --seeds {','.join(map(str, range(65)))} --out r", ["give 1 to 64 seeds, got 65"]),
     ("inspect cam {conv} --out x.png", ["head.fc (Conv2d) is a 7×7 conv over the whole", "inspect dense"]),
+    ("predict {run} --image /dev/null", ["image stream '/dev/null' sent nothing (0 bytes)"]),
+    ("predict {run} --image {root}", ["is a folder; name an image file"]),
+    (
+        "inspect cam {run} --image {sock} --out x.png",
+        ["is a socket; name an image file, a pipe or /dev/stdin"],
+    ),
 ]
 
 
@@ -915,3 +921,42 @@ def test_a_malformed_command_line_asking_for_a_table_prints_nothing_on_stdout(ca
     with pytest.raises(SystemExit):
         main(["profile", "nin-cifar", "--format", "json", "--format", "table", "--bogus"])
     assert capsys.readouterr().out == ""
+
+
+def test_a_photo_through_a_pipe_is_read_as_the_file_is(world):
+    """`--image /dev/stdin` (a pipe here) and a FIFO are read through, not "not found"; /dev/zero is
+    refused after a bounded read (the rows above: /dev/null, a folder, a socket)."""
+
+    def predict(image: str, **options) -> subprocess.CompletedProcess:
+        argv = [
+            sys.executable,
+            "-m",
+            "onebyone",
+            "predict",
+            world["run"],
+            "--image",
+            image,
+            "--format",
+            "json",
+        ]
+        return subprocess.run(argv, capture_output=True, timeout=120, **options)
+
+    from_file, from_pipe = predict(world["ok"]), predict("/dev/stdin", input=Path(world["ok"]).read_bytes())
+    assert from_file.returncode == 0 and from_pipe.returncode == 0, from_pipe.stderr
+    assert json.loads(from_pipe.stdout)["predictions"] == json.loads(from_file.stdout)["predictions"]
+    endless = predict("/dev/zero")
+    assert endless.returncode == 2 and b"sends more than 256 MiB" in endless.stderr
+
+
+def test_a_photo_from_a_fifo_is_read_through(world, tmp_path, capsys):
+    import threading
+
+    fifo = tmp_path / "photo.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(Path(world["ok"]).read_bytes()))
+    writer.start()
+    assert main(["predict", world["run"], "--image", str(fifo), "--format", "json"]) == 0
+    writer.join(timeout=10)
+    through_fifo = json.loads(capsys.readouterr().out)["predictions"]
+    assert main(["predict", world["run"], "--image", world["ok"], "--format", "json"]) == 0
+    assert through_fifo == json.loads(capsys.readouterr().out)["predictions"]

@@ -139,11 +139,18 @@ def run_sparsity(args: argparse.Namespace, progress: Progress) -> View:
     )
 
 
+def _check_top(top: int, classes) -> None:
+    """--top against the classes a run names (none named: checked once the scores say how many there are)."""
+    if classes and top > len(classes):
+        raise OneByOneError(f"--top must be from 1 to {len(classes)} (the classes), got {top}")
+
+
 @shown("cam")
 def run_cam(args: argparse.Namespace, progress: Progress) -> View:
     if args.top < 1:
         raise OneByOneError(f"--top must be ≥ 1, got {args.top}")
     run = open_subject(args)
+    _check_top(args.top, run.classes)  # before the work, when the run names its classes
     out = out_path(args, run, "cam")
     image, label, where = pick_image(args, run)
     progress.stage(f"class maps of {where}")
@@ -308,6 +315,7 @@ def _dense_photo(args: argparse.Namespace, run, out, progress: Progress) -> View
             f"--side must be in {min(height, width)}..{MAX_PHOTO_SIDE} and --top ≥ 1, "
             f"got {side} and {args.top}"
         )
+    _check_top(args.top, run.classes)  # before the work, when the run names its classes
     photo = fit_photo(args.image, shorter_side=side, channels=channels)  # (1, C, H', W') uint8
     progress.stage(f"a class map over {args.image}")
     result = photo_class_map(run.model(), run.preprocess(photo), (1, channels, height, width))
