@@ -429,7 +429,7 @@ ROWS = [
     ("bench nin-fashion --batch 1 100000000 --repeats 1", ["batch 100,000,000 of 1×28×28 needs at least"]),
     ("compress {run} --budget 0.5 --batch 100000000 --repeats 1 --out c", ["batch 100,000,000", "needs"]),
     ("compress {run} --budget 0.5 --repeats 1000000000000 --out c", ["repeats must be from 1 to 1,000"]),
-    ("compress {run} --budget 0.5 --hooi-iters 100000000 --out c", ["hooi_iters must be in 0..1000"]),
+    ("compress {run} --budget 0.5 --hooi-iters 100000000 --out c", ["--hooi-iters must be from 0 to 1000"]),
     ("inspect dense {run} --canvas 100000000 --scenes 1 --out x.png", ["scenes shape", "1,048,576"]),
     (f"inspect dense {{run}} --seed {10**27} --scenes 1 --out x.png", ["seed must be from 0 to"]),
     ("inspect sparsity {run} --batch-size 100000", ["--batch-size in 1..4096"]),
@@ -960,3 +960,24 @@ def test_a_photo_from_a_fifo_is_read_through(world, tmp_path, capsys):
     through_fifo = json.loads(capsys.readouterr().out)["predictions"]
     assert main(["predict", world["run"], "--image", world["ok"], "--format", "json"]) == 0
     assert through_fifo == json.loads(capsys.readouterr().out)["predictions"]
+
+
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("inspect box {run} --layer nope --out x.png", "no layer 'nope' in NIN"),
+        ("inspect feature-maps {run} --layer nope --out x.png", "no layer 'nope' in NIN"),
+        ("inspect feature-maps {run} --out {chardev}", "3 layers make 3 images"),
+        ("inspect dense {run} --scenes 2 --canvas 0 --out x.png", "a 0×0 canvas holds 0 items"),
+        ("compress {run} --budget 0.9 --hooi-iters 1000000000000 --out c", "--hooi-iters must be from 0"),
+        ("eval {run} --data-dir nowhere", "data folder 'nowhere' not found"),
+    ],
+)
+def test_refused_before_the_work_begins(world, tmp_path, monkeypatch, capfd, line, words):
+    """With every progress line shown at once, the error is the only line: no stage had begun (the probe
+    found these refused after 'capturing activations', 'factorising', 'loading the data')."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ONEBYONE_PROGRESS_AFTER", "0")
+    capfd.readouterr()
+    assert _main(_argv(line, world)) == 2
+    assert words in one_line(capfd.readouterr().err)

@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
     if len(args.models) < 2:
         raise OneByOneError("compare needs at least two models or variants")
     setup = memory_setup(args)
-    results, labels = [], []
-    for text in args.models:
+    subjects, labels, trusted = [], [], 0
+    for text in args.models:  # every subject opened before any is profiled: a bad one fails at once
         spec, own = split_variant(text)
         overrides = [*args.overrides, *own]
         if Path(spec).is_dir():
@@ -72,13 +72,24 @@ def run(args: argparse.Namespace) -> int:
                     f"{' '.join(overrides)}: options change a model's definition; {spec!r} is a run folder, "
                     "whose model is fixed (--set applies to every model: compare folders without it)"
                 )
-            subject = open_run(spec, trust_code=args.trust_code)
+            try:
+                subject = open_run(spec)
+            except OneByOneError:
+                if not args.trust_code:
+                    raise
+                subject = open_run(spec, trust_code=True)  # made from user code: what --trust-code allows
+                trusted += 1
         else:
             subject = open_model(spec, parse_overrides(overrides), input_shape=caffe_input_size(args))
-        shape = with_batch(args, full_input_shape(args, subject))
-        label = " ".join([spec, *own])
-        results.append(profile(subject.model(), shape, name=label, train=args.train, memory=setup))
-        labels.append(label)
+        subjects.append(subject)
+        labels.append(" ".join([spec, *own]))
+    if args.trust_code and not trusted:
+        raise OneByOneError("--trust-code allows a run folder's user code; none of these was made from any")
+    results = [
+        profile(subject.model(), with_batch(args, full_input_shape(args, subject)), name=label,
+                train=args.train, memory=setup)
+        for subject, label in zip(subjects, labels, strict=True)
+    ]  # fmt: skip
     data = comparison(results, labels)
     layers = compared_layers(results, labels) if args.layers else None
     if layers is not None and args.format in ("csv", "markdown"):

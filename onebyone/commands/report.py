@@ -117,6 +117,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     config, only = _config(args), _only(args.only)
     out = check_writable_folder(config.out)  # before minutes of measuring
+    from onebyone.runs import run_format
+
+    kind = run_format(out)
+    if kind is not None:  # report.html, figures/ and models/ would land among a run's files
+        raise OneByOneError(f"--out {str(out)!r} is a run folder ({kind.description}); choose another --out")
     for name in ("report.html", "report.md", "report.json") if out.is_dir() else ():
         check_output_file(out / name)  # e.g. not a folder left where report.html goes
     from onebyone.report import claims_in_order

@@ -120,7 +120,9 @@ class TrainConfig:
             _check_range(name, getattr(self, name), low, high)
         for name in ("lr", "resume_lr"):
             _check_range(name, getattr(self, name), 0, math.inf, low_open=True)
-        _check_range("weight_decay", self.weight_decay, 0, math.inf)
+        # beyond 1 the decay alone moves each weight more than the weight per unit of lr: not a recipe
+        # (weight_decay 1e12 trained to chance with exit 0)
+        _check_range("weight_decay", self.weight_decay, 0, 1)
         # pixels are scaled to [0, 1] before standardising: their mean and deviation lie in it too
         _check_range("mean", self.mean, 0, 1)
         _check_range("std", self.std, 0, 1, low_open=True)

@@ -23,6 +23,7 @@ from onebyone.insight import (
     relu_layers,
     strongest_unit_box,
 )
+from onebyone.insight.activations import resolve_layers
 from onebyone.insight.boxes import output_geometry
 from onebyone.progress import Progress
 
@@ -37,14 +38,14 @@ def run_feature_maps(args: argparse.Namespace, progress: Progress) -> View:
     run = open_subject(args)
     out = out_path(args, run, "feature-maps")
     image, label, where = pick_image(args, run)
-    progress.stage(f"capturing activations of {where}")
-    layers = args.layer
+    layers = resolve_layers(run.model(), args.layer) if args.layer else None
     if not layers:
         relus = relu_layers(run.model(), run.preprocess(image))
         layers = (
             list(dict.fromkeys(relus[i] for i in (0, len(relus) // 2, len(relus) - 1))) if relus else None
         )
     paths = _layer_paths(out, layers)  # checked before the forward pass
+    progress.stage(f"capturing activations of {where}")
     activations = capture_activations(run.model(), run.preprocess(image), layers)
     if not layers:  # no ReLU: the layers capture_activations chose
         paths = _layer_paths(out, list(activations))
@@ -209,6 +210,8 @@ def run_box(args: argparse.Namespace, progress: Progress) -> View:
     image, label, where = pick_image(args, run)
     layer = args.layer
     x = run.preprocess(image)
+    if layer is not None:
+        resolve_layers(run.model(), [layer])  # a name the model does not have: before the work
     if layer is None:
         relus = relu_layers(run.model(), x)
         if not relus:
@@ -266,8 +269,7 @@ def run_dense(args: argparse.Namespace, progress: Progress) -> View:
             f"{args.scenes} scenes of {args.items} items need {needed} test images; "
             f"{data.name} has {len(data)}"
         )
-    progress.stage(f"composing {args.scenes} scenes and predicting densely on them")
-    scenes = compose_scenes(
+    scenes = compose_scenes(  # quick, and it checks --canvas and --seed: before the stage line
         data.images[:needed],
         data.labels[:needed],
         canvas=args.canvas,
@@ -275,6 +277,7 @@ def run_dense(args: argparse.Namespace, progress: Progress) -> View:
         seed=args.seed,
         classes=data.classes,
     )
+    progress.stage(f"predicting densely on {args.scenes} composed scenes")
     result = dense_prediction(run.model(), scenes, preprocess=run.preprocess)
     progress.stage(f"drawing {out.name}")
     png = plots.plot_class_map(scenes, result, out)
