@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_file, check_writable_folder
@@ -116,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         print(claims_markdown())
         return 0
     config, only = _config(args), _only(args.only)
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():  # claims that train read it late
+        raise OneByOneError(f"--data-dir: data folder {args.data_dir!r} not found")
     out = check_writable_folder(config.out)  # before minutes of measuring
     from onebyone.runs import run_format
 
