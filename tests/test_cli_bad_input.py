@@ -714,6 +714,23 @@ ROWS = [
         "inspect cam {run} --image {sock} --out x.png",
         ["is a socket; name an image file, a pipe or /dev/stdin"],
     ),
+    # found by scripts/probe_cli.py (docs/robustness.md, "Probe of 2026-12-03")
+    (
+        "eval {run} --trust-code",
+        ["made from zoo model 'nin-fashion', which runs no user code; drop --trust-code"],
+    ),
+    ("predict {cf_run} --trust-code --image {ok}", ["imported from a Caffe prototxt", "drop --trust-code"]),
+    (
+        "compare nin-fashion {run} --trust-code",
+        ["--trust-code allows a run folder's user code; none of these"],
+    ),
+    ("report --quick --only C1 --out {run}", ["is a run folder (a training run); choose another --out"]),
+    ("report --quick --only C1 --data-dir nowhere --out r", ["--data-dir: data folder 'nowhere' not found"]),
+    ("train nin-fashion --lr 1e300 --epochs 1", ["lr must be at most", "got 1e+300"]),
+    ("compress {run} --budget 0.9 --finetune-epochs 1000000000000 --out c", ["from 0 to 2,147,483,647"]),
+    ("compress {run} --budget 0.9 --hooi-iters -1 --out c", ["--hooi-iters must be from 0 to 1000, got -1"]),
+    ("compress nin-fashion --budget 0.9 --finetune-epochs 2 --out c", ["is a model spec with none"]),
+    ("eval {run} --data-dir nowhere", ["data folder 'nowhere' not found"]),
 ]
 
 

@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     options.add_argument("--batch-size", type=int)
     options.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule")
     options.add_argument("--optimizer", choices=["sgd", "adamw"])
-    options.add_argument("--weight-decay", type=float, help="L2 weight decay, 0 to 1")
+    options.add_argument("--weight-decay", type=float)
     options.add_argument("--label-smoothing", type=float)
     options.add_argument("--ema", dest="ema_decay", type=float, metavar="DECAY", help="EMA decay (0: off)")
     options.add_argument("--no-augment", dest="augment", action="store_false", default=None)
