@@ -124,7 +124,18 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        line = f"{self.prog}: error: {one_line(message)} (see --help)"
+        print(line, file=sys.stderr)
+        raise UsageError(line)
+
+
+class UsageError(SystemExit):
+    """A malformed command line (argparse's errors, an empty value): exit code 2, its one line kept so
+    that `main` can also print it as JSON when the line asks for `--format json`."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(2)
+        self.line = line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,13 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     _degrade_output_encoding()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+        empty = _empty_option(parser, args) if args.command is not None else None
+        if empty:
+            parser.error(f"{empty}: the value is empty")
+    except UsageError as exc:  # argparse has printed the one line; a script asking for JSON gets it too
+        if _asks_for_json(sys.argv[1:] if argv is None else argv):
+            _print_json_error(exc.line, 2)
+        raise
     if args.command is None:
         parser.print_help()
         return 2
-    empty = _empty_option(parser, args)
-    if empty:
-        parser.error(f"{empty}: the value is empty")
     previous = _catch_sigterm()
     try:
         code = int(args.func(args) or 0)
@@ -196,13 +212,31 @@ def report_error(args: argparse.Namespace, line: str, exit_code: int) -> int:
     """The error as one line on stderr; with --format json also as a JSON object on stdout."""
     print(line, file=sys.stderr)
     if getattr(args, "format", None) == "json":
-        from onebyone.records import json_text
-
-        try:
-            print(json_text({"error": line, "exit_code": exit_code}, indent=None), flush=True)
-        except (BrokenPipeError, OSError):  # stdout gone: the stderr line is all there is
-            pass
+        _print_json_error(line, exit_code)
     return exit_code
+
+
+def _print_json_error(line: str, exit_code: int) -> None:
+    from onebyone.records import json_text
+
+    try:
+        print(json_text({"error": line, "exit_code": exit_code}, indent=None), flush=True)
+    except (BrokenPipeError, OSError):  # stdout gone: the stderr line is all there is
+        pass
+
+
+def _asks_for_json(argv: list[str]) -> bool:
+    """Whether a command line argparse refused asks for `--format json` (`--format=json`, or a prefix
+    argparse accepts, `--form json`; the last one given, as argparse keeps): what main can tell
+    without the parsed arguments."""
+    chosen = ""
+    for index, token in enumerate(argv):
+        if token == "--":
+            break
+        name, equals, value = token.partition("=")
+        if len(name) >= 3 and "--format".startswith(name):
+            chosen = value if equals else (argv[index + 1] if index + 1 < len(argv) else "")
+    return chosen == "json"
 
 
 def _catch_sigterm():

@@ -522,7 +522,7 @@ ROWS = [
     ("bench nin-fashion --batch 1 100000000 --repeats 1", ["batch 100,000,000 of 1×28×28 needs at least"]),
     ("compress {run} --budget 0.5 --batch 100000000 --repeats 1 --out c", ["batch 100,000,000", "needs"]),
     ("compress {run} --budget 0.5 --repeats 1000000000000 --out c", ["repeats must be from 1 to 1,000"]),
-    ("compress {run} --budget 0.5 --hooi-iters 100000000 --out c", ["hooi_iters must be in 0..1000"]),
+    ("compress {run} --budget 0.5 --hooi-iters 100000000 --out c", ["--hooi-iters must be from 0 to 1000"]),
     ("inspect dense {run} --canvas 100000000 --scenes 1 --out x.png", ["scenes shape", "1,048,576"]),
     (f"inspect dense {{run}} --seed {10**27} --scenes 1 --out x.png", ["seed must be from 0 to"]),
     ("inspect sparsity {run} --batch-size 100000", ["--batch-size in 1..4096"]),
@@ -836,6 +836,35 @@ ROWS = [
     ("profile nin-cifar --set pointwise_layers=1000000", ["pointwise_layers must be from 0 to 64"]),
     ("profile nin-cifar --set width=1e6", ["would have 949,248,017,728,000,010 parameters", "2,000,000,000"]),
     ("train nin-fashion --set width=1e6 --epochs 1", ["would have", "builds at most 2,000,000,000"]),
+    ("report --seeds 1000000000000 --out r", ["--seeds: a count must be from 1 to 64, got 1000000000000"]),
+    ("report --seeds 0,1180591620717411303424 --out r", ["each seed must be an integer from 0 to 9,223,372"]),
+    ("report --seeds=-3 --out r", ["--seeds: a count must be from 1 to 64, got -3"]),
+    ("report --seeds 2,3,2 --out r", ["seed 2 is given twice"]),
+    (f"report --seeds {','.join(map(str, range(65)))} --out r", ["give 1 to 64 seeds, got 65"]),
+    ("inspect cam {conv} --out x.png", ["head.fc (Conv2d) is a 7×7 conv over the whole", "inspect dense"]),
+    ("predict {run} --image /dev/null", ["image stream '/dev/null' sent nothing (0 bytes)"]),
+    ("predict {run} --image {root}", ["is a folder; name an image file"]),
+    (
+        "inspect cam {run} --image {sock} --out x.png",
+        ["is a socket; name an image file, a pipe or /dev/stdin"],
+    ),
+    # found by scripts/probe_cli.py (docs/robustness.md, "Probe of 2026-12-03")
+    (
+        "eval {run} --trust-code",
+        ["made from zoo model 'nin-fashion', which runs no user code; drop --trust-code"],
+    ),
+    ("predict {cf_run} --trust-code --image {ok}", ["imported from a Caffe prototxt", "drop --trust-code"]),
+    (
+        "compare nin-fashion {run} --trust-code",
+        ["--trust-code allows a run folder's user code; none of these"],
+    ),
+    ("report --quick --only C1 --out {run}", ["is a run folder (a training run); choose another --out"]),
+    ("report --quick --only C1 --data-dir nowhere --out r", ["--data-dir: data folder 'nowhere' not found"]),
+    ("train nin-fashion --lr 1e300 --epochs 1", ["lr must be at most", "got 1e+300"]),
+    ("compress {run} --budget 0.9 --finetune-epochs 1000000000000 --out c", ["from 0 to 2,147,483,647"]),
+    ("compress {run} --budget 0.9 --hooi-iters -1 --out c", ["--hooi-iters must be from 0 to 1000, got -1"]),
+    ("compress nin-fashion --budget 0.9 --finetune-epochs 2 --out c", ["is a model spec with none"]),
+    ("eval {run} --data-dir nowhere", ["data folder 'nowhere' not found"]),
 ]
 
 
@@ -1040,3 +1069,91 @@ def test_an_image_folder_with_a_class_added_since_training_is_refused(tmp_path, 
     assert main(["eval", str(run)]) == 2
     error = one_line(capfd.readouterr().err)
     assert f"folder:{folder} now has 3 classes (a, b, c); the run's model was trained on 2" in error
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["models", "--format", "json", "--bogus"], "unrecognized arguments: --bogus"),
+        (["profile", "--format", "json"], "the following arguments are required: RUN_OR_MODEL"),
+        (["profile", "nin-cifar", "--batch", "x", "--format=json"], "argument --batch: invalid int value"),
+        (["profile", "nin-cifar", "--dtype", "int9", "--form", "json"], "argument --dtype: invalid choice"),
+        (["inspect", "cam", "--format", "json"], "required: RUN_OR_MODEL"),
+        (["profile", "", "--format", "json"], "RUN_OR_MODEL: the value is empty"),
+    ],
+)
+def test_a_malformed_command_line_with_format_json_is_json_on_stdout_too(argv, words, capsys):
+    """argparse's own errors (unknown flag, missing argument, bad choice, bad int) reach scripts too."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    error = one_line(captured.err)
+    assert words in error and error.endswith("(see --help)")
+    assert json.loads(captured.out) == {"error": error, "exit_code": 2}
+
+
+def test_a_malformed_command_line_asking_for_a_table_prints_nothing_on_stdout(capsys):
+    with pytest.raises(SystemExit):
+        main(["profile", "nin-cifar", "--format", "json", "--format", "table", "--bogus"])
+    assert capsys.readouterr().out == ""
+
+
+def test_a_photo_through_a_pipe_is_read_as_the_file_is(world):
+    """`--image /dev/stdin` (a pipe here) and a FIFO are read through, not "not found"; /dev/zero is
+    refused after a bounded read (the rows above: /dev/null, a folder, a socket)."""
+
+    def predict(image: str, **options) -> subprocess.CompletedProcess:
+        argv = [
+            sys.executable,
+            "-m",
+            "onebyone",
+            "predict",
+            world["run"],
+            "--image",
+            image,
+            "--format",
+            "json",
+        ]
+        return subprocess.run(argv, capture_output=True, timeout=120, **options)
+
+    from_file, from_pipe = predict(world["ok"]), predict("/dev/stdin", input=Path(world["ok"]).read_bytes())
+    assert from_file.returncode == 0 and from_pipe.returncode == 0, from_pipe.stderr
+    assert json.loads(from_pipe.stdout)["predictions"] == json.loads(from_file.stdout)["predictions"]
+    endless = predict("/dev/zero")
+    assert endless.returncode == 2 and b"sends more than 256 MiB" in endless.stderr
+
+
+def test_a_photo_from_a_fifo_is_read_through(world, tmp_path, capsys):
+    import threading
+
+    fifo = tmp_path / "photo.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(Path(world["ok"]).read_bytes()))
+    writer.start()
+    assert main(["predict", world["run"], "--image", str(fifo), "--format", "json"]) == 0
+    writer.join(timeout=10)
+    through_fifo = json.loads(capsys.readouterr().out)["predictions"]
+    assert main(["predict", world["run"], "--image", world["ok"], "--format", "json"]) == 0
+    assert through_fifo == json.loads(capsys.readouterr().out)["predictions"]
+
+
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("inspect box {run} --layer nope --out x.png", "no layer 'nope' in NIN"),
+        ("inspect feature-maps {run} --layer nope --out x.png", "no layer 'nope' in NIN"),
+        ("inspect feature-maps {run} --out {chardev}", "3 layers make 3 images"),
+        ("inspect dense {run} --scenes 2 --canvas 0 --out x.png", "a 0×0 canvas holds 0 items"),
+        ("compress {run} --budget 0.9 --hooi-iters 1000000000000 --out c", "--hooi-iters must be from 0"),
+        ("eval {run} --data-dir nowhere", "data folder 'nowhere' not found"),
+    ],
+)
+def test_refused_before_the_work_begins(world, tmp_path, monkeypatch, capfd, line, words):
+    """With every progress line shown at once, the error is the only line: no stage had begun (the probe
+    found these refused after 'capturing activations', 'factorising', 'loading the data')."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ONEBYONE_PROGRESS_AFTER", "0")
+    capfd.readouterr()
+    assert _main(_argv(line, world)) == 2
+    assert words in one_line(capfd.readouterr().err)

@@ -30,10 +30,13 @@ def test_json_format_prints_the_report(tmp_path, capsys):
     [
         (["--only", "C99"], "unknown claim(s) C99"),
         (["--only", ","], "unknown claim(s) (none given)"),
-        (["--seeds", "0"], "--seeds: a count must be ≥ 1, got 0"),
+        (["--seeds", "0"], "--seeds: a count must be from 1 to 64, got 0"),
         (["--seeds", "3,x"], "--seeds: expected a count or a list like 3,4,5, got '3,x'"),
-        (["--seeds", "1,1"], "--seeds: expected distinct seeds ≥ 0, got '1,1'"),
-        (["--seeds=-1,2"], "--seeds: expected distinct seeds ≥ 0, got '-1,2'"),
+        (["--seeds", "1,1"], "--seeds '1,1': seed 1 is given twice; seeds are distinct"),
+        (
+            ["--seeds=-1,2"],
+            "--seeds '-1,2': each seed must be an integer from 0 to 9,223,372,036,854,775,807",
+        ),
         (["--epochs", "-1"], "epochs must be ≥ 1, got -1"),
         (["--subset", "0"], "train_subset must be ≥ 1, got 0"),
         (["--workers", "-1"], "workers must be ≥ 0, got -1"),

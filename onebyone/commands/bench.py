@@ -6,7 +6,7 @@ import argparse
 
 from rich.console import Console
 
-from onebyone.commands.common import add_model_arguments, input_size, open_subject
+from onebyone.commands.common import add_model_arguments, input_size, open_subject, print_warnings
 from onebyone.deploy.bench import BenchResult, bench
 from onebyone.progress import add_progress_argument, progress_for
 from onebyone.records import json_text
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             reparam=not args.no_reparam,
             progress=progress.stage,
         )
+    print_warnings(result.warnings)
     if args.format == "json":
         print(json_text(result.to_dict(), indent=2))
     else:

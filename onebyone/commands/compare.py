@@ -64,26 +64,35 @@ def run(args: argparse.Namespace) -> int:
     if len(args.models) < 2:
         raise OneByOneError("compare needs at least two models or variants")
     setup = memory_setup(args)
-    results, labels = [], []
+    subjects, labels, trusted = [], [], 0
+    for text in args.models:  # every subject opened before any is profiled: a bad one fails at once
+        spec, own = split_variant(text)
+        overrides = [*args.overrides, *own]
+        if Path(spec).is_dir():
+            if overrides:
+                raise OneByOneError(
+                    f"{' '.join(overrides)}: options change a model's definition; {spec!r} is a run folder, "
+                    "whose model is fixed (--set applies to every model: compare folders without it)"
+                )
+            try:
+                subject = open_run(spec)
+            except OneByOneError:
+                if not args.trust_code:
+                    raise
+                subject = open_run(spec, trust_code=True)  # made from user code: what --trust-code allows
+                trusted += 1
+        else:
+            subject = open_model(spec, parse_overrides(overrides), input_shape=caffe_input_size(args))
+        subjects.append(subject)
+        labels.append(" ".join([spec, *own]))
+    if args.trust_code and not trusted:
+        raise OneByOneError("--trust-code allows a run folder's user code; none of these was made from any")
+    results = []
     with progress_for(args, "compare") as progress:
-        for number, text in enumerate(args.models, 1):
-            spec, own = split_variant(text)
-            overrides = [*args.overrides, *own]
-            label = " ".join([spec, *own])
-            progress.stage(f"profiling {label} ({number} of {len(args.models)})")
-            if Path(spec).is_dir():
-                if overrides:
-                    raise OneByOneError(
-                        f"{' '.join(overrides)}: options change a model's definition; {spec!r} is a run "
-                        "folder, whose model is fixed (--set applies to every model: compare folders "
-                        "without it)"
-                    )
-                subject = open_run(spec, trust_code=args.trust_code)
-            else:
-                subject = open_model(spec, parse_overrides(overrides), input_shape=caffe_input_size(args))
+        for number, (subject, label) in enumerate(zip(subjects, labels, strict=True), 1):
+            progress.stage(f"profiling {label} ({number} of {len(labels)})")
             shape = with_batch(args, full_input_shape(args, subject))
             results.append(profile(subject.model(), shape, name=label, train=args.train, memory=setup))
-            labels.append(label)
     data = comparison(results, labels)
     layers = compared_layers(results, labels) if args.layers else None
     if layers is not None and args.format in ("csv", "markdown"):

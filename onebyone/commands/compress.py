@@ -15,9 +15,10 @@ from onebyone.progress import add_progress_argument, progress_for
 from onebyone.records import json_text
 from onebyone.runs import Run, open_run_or_model, save_compressed
 from onebyone.surgery.compress import CompressResult, compress
-from onebyone.surgery.factorize import TARGETS
+from onebyone.surgery.factorize import MAX_HOOI_ITERS, TARGETS
 from onebyone.tables import Column, print_table, speed_text
 from onebyone.timing import check_repeats
+from onebyone.train.config import MAX_COUNT
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,9 +38,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fraction of the original cost to keep, in (0, 1], e.g. 0.5",
     )
     parser.add_argument("--target", default="macs", help=f"what the budget counts: {' | '.join(TARGETS)}")
-    parser.add_argument("--finetune-epochs", type=int, default=1, help="epochs of fine-tuning (0: none)")
+    parser.add_argument(
+        "--finetune-epochs",
+        type=int,
+        help=f"epochs of fine-tuning a run on its data, 0 to {MAX_COUNT:,} (0: none; default 1; a MODEL "
+        "spec has no data to fine-tune on)",
+    )
+    parser.add_argument("--hooi-iters", type=int, default=0,
+                        help=f"HOOI refinement iterations for Tucker-2, 0 to {MAX_HOOI_ITERS}")  # fmt: skip
     parser.add_argument("--out", metavar="NEW_RUN", help="folder for the new run (default: RUN-compressed)")
-    parser.add_argument("--hooi-iters", type=int, default=0, help="HOOI refinement iterations for Tucker-2")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 64], help="latency batch sizes")
     parser.add_argument(
         "--channels-last",
@@ -67,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
         raise OneByOneError(f"--budget must be in (0, 1], got {args.budget:g}")
     if args.target not in TARGETS:
         raise OneByOneError(f"unknown --target {args.target!r}; expected one of {', '.join(TARGETS)}")
-    if args.finetune_epochs < 0:
-        raise OneByOneError(f"--finetune-epochs must be ≥ 0, got {args.finetune_epochs}")
+    if args.finetune_epochs is not None and not 0 <= args.finetune_epochs <= MAX_COUNT:
+        raise OneByOneError(f"--finetune-epochs must be from 0 to {MAX_COUNT:,}, got {args.finetune_epochs}")
+    if not 0 <= args.hooi_iters <= MAX_HOOI_ITERS:  # before the work (factorize checks it again)
+        raise OneByOneError(f"--hooi-iters must be from 0 to {MAX_HOOI_ITERS}, got {args.hooi_iters}")
     check_repeats(args.repeats)
     out = check_output_folder(Path(args.out) if args.out else Path(f"{args.run.rstrip('/')}-compressed"))
     source = open_run_or_model(
@@ -85,6 +94,12 @@ def run(args: argparse.Namespace) -> int:
         )
     input_shape = _input_shape(source, args.input)
     trained = source.config is not None
+    if not trained and args.finetune_epochs:
+        raise OneByOneError(
+            f"--finetune-epochs fine-tunes a run on its data; {source.name} is a model spec with none "
+            "(compress a run folder, or drop --finetune-epochs)"
+        )
+    finetune_epochs = 1 if args.finetune_epochs is None else args.finetune_epochs
     note = None if trained else "a bare model spec has no data set: accuracy not measured (compress a run)"
     with progress_for(args, "compress") as progress:
         model, result = compress(
@@ -100,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             frozen=args.frozen,
             evaluate=source.evaluate if trained else None,
             finetune=source.finetune if trained else None,
-            finetune_epochs=args.finetune_epochs,
+            finetune_epochs=finetune_epochs,
             accuracy_note=note,
             progress=progress.stage,
         )

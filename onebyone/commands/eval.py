@@ -62,6 +62,8 @@ def evaluate_run(
     if data_dir is not None and (run.config is None or run.config.data != "fashion-mnist"):
         data = run.config.data if run.config is not None else "no recorded data set"
         raise OneByOneError(f"--data-dir is Fashion-MNIST's IDX folder; {run_dir!r} was trained on {data}")
+    if data_dir is not None and not Path(data_dir).is_dir():  # before loading anything
+        raise OneByOneError(f"data folder {data_dir!r} not found")
     if run.config is not None and data_dir is not None:
         run.config.data_dir = data_dir
     if progress is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from onebyone.errors import OneByOneError
 from onebyone.files import check_output_file, check_writable_folder
@@ -35,8 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seeds",
         metavar="N|LIST",
-        help="a count N (seeds 0..N-1) or a list like 3,4,5 (default 4; quick 2): every trained variant is "
-        "trained once per seed, and intervals are taken over the seeds",
+        help="a count N (seeds 0..N-1) or a list like 3,4,5: 1 to 64 distinct seeds from 0 to 2**63-1 "
+        "(default 4; quick 2): every trained variant is trained once per seed, and intervals are taken "
+        "over the seeds",
     )
     parser.add_argument("--epochs", type=int, help="epochs per trained model (default 15; quick 4)")
     parser.add_argument("--subset", type=int, metavar="N", help="training images per model (default 2000)")
@@ -115,7 +117,14 @@ def run(args: argparse.Namespace) -> int:
         print(claims_markdown())
         return 0
     config, only = _config(args), _only(args.only)
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():  # claims that train read it late
+        raise OneByOneError(f"--data-dir: data folder {args.data_dir!r} not found")
     out = check_writable_folder(config.out)  # before minutes of measuring
+    from onebyone.runs import run_format
+
+    kind = run_format(out)
+    if kind is not None:  # report.html, figures/ and models/ would land among a run's files
+        raise OneByOneError(f"--out {str(out)!r} is a run folder ({kind.description}); choose another --out")
     for name in ("report.html", "report.md", "report.json") if out.is_dir() else ():
         check_output_file(out / name)  # e.g. not a folder left where report.html goes
     from onebyone.report import claims_in_order

@@ -7,7 +7,10 @@ all feed photos to a network through it. `load_image` gives raw uint8 pixels at 
 
 from __future__ import annotations
 
+import io
 import math
+import os
+import stat
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +31,9 @@ MAX_UPSCALE = 4.0
 # No photo is fed to a network larger than this on a side: beyond it the activations (and the plots
 # of them) take gigabytes, and no network here was built for such an input.
 MAX_PHOTO_SIDE = 2048
+# A pipe or device given as an image (`--image /dev/stdin`) is read into memory, at most this much
+# (Pillow refuses more than ~179 million pixels anyway; /dev/zero would never end).
+MAX_STREAM_BYTES = 256 * 2**20
 
 
 def open_image(source: str | Path | PILImage, channels: int) -> PILImage:
@@ -44,13 +50,12 @@ def open_image(source: str | Path | PILImage, channels: int) -> PILImage:
         if isinstance(source, Image.Image):
             image = source
         else:
-            if not Path(source).is_file():
-                raise OneByOneError(f"image file {str(source)!r} not found")
+            readable = _readable_image(Path(source))
             with warnings.catch_warnings():
                 # Pillow only warns between MAX_IMAGE_PIXELS and twice that, then decodes anyway:
                 # a small file that declares 12000×12000 pixels would take gigabytes. Refuse it.
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(source) as opened:
+                with Image.open(readable) as opened:
                     opened.load()
                     image = ImageOps.exif_transpose(opened)
         image = _eight_bit(image, source)
@@ -58,6 +63,8 @@ def open_image(source: str | Path | PILImage, channels: int) -> PILImage:
             rgba = image.convert("RGBA")
             image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
         return image.convert("L" if channels == 1 else "RGB")
+    except OneByOneError:
+        raise
     except (
         UnidentifiedImageError,
         Image.DecompressionBombError,
@@ -85,6 +92,36 @@ def _eight_bit(image: PILImage, source: str | Path | PILImage) -> PILImage:
             "save it with 8 or 16 bits per channel"
         )
     return image
+
+
+def _readable_image(path: Path) -> Path | io.BytesIO:
+    """What Pillow opens for `path`: a regular file as it is; a pipe, FIFO or character device
+    (`--image /dev/stdin`, `<(curl …)`) read through, at most MAX_STREAM_BYTES, into memory (Pillow
+    seeks, a pipe cannot); anything else refused by name."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise OneByOneError(f"image file {str(path)!r} not found") from None
+    if stat.S_ISREG(mode):
+        return path
+    if stat.S_ISDIR(mode):
+        raise OneByOneError(f"image file {str(path)!r} is a folder; name an image file")
+    if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+        what = "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file"
+        raise OneByOneError(f"image file {str(path)!r} is {what}; name an image file, a pipe or /dev/stdin")
+    data = io.BytesIO()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(min(2**20, MAX_STREAM_BYTES + 1 - data.tell())):
+            data.write(chunk)
+            if data.tell() > MAX_STREAM_BYTES:
+                raise OneByOneError(
+                    f"image stream {str(path)!r} sends more than {MAX_STREAM_BYTES // 2**20} MiB; "
+                    "no image read here is that large"
+                )
+    if not data.tell():
+        raise OneByOneError(f"image stream {str(path)!r} sent nothing (0 bytes)")
+    data.seek(0)
+    return data
 
 
 def load_image(path: str | Path, *, channels: int, size: tuple[int, int]) -> Tensor:

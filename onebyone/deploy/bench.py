@@ -64,6 +64,7 @@ class BenchResult:
     latency: list[LatencyRow] = field(default_factory=list)
     pointwise: list[PointwiseRow] = field(default_factory=list)
     reparam: bool = True  # whether the optimised copy had its branches merged (onebyone.deploy.reparam)
+    warnings: list[str] = field(default_factory=list)  # e.g. modules the optimised copy kept in float32
 
     def speedup(self, batch: int) -> float:
         """Eager median time over optimised median time at `batch`."""
@@ -106,13 +107,16 @@ def bench(
     if progress:
         progress(f"optimising a copy ({dtype}{', channels-last' if channels_last else ''})")
     example = torch.randn(1, *input_shape, generator=torch.Generator().manual_seed(0))
-    fast, _ = optimize(
+    fast, done = optimize(
         model, dtype=dtype, channels_last=channels_last, reparam=reparam, example_input=example
     )
     fast = fast.to(target)
     model = copy.deepcopy(model).eval().to(target)
     threads = torch.get_num_threads()
     result = BenchResult(name, tuple(input_shape), dtype, channels_last, threads, device, reparam=reparam)
+    note = done.float32_note()
+    if note:
+        result.warnings.append(note)
     for batch in batch_sizes:
         x = torch.randn(batch, *input_shape, device=target)
         for variant, module in (("eager fp32 NCHW", model), ("optimised", fast)):

@@ -35,6 +35,31 @@ class CastIO(nn.Module):
         return out.float() if out.is_floating_point() else out
 
 
+class Float32Island(nn.Module):
+    """Runs `module` in float32 inside a model cast to a lower precision, for an op with no kernel in
+    that precision: its input is cast up and its output back down."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x.float()).to(x.dtype)
+
+    def _apply(self, fn, recurse=True):
+        """Moves (`.to(device)`, `.cuda()`) apply; a cast to another dtype (the model's `.to(bfloat16)`)
+        moves without casting, so the island stays float32."""
+        changed = fn(torch.zeros(1))  # what `fn` does to a float32 tensor
+        if changed.dtype != torch.float32:
+            return super()._apply(lambda t: t.to(changed.device), recurse)
+        return super()._apply(fn, recurse)
+
+
+# Modules whose ops have no bfloat16/float16 kernel in torch on CPU, kept in float32 by optimize():
+# LocalResponseNorm (GoogLeNet's stem, Caffe's LRN) averages its squares with avg_pool3d.
+FLOAT32_ONLY: dict[type[nn.Module], str] = {nn.LocalResponseNorm: "avg_pool3d"}
+
+
 @dataclass
 class OptimizeResult:
     """What optimize() did."""
@@ -44,6 +69,31 @@ class OptimizeResult:
     channels_last: bool
     compiled: bool
     reparam: ReparamResult = field(default_factory=lambda: ReparamResult(method="off"))
+    # modules left in float32 (FLOAT32_ONLY) in a lower-precision copy: path -> the op without a kernel
+    float32_modules: dict[str, str] = field(default_factory=dict)
+
+    def float32_note(self) -> str | None:
+        """One sentence saying which modules stayed in float32 and why, or None."""
+        if not self.float32_modules:
+            return None
+        names = ", ".join(self.float32_modules)
+        ops = ", ".join(sorted(set(self.float32_modules.values())))
+        return (
+            f"{len(self.float32_modules)} module(s) run in float32 inside the {self.dtype} copy ({names}): "
+            f"torch has no {self.dtype} kernel for {ops} on CPU"
+        )
+
+
+def keep_float32(model: nn.Module) -> dict[str, str]:
+    """Wrap each FLOAT32_ONLY module of `model` (in place) in a Float32Island; path -> op, of those."""
+    kept: dict[str, str] = {}
+    for name, module in list(model.named_modules()):
+        for child_name, child in list(module.named_children()):
+            op = FLOAT32_ONLY.get(type(child))
+            if op is not None:
+                setattr(module, child_name, Float32Island(child))
+                kept[f"{name}.{child_name}" if name else child_name] = op
+    return kept
 
 
 def optimize(
@@ -75,6 +125,7 @@ def optimize(
     reparam_report = ReparamResult(method="off")
     if reparam:
         folded, reparam_report = reparameterize(folded)
+    kept = keep_float32(folded) if torch_dtype != torch.float32 else {}
     folded = folded.to(dtype=torch_dtype)
     if channels_last:
         folded = folded.to(memory_format=torch.channels_last)
@@ -82,5 +133,5 @@ def optimize(
     if compile:
         result = torch.compile(result)
     return result, OptimizeResult(
-        fold_report, dtype_name(torch_dtype), channels_last, compile, reparam_report
+        fold_report, dtype_name(torch_dtype), channels_last, compile, reparam_report, float32_modules=kept
     )

@@ -157,8 +157,20 @@ def zero_kind_of_call(func: Callable, args: tuple, kwargs: dict) -> str | None:
     return kind
 
 
+# Functions recorded as one call instead of traced into (their bodies branch on shapes, which fx cannot
+# follow). A rewrite that puts one into a graph registers it here (`surgery.heads` registers
+# vector_if_single_cell, the output of `convert fc2conv`), so the graph it writes can be traced again,
+# e.g. by `inspect cam` on a converted run. `fx.wrap` alone does not do it: it patches the name only in
+# the module that defines the function, not in the code a GraphModule generates.
+LEAF_FUNCTIONS: list[Callable] = []
+
+
 class LayerTracer(fx.Tracer):
-    """torch.fx tracer that keeps conv, linear, norm and activation modules whole, subclasses too."""
+    """torch.fx tracer that keeps conv, linear, norm and activation modules whole, subclasses too, and
+    the functions of LEAF_FUNCTIONS as single calls."""
+
+    def __init__(self) -> None:
+        super().__init__(autowrap_functions=tuple(LEAF_FUNCTIONS))
 
     def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
         return isinstance(module, LAYER_TYPES) or super().is_leaf_module(module, qualified_name)

@@ -20,7 +20,7 @@ from torch import Tensor, fx, nn
 from onebyone.errors import OneByOneError
 from onebyone.graph.functional_heads import lift_functional_linears
 from onebyone.graph.trace import TracedModel
-from onebyone.surgery.heads import FcToConvResult, convert_fc_layers, rewrite_head
+from onebyone.surgery.heads import FcToConvResult, convert_fc_layers, rewrite_head, vector_if_single_cell
 
 
 def gap_class_map_network(model: nn.Module, input_shape: Sequence[int]) -> nn.Module:
@@ -53,12 +53,24 @@ def gap_class_map_network(model: nn.Module, input_shape: Sequence[int]) -> nn.Mo
                 f"{traced.name}: {traced.describe(node)} is global max pooling; class activation maps "
                 "need global average pooling (a score that is the mean of a map)"
             )
+        if node.op == "call_function" and node.target is vector_if_single_cell and len(inputs) == 1:
+            node = inputs[0]  # the reshape `convert fc2conv` ends with: (N, K, 1, 1) → (N, K)
+            continue
+        whole = _whole_map_conv(traced, node)
+        if whole:
+            raise OneByOneError(
+                f"{traced.name} has no global-average-pooling head: {traced.describe(node)} is {whole} "
+                "(a fully connected layer written as a conv, as `convert fc2conv` writes it), so the scores "
+                "are not a spatial mean of class maps and there are no class activation maps; "
+                "`onebyone inspect dense` draws its class map over a larger input"
+            )
         flattened = traced.flattened_map(node)
         if flattened is not None and flattened[1:] != (1, 1):
             raise OneByOneError(
                 f"{traced.name} has no global-average-pooling head: {traced.describe(node)} flattens a "
                 f"{'×'.join(map(str, flattened))} map into a fully connected layer, so there are no class "
-                "activation maps (convert it with `onebyone convert fc2conv` for a class map instead)"
+                "activation maps (convert it with `onebyone convert fc2conv`, and `onebyone inspect dense` "
+                "draws the converted model's class map)"
             )
         passes = (
             flattened is not None
@@ -82,6 +94,35 @@ def gap_class_map_network(model: nn.Module, input_shape: Sequence[int]) -> nn.Mo
     result = FcToConvResult(traced.module, traced.input_shape)
     rewrite_head(traced, marked, pool="remove", result=result, unconvertible=unconvertible)
     return traced.module.train(traced.training)
+
+
+def _converted_already(model: nn.Module, input_shape: Sequence[int]) -> bool:
+    """Whether `model` is what `convert fc2conv` writes: its output is `vector_if_single_cell` of a map
+    from a conv over the whole map (a GAP network converted the same way keeps its CAM instead)."""
+    if not isinstance(model, fx.GraphModule):
+        return False
+    traced = TracedModel(model, input_shape)
+    output = next(n for n in traced.module.graph.nodes if n.op == "output").args[0]
+    if not (isinstance(output, fx.Node) and output.target is vector_if_single_cell):
+        return False
+    inputs = traced.tensor_inputs(output)
+    return len(inputs) == 1 and _whole_map_conv(traced, inputs[0]) is not None
+
+
+def _whole_map_conv(traced: TracedModel, node: fx.Node) -> str | None:
+    """'a 7×7 conv over the whole 32×7×7 map' when `node` is a conv (not 1×1) whose kernel covers all of
+    its input, leaving one cell; else None."""
+    module = traced.target_module(node)
+    inputs = traced.tensor_inputs(node)
+    if not isinstance(module, nn.Conv2d) or module.kernel_size == (1, 1) or len(inputs) != 1:
+        return None
+    before, after = traced.shape(inputs[0]), traced.shape(node)
+    if before is None or after is None or len(before) != 4 or tuple(after[2:]) != (1, 1):
+        return None
+    if tuple(before[2:]) != tuple(module.kernel_size):
+        return None
+    kernel = "×".join(map(str, module.kernel_size))
+    return f"a {kernel} conv over the whole {'×'.join(map(str, before[1:]))} map"
 
 
 def class_activation_maps(model: nn.Module, images: Tensor) -> Tensor:
@@ -110,6 +151,8 @@ def class_map_network(model: nn.Module, input_shape: Sequence[int]) -> tuple[nn.
     converted with `fc_to_conv` at `input_shape` (the size its linear layers were built for).
     Returns (network, "class activation maps" | "fc_to_conv").
     """
+    if _converted_already(model, input_shape):  # `convert fc2conv`'s output: a class map on larger inputs
+        return model, "fc_to_conv"
     try:
         return gap_class_map_network(model, input_shape), "class activation maps"
     except OneByOneError as gap_error:

@@ -15,20 +15,38 @@ from onebyone.errors import OneByOneError
 DEVICES = ("cpu", "cuda", "auto")
 
 
+MAX_SEEDS = 64  # each trained variant is trained once per seed: 64 is already hours at the default recipe
+MAX_SEED = 2**63 - 1  # what torch's generators take as a signed 64-bit seed (as train's --seed)
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """`--seeds`: a count N (seeds 0 … N−1) or a comma-separated list ("3,4,5"; one seed: "7,")."""
+    """`--seeds`: a count N (seeds 0 … N−1) or a comma-separated list ("3,4,5"; one seed: "7,"), of at
+    most MAX_SEEDS distinct seeds from 0 to MAX_SEED."""
     parts = [part.strip() for part in str(text).split(",")]
     try:
         numbers = [int(part) for part in parts if part]
     except ValueError:
         raise OneByOneError(f"--seeds: expected a count or a list like 3,4,5, got {text!r}") from None
     if len(parts) == 1:
-        if numbers[0] < 1:
-            raise OneByOneError(f"--seeds: a count must be ≥ 1, got {numbers[0]}")
+        if not 1 <= numbers[0] <= MAX_SEEDS:
+            raise OneByOneError(f"--seeds: a count must be from 1 to {MAX_SEEDS}, got {numbers[0]}")
         return tuple(range(numbers[0]))
-    if not numbers or min(numbers) < 0 or len(set(numbers)) != len(numbers):
-        raise OneByOneError(f"--seeds: expected distinct seeds ≥ 0, got {text!r}")
-    return tuple(numbers)
+    return check_seeds(numbers, f"--seeds {text!r}")
+
+
+def check_seeds(seeds, what: str = "seeds") -> tuple[int, ...]:
+    """`seeds` as a tuple, refused unless 1 to MAX_SEEDS distinct integers from 0 to MAX_SEED."""
+    seeds = tuple(seeds)
+    if not seeds or len(seeds) > MAX_SEEDS:
+        raise OneByOneError(f"{what}: give 1 to {MAX_SEEDS} seeds, got {len(seeds)}")
+    if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED for s in seeds):
+        raise OneByOneError(f"{what}: each seed must be an integer from 0 to {MAX_SEED:,}")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise OneByOneError(
+            f"{what}: seed {', '.join(map(str, repeated))} is given twice; seeds are distinct"
+        )
+    return seeds
 
 
 @dataclass
@@ -79,9 +97,7 @@ class ReportConfig:
         return cls(**settings)
 
     def validate(self) -> ReportConfig:
-        self.seeds = tuple(self.seeds)
-        if not self.seeds or min(self.seeds) < 0 or len(set(self.seeds)) != len(self.seeds):
-            raise OneByOneError(f"seeds must be distinct and ≥ 0, got {self.seeds}")
+        self.seeds = check_seeds(self.seeds)
         for name in (
             "epochs",
             "train_subset",

@@ -90,6 +90,10 @@ def open_caffe_run(path: Path, consent: Consent) -> Run:
         raise OneByOneError(
             f"{str(path)} was imported from a Caffe prototxt, not from user code; drop --model {consent.code}"
         )
+    if consent.trust_code:
+        raise OneByOneError(
+            f"{str(path)} was imported from a Caffe prototxt, which runs no code; drop --trust-code"
+        )
     for needed in (PROTOTXT_FILE, MODEL_FILE):
         if not (path / needed).is_file():
             raise OneByOneError(f"{str(path)!r} has no {needed}")

@@ -115,6 +115,10 @@ class Consent:
                 raise OneByOneError(
                     f"{where} was made from zoo model {name!r}, not from user code; drop --model {self.code}"
                 )
+            if self.trust_code:  # a flag that allows nothing here is refused, not ignored
+                raise OneByOneError(
+                    f"{where} was made from zoo model {name!r}, which runs no user code; drop --trust-code"
+                )
             try:
                 check_options(name, get_model_entry(name).builder, options)  # unknown names raise too
             except OneByOneError as exc:  # the folder's record is at fault: say which folder

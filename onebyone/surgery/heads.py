@@ -25,6 +25,7 @@ import torch
 from torch import fx, nn
 
 from onebyone.errors import OneByOneError
+from onebyone.graph import layer_kinds
 from onebyone.graph.functional_heads import lift_functional_linears
 from onebyone.graph.trace import TracedModel
 
@@ -33,6 +34,9 @@ from onebyone.graph.trace import TracedModel
 def vector_if_single_cell(x: torch.Tensor) -> torch.Tensor:
     """(N, K, 1, 1) → (N, K), as the original network returned; a larger map is kept as (N, K, h, w)."""
     return x.flatten(1) if x.dim() == 4 and x.shape[-2:] == (1, 1) else x
+
+
+layer_kinds.LEAF_FUNCTIONS.append(vector_if_single_cell)  # a converted model traces again (inspect cam)
 
 
 def _as_map(x: torch.Tensor) -> torch.Tensor:

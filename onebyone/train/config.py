@@ -19,6 +19,7 @@ CONFIG_SCHEMA_VERSION = 1
 MAX_COUNT = 2**31 - 1  # epochs, images, batch size: far beyond any run, far below an overflow
 MAX_SEED = 2**63 - 1  # what torch's generators take as a signed 64-bit seed
 MAX_PATH = 4096  # characters in a model spec, data spec or path (Linux's PATH_MAX)
+MAX_FLOAT32 = 3.4028234663852886e38  # float32's largest: the largest lr torch's optimizers hold
 MAX_IMAGE_SIZE = 1024  # side of an image-folder image; 60,000 RGB images of 1024² are 190 GB
 
 # (lowest, highest) value of each integer field; a field that may be None is checked when set.
@@ -119,8 +120,8 @@ class TrainConfig:
                 )
         for name, (low, high) in _INT_RANGES.items():
             _check_range(name, getattr(self, name), low, high)
-        for name in ("lr", "resume_lr"):
-            _check_range(name, getattr(self, name), 0, math.inf, low_open=True)
+        for name in ("lr", "resume_lr"):  # the optimizer holds lr as a float32 (1e300: an internal error)
+            _check_range(name, getattr(self, name), 0, MAX_FLOAT32, low_open=True)
         _check_range("weight_decay", self.weight_decay, 0, math.inf)
         # pixels are scaled to [0, 1] before standardising: their mean and deviation lie in it too
         _check_range("mean", self.mean, 0, 1)

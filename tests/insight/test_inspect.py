@@ -67,6 +67,25 @@ def test_cam_refuses_an_fc_head_and_names_the_flatten():
         class_activation_maps(_nin(head="fc"), torch.randn(1, 1, 28, 28))
 
 
+def test_cam_of_a_converted_gap_network_is_its_class_maps_and_a_converted_fc_head_is_refused():
+    """`convert fc2conv` writes a GraphModule ending in vector_if_single_cell (branching on shapes):
+    it traces again, so a converted GAP + linear network keeps its CAM and a converted FC head is refused
+    in one line naming its whole-map conv (torch.fx's TraceError before)."""
+    from onebyone.surgery import fc_to_conv
+
+    torch.manual_seed(0)
+    gap = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(8, 5)).eval()  # fmt: skip
+    images = torch.randn(2, 3, 16, 16)
+    maps = class_activation_maps(fc_to_conv(gap, (3, 16, 16)).eval(), images)
+    assert_close(maps, class_activation_maps(gap, images))
+    with torch.no_grad():
+        assert_close(maps.mean((2, 3)), gap(images))
+    converted = fc_to_conv(_nin(head="fc"), (1, 28, 28)).eval()
+    with pytest.raises(OneByOneError, match=r"head\.fc \(Conv2d\) is a 7×7 conv over the whole 32×7×7 map"):
+        class_activation_maps(converted, torch.randn(1, 1, 28, 28))
+
+
 def _two_layer_net() -> nn.Module:
     """conv3 (pad 1) → average pool 2 → conv3 (pad 1): field 8×8, stride 2, first centre at 0.5."""
     net = nn.Sequential(
@@ -165,3 +184,15 @@ def test_dense_prediction_converts_an_fc_head(test_items):
     result = dense_prediction(_nin(head="fc"), scenes)
     assert result.method == "fc_to_conv" and result.map_size == (15, 15)
     assert result.class_maps.shape == (4, 10, 15, 15) and result.n_items == 16
+
+
+@needs_data
+def test_dense_prediction_of_a_converted_fc_head_is_the_conversion_of_the_original(test_items):
+    from onebyone.surgery import fc_to_conv
+
+    images, labels = test_items
+    scenes = compose_scenes(images[:16], labels[:16], canvas=84, items_per_scene=4, gap=4)
+    original = _nin(head="fc")
+    converted = dense_prediction(fc_to_conv(original, (1, 28, 28)).eval(), scenes)
+    assert converted.method == "fc_to_conv"
+    assert_close(converted.class_maps, dense_prediction(original, scenes).class_maps)

@@ -23,6 +23,7 @@ from onebyone.insight import (
     relu_layers,
     strongest_unit_box,
 )
+from onebyone.insight.activations import resolve_layers
 from onebyone.insight.boxes import output_geometry
 from onebyone.progress import Progress
 
@@ -37,14 +38,14 @@ def run_feature_maps(args: argparse.Namespace, progress: Progress) -> View:
     run = open_subject(args)
     out = out_path(args, run, "feature-maps")
     image, label, where = pick_image(args, run)
-    progress.stage(f"capturing activations of {where}")
-    layers = args.layer
+    layers = resolve_layers(run.model(), args.layer) if args.layer else None
     if not layers:
         relus = relu_layers(run.model(), run.preprocess(image))
         layers = (
             list(dict.fromkeys(relus[i] for i in (0, len(relus) // 2, len(relus) - 1))) if relus else None
         )
     paths = _layer_paths(out, layers)  # checked before the forward pass
+    progress.stage(f"capturing activations of {where}")
     activations = capture_activations(run.model(), run.preprocess(image), layers)
     if not layers:  # no ReLU: the layers capture_activations chose
         paths = _layer_paths(out, list(activations))
@@ -139,14 +140,19 @@ def run_sparsity(args: argparse.Namespace, progress: Progress) -> View:
     )
 
 
+def _check_top(top: int, classes) -> None:
+    """--top against the classes a run names (none named: checked once the scores say how many there are)."""
+    if classes and top > len(classes):
+        raise OneByOneError(f"--top must be from 1 to {len(classes)} (the classes), got {top}")
+
+
 @shown("cam")
 def run_cam(args: argparse.Namespace, progress: Progress) -> View:
     if args.top < 1:
         raise OneByOneError(f"--top must be ≥ 1, got {args.top}")
     run = open_subject(args)
+    _check_top(args.top, run.classes)  # before the work, when the run names its classes
     out = out_path(args, run, "cam")
-    if run.classes and args.top > len(run.classes):  # before the work when the run names its classes
-        raise OneByOneError(f"--top must be from 1 to {len(run.classes)} (the classes), got {args.top}")
     image, label, where = pick_image(args, run)
     progress.stage(f"class maps of {where}")
     shape = (1, *input_size(args, run))
@@ -204,6 +210,8 @@ def run_box(args: argparse.Namespace, progress: Progress) -> View:
     image, label, where = pick_image(args, run)
     layer = args.layer
     x = run.preprocess(image)
+    if layer is not None:
+        resolve_layers(run.model(), [layer])  # a name the model does not have: before the work
     if layer is None:
         relus = relu_layers(run.model(), x)
         if not relus:
@@ -261,8 +269,7 @@ def run_dense(args: argparse.Namespace, progress: Progress) -> View:
             f"{args.scenes} scenes of {args.items} items need {needed} test images; "
             f"{data.name} has {len(data)}"
         )
-    progress.stage(f"composing {args.scenes} scenes and predicting densely on them")
-    scenes = compose_scenes(
+    scenes = compose_scenes(  # quick, and it checks --canvas and --seed: before the stage line
         data.images[:needed],
         data.labels[:needed],
         canvas=args.canvas,
@@ -270,6 +277,7 @@ def run_dense(args: argparse.Namespace, progress: Progress) -> View:
         seed=args.seed,
         classes=data.classes,
     )
+    progress.stage(f"predicting densely on {args.scenes} composed scenes")
     result = dense_prediction(run.model(), scenes, preprocess=run.preprocess)
     progress.stage(f"drawing {out.name}")
     png = plots.plot_class_map(scenes, result, out)
@@ -310,8 +318,7 @@ def _dense_photo(args: argparse.Namespace, run, out, progress: Progress) -> View
             f"--side must be in {min(height, width)}..{MAX_PHOTO_SIDE} and --top ≥ 1, "
             f"got {side} and {args.top}"
         )
-    if run.classes and args.top > len(run.classes):  # before the work when the run names its classes
-        raise OneByOneError(f"--top must be from 1 to {len(run.classes)} (the classes), got {args.top}")
+    _check_top(args.top, run.classes)  # before the work, when the run names its classes
     photo = fit_photo(args.image, shorter_side=side, channels=channels)  # (1, C, H', W') uint8
     progress.stage(f"a class map over {args.image}")
     result = photo_class_map(run.model(), run.preprocess(photo), (1, channels, height, width))
