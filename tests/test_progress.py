@@ -10,11 +10,13 @@ import sys
 import time
 
 import pytest
+from PIL import Image
 
 from onebyone.cli import main
 from onebyone.data import FASHION_MNIST_DIR
 from onebyone.progress import DELAY_VARIABLE, Progress
 from onebyone.timing import quartiles
+from tests.helpers import needs_lite0_weights
 
 needs_fashion = pytest.mark.skipif(
     not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(), reason="Fashion-MNIST not installed"
@@ -133,6 +135,10 @@ STAGED = {  # command line -> its stages, in order (DELAY_VARIABLE 0: every line
         ["export", "nin-fashion", "--onnx", "{tmp}/m.onnx"],
         ["opening nin-fashion", "exporting to ONNX and checking it (re-parameterised)"],
     ),
+    "predict": (
+        ["predict", "efficientnet-lite0", "--image", "{photo}"],
+        ["opening efficientnet-lite0", "classifying {photo}"],
+    ),
     "convert fc2conv": (
         ["convert", "fc2conv", "nin-fashion", "--set", "head=fc", "--out", "{tmp}/c"],
         [
@@ -145,15 +151,20 @@ STAGED = {  # command line -> its stages, in order (DELAY_VARIABLE 0: every line
 }
 
 
-@pytest.mark.parametrize("command", list(STAGED))
+@pytest.mark.parametrize(
+    "command", [pytest.param(c, marks=needs_lite0_weights) if c == "predict" else c for c in STAGED]
+)
 def test_each_stage_is_a_line_on_stderr_and_stdout_stays_json(command, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv(DELAY_VARIABLE, "0")
     argv, stages = STAGED[command]
-    assert main([*(a.format(tmp=tmp_path) for a in argv), "--format", "json"]) == 0
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (256, 192), (200, 30, 30)).save(photo)
+    values = {"tmp": tmp_path, "photo": photo}
+    assert main([*(a.format(**values) for a in argv), "--format", "json"]) == 0
     captured = capsys.readouterr()
     json.loads(captured.out)  # the result alone
     lines = captured.err.splitlines()
     assert all(line.startswith(f"onebyone {command}: ") for line in lines), lines
     assert [line.split(": ", 1)[1].rsplit(" [", 1)[0] for line in lines] == [
-        s.format(tmp=tmp_path) for s in stages
+        s.format(**values) for s in stages
     ]

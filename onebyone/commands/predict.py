@@ -16,6 +16,7 @@ from onebyone.errors import OneByOneError
 from onebyone.models.loading import is_user_code
 from onebyone.models.registry import get_model_entry, model_options
 from onebyone.profiling.probe import check_forward_memory, describe_value, run_model
+from onebyone.progress import add_progress_argument, progress_for
 from onebyone.records import json_text
 from onebyone.runs import Run
 from onebyone.tables import Column, print_table
@@ -34,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--image", required=True, metavar="PHOTO", help="image file to classify")
     parser.add_argument("--top", type=int, default=5, metavar="N", help="how many classes (default 5)")
     parser.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    add_progress_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -72,17 +74,20 @@ def top_classes(probabilities: torch.Tensor, classes: tuple[str, ...], top: int)
 
 
 def run(args: argparse.Namespace) -> int:
-    run = _subject(args)
-    classes = run.classes
-    if not classes:
-        raise OneByOneError(f"{run.name}: nothing says what its outputs mean (no class names)")
-    if not 1 <= args.top <= len(classes):
-        raise OneByOneError(f"--top must be between 1 and {len(classes)}, got {args.top}")
-    channels, height, width = input_size(args, run)
-    x = run.preprocess(read_photo(args, run, args.image))  # (1, C, H, W)
-    check_forward_memory(run.model(), x.shape, run.name)
-    with torch.inference_mode():
-        scores = run_model(run.model(), x, run.name)
+    with progress_for(args, "predict") as progress:
+        progress.stage(f"opening {args.model}")
+        run = _subject(args)
+        classes = run.classes
+        if not classes:
+            raise OneByOneError(f"{run.name}: nothing says what its outputs mean (no class names)")
+        if not 1 <= args.top <= len(classes):
+            raise OneByOneError(f"--top must be between 1 and {len(classes)}, got {args.top}")
+        channels, height, width = input_size(args, run)
+        x = run.preprocess(read_photo(args, run, args.image))  # (1, C, H, W)
+        progress.stage(f"classifying {args.image}")
+        check_forward_memory(run.model(), x.shape, run.name)
+        with torch.inference_mode():
+            scores = run_model(run.model(), x, run.name)
     if scores.dim() == 4 and tuple(scores.shape[2:]) == (1, 1):  # a 1×1 map per class (Caffe's NIN)
         scores = scores.flatten(1)
     if scores.dim() != 2 or scores.shape[0] != 1:
