@@ -785,6 +785,7 @@ ROWS = [
     ("profile nin-fashion --train --optimizer lion", ["invalid choice: 'lion'"]),
     ("profile nin-fashion --optimizer adamw", ["--optimizer", "add --train"]),
     ("profile nin-fashion --dtype int8", ["invalid choice: 'int8'"]),
+    ("profile nin-fashion --device tpu", ["invalid choice: 'tpu'"]),
     ("profile nin-fashion --batch 4 --input-shape 2,1,28,28", ["--batch or in --input-shape, not both"]),
     ("compare nin-fashion resnet18 --optimizer sgd", ["--optimizer", "add --train"]),
     ("compare nin-fashion resnet18 --batch -3", ["--batch must be 1 or more, got -3"]),

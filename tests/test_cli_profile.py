@@ -195,6 +195,21 @@ def test_memory_in_json_table_and_fits(capsys):
     assert all(len(line) <= 80 for line in out.splitlines())
 
 
+def test_memory_predicted_for_cuda_says_so(capsys):
+    """--device cuda: the CUDA step's prediction (no oneDNN copies), said in JSON and in the table."""
+    argv = ["profile", "nin-fashion", "--train", "--batch", "64", "--device", "cuda", "--format", "json"]
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    memory = json.loads(out)["memory"]
+    expected = estimate_memory(create_model("nin-fashion"), (64, 1, 28, 28), MemorySetup(device="cuda"))
+    assert memory["device"] == "cuda"
+    assert memory["training"]["peak_bytes"] == expected.training.peak_bytes
+    on_cpu = estimate_memory(create_model("nin-fashion"), (64, 1, 28, 28), MemorySetup())
+    assert on_cpu.training.peak_bytes > expected.training.peak_bytes  # oneDNN's copies
+    code, out, _ = run(argv[:-2], capsys)
+    assert code == 0 and "on cuda: tensors only, cuBLAS/cuDNN workspaces not" in " ".join(out.split())
+
+
 def test_memory_that_cannot_be_predicted_is_a_warning_unless_asked_for(tmp_path, capsys):
     """A model that runs on meta tensors but not on the (fake) CPU: the profile stands, with a
     warning; asked for with --train or --fits, the failure is the answer (one line, exit 2)."""

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from onebyone.commands.arguments import parse_full_shape, parse_input_shape, parse_overrides
 from onebyone.errors import OneByOneError
-from onebyone.memory.estimate import MemorySetup
+from onebyone.memory.estimate import DEVICES, MemorySetup
 from onebyone.memory.optimizers import OPTIMIZERS
 from onebyone.runs import Run, open_run_or_model
 
@@ -91,6 +91,11 @@ def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
         help="autocast dtype of the forward for the memory estimate (default float32: no autocast)",
     )  # fmt: skip
     parser.add_argument("--channels-last", action="store_true", help="channels-last model and batch")
+    parser.add_argument(
+        "--device", choices=list(DEVICES), default="cpu",
+        help="the device the memory is predicted for (default cpu; cuda: no oneDNN copies, the "
+        "foreach optimizer step, and cuBLAS/cuDNN workspaces not included: see docs/memory.md)",
+    )  # fmt: skip
 
 
 def memory_setup(args: argparse.Namespace) -> MemorySetup:
@@ -102,7 +107,12 @@ def memory_setup(args: argparse.Namespace) -> MemorySetup:
     if args.optimizer is not None and not args.train:
         raise OneByOneError("--optimizer sets the training step's optimizer: add --train")
     dtype = MEMORY_DTYPES[args.dtype]
-    return MemorySetup(optimizer=args.optimizer or "adamw", autocast=dtype, channels_last=args.channels_last)
+    return MemorySetup(
+        optimizer=args.optimizer or "adamw",
+        autocast=dtype,
+        channels_last=args.channels_last,
+        device=args.device,
+    )
 
 
 def with_batch(args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[int, ...]:

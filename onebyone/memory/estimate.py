@@ -36,6 +36,10 @@ from onebyone.memory.optimizers import OPTIMIZERS, OptimizerMemory, optimizer_me
 from onebyone.memory.results import MemoryResult, ModuleMemory, StepMemory
 
 AUTOCAST = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# cpu: oneDNN's blocked copies inside convolutions (kernels.py), the optimizer one parameter at a
+# time. cuda: no kernel workspace modelled (cuDNN's is its own choice), the multi-tensor (foreach)
+# optimizer step that torch uses there by default. See docs/memory.md for both against real runs.
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,11 @@ class MemorySetup:
     optimizer: str = "adamw"  # none | sgd | sgd-momentum | adam | adamw (optimizer.OPTIMIZERS)
     autocast: str = "float32"  # float32 (no autocast) | bfloat16 | float16
     channels_last: bool = False
+    device: str = "cpu"  # cpu | cuda (DEVICES): what the step's kernels and optimizer do there
 
     def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise OneByOneError(f"unknown device {self.device!r}; expected one of {', '.join(DEVICES)}")
         if self.optimizer not in OPTIMIZERS:
             raise OneByOneError(
                 f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}"
@@ -80,6 +87,7 @@ def estimate_memory(
         optimizer=setup.optimizer,
         autocast=setup.autocast,
         channels_last=setup.channels_last,
+        device=setup.device,
         inference=simulator.run(shape, train=False),
         training=simulator.run(shape, train=True) if train else None,
     )
@@ -113,14 +121,16 @@ class Simulator:
             if self.setup.optimizer == "none" or not trainable:
                 self._optimizer = OptimizerMemory(0, 0)
             else:
-                self._optimizer = optimizer_memory(self.setup.optimizer, trainable)
+                foreach = self.setup.device == "cuda"
+                self._optimizer = optimizer_memory(self.setup.optimizer, trainable, foreach=foreach)
         return self._optimizer
 
     def run(self, shape: tuple[int, ...], *, train: bool) -> StepMemory:
         model, setup = self.model, self.setup
         modes = [(m, m.training) for m in model.modules()]
         stack: list[str] = []
-        ledger = Ledger(owner=lambda: stack[-1] if stack else None, workspace=cpu_workspace)
+        workspace = cpu_workspace if setup.device == "cpu" else None
+        ledger = Ledger(owner=lambda: stack[-1] if stack else None, workspace=workspace)
         types: dict[str, str] = {}
 
         def pre_hook(module, args):
@@ -229,13 +239,13 @@ def loss_of(out) -> torch.Tensor:
         out = next(iter(out.values()))
     if not isinstance(out, torch.Tensor) or out.dim() < 2 or not out.is_floating_point():
         raise OneByOneError("the model's output is not a (N, classes, ...) tensor to take a loss of")
-    labels = torch.zeros((out.shape[0], *out.shape[2:]), dtype=torch.long)
+    labels = torch.zeros((out.shape[0], *out.shape[2:]), dtype=torch.long, device=out.device)
     return nn.functional.cross_entropy(out, labels)
 
 
-def autocast_of(setup: MemorySetup):
+def autocast_of(setup: MemorySetup, device_type: str = "cpu"):
     dtype = AUTOCAST[setup.autocast]
-    return torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
 def layout_of(setup: MemorySetup, dims: int) -> torch.memory_format:

@@ -33,29 +33,22 @@ class MeasuredPeak:
 
 
 def measure_training_step(model: nn.Module, input_shape, setup: MemorySetup) -> MeasuredPeak:
-    """Peak bytes of one real training step on the CPU (the second; the first makes the state)."""
+    """Peak bytes of one real training step on the CPU (the second; the first makes the state).
+
+    With `setup.device == "cuda"` the optimizer steps as on CUDA (its foreach implementation)."""
     model.train()
     if setup.channels_last:
         to_memory_format(model, torch.channels_last)
     x = torch.randn(tuple(input_shape)).contiguous(memory_format=layout_of(setup, len(input_shape)))
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = build_optimizer(setup.optimizer, trainable)
+    # the optimizer's implementation as on the device predicted for (foreach: CUDA's default)
+    optimizer = build_optimizer(setup.optimizer, trainable, foreach=setup.device == "cuda")
     if optimizer is not None:  # the state, as after a first step, without running one
         for p in trainable:
             p.grad = torch.zeros_like(p)
         optimizer.step()
 
-    def step() -> None:
-        if optimizer is not None:
-            optimizer.zero_grad(set_to_none=True)
-        else:
-            model.zero_grad(set_to_none=True)
-        with autocast_of(setup):
-            loss = loss_of(model(x))
-        loss.backward()
-        if optimizer is not None:
-            optimizer.step()
-
+    step = training_step(model, x, optimizer, setup)
     if optimizer is not None:
         optimizer.zero_grad(set_to_none=True)
     rss_before = _rss_now()
@@ -68,6 +61,24 @@ def measure_training_step(model: nn.Module, input_shape, setup: MemorySetup) -> 
     start = _live_bytes(model, optimizer, x)
     rise = _allocator_rise(step)
     return MeasuredPeak(start + rise, start, rss_rise, first_rise)
+
+
+def training_step(model: nn.Module, x: torch.Tensor, optimizer, setup: MemorySetup, device_type: str = "cpu"):
+    """The step the estimate simulates, as a function: zero_grad(set_to_none=True), forward under
+    autocast (on `device_type`) when asked, cross-entropy, backward, the optimizer's step."""
+
+    def step() -> None:
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+        else:
+            model.zero_grad(set_to_none=True)
+        with autocast_of(setup, device_type):
+            loss = loss_of(model(x))
+        loss.backward()
+        if optimizer is not None:
+            optimizer.step()
+
+    return step
 
 
 def measure_inference(model: nn.Module, input_shape, setup: MemorySetup) -> MeasuredPeak:

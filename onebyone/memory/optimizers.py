@@ -19,13 +19,13 @@ from onebyone.memory.ledger import Ledger
 # name -> (what it keeps, how to build it). The learning rates do not change the memory.
 OPTIMIZERS: dict[str, tuple[str, Callable | None]] = {
     "none": ("no optimizer step: forward and backward only", None),
-    "sgd": ("SGD without momentum (no state)", lambda p: torch.optim.SGD(p, lr=0.1, foreach=False)),
+    "sgd": ("SGD without momentum (no state)", lambda p, f: torch.optim.SGD(p, lr=0.1, foreach=f)),
     "sgd-momentum": (
         "SGD with momentum 0.9 (one buffer per parameter)",
-        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, foreach=False),
+        lambda p, f: torch.optim.SGD(p, lr=0.1, momentum=0.9, foreach=f),
     ),
-    "adam": ("Adam (two buffers per parameter)", lambda p: torch.optim.Adam(p, lr=1e-3, foreach=False)),
-    "adamw": ("AdamW (two buffers per parameter)", lambda p: torch.optim.AdamW(p, lr=1e-3, foreach=False)),
+    "adam": ("Adam (two buffers per parameter)", lambda p, f: torch.optim.Adam(p, lr=1e-3, foreach=f)),
+    "adamw": ("AdamW (two buffers per parameter)", lambda p, f: torch.optim.AdamW(p, lr=1e-3, foreach=f)),
 }
 
 
@@ -35,28 +35,35 @@ class OptimizerMemory:
     step_peak_bytes: int  # the most the step itself allocates at once, above the state
 
 
-def build_optimizer(name: str, params: Iterable[torch.Tensor]) -> torch.optim.Optimizer | None:
-    """The optimizer `name` over `params` (None for "none"), as the estimate simulates it."""
+def build_optimizer(
+    name: str, params: Iterable[torch.Tensor], *, foreach: bool = False
+) -> torch.optim.Optimizer | None:
+    """The optimizer `name` over `params` (None for "none"), as the estimate simulates it;
+    `foreach` picks the multi-tensor implementation (torch's default on CUDA)."""
     factory = OPTIMIZERS[name][1]
-    return factory(list(params)) if factory is not None else None
+    return factory(list(params), foreach) if factory is not None else None
 
 
-def optimizer_memory(name: str, params: list[torch.Tensor]) -> OptimizerMemory:
+def optimizer_memory(name: str, params: list[torch.Tensor], *, foreach: bool = False) -> OptimizerMemory:
     """State and step peak of optimizer `name` over `params`; call inside a FakeTensorMode.
 
-    Per dtype, the real optimizer steps twice on a copy of the largest and of the smallest
+    With `foreach` (the multi-tensor step CUDA uses by default, whose temporaries are lists over
+    all parameters at once) the real optimizer steps twice on copies of every parameter.
+    Otherwise, per dtype, the real optimizer steps twice on a copy of the largest and of the smallest
     parameter. An elementwise optimizer's state is affine in the parameter's size (buffers like
     it, plus scalars such as Adam's step count), so those two give every parameter's state
     exactly; the second step's allocations, on the largest, are the step's peak.
     """
+    if foreach:
+        return OptimizerMemory(*_probe(name, params, foreach=True))
     by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
     for p in params:
         by_dtype.setdefault(p.dtype, []).append(p)
     state_total, step_peak = 0, 0
     for group in by_dtype.values():
         small, large = min(group, key=torch.Tensor.numel), max(group, key=torch.Tensor.numel)
-        small_state, _ = _probe(name, small)
-        large_state, large_peak = _probe(name, large)
+        small_state, _ = _probe(name, [small])
+        large_state, large_peak = _probe(name, [large])
         step_peak = max(step_peak, large_peak)
         if large.numel() == small.numel():
             state_total += len(group) * large_state
@@ -67,11 +74,14 @@ def optimizer_memory(name: str, params: list[torch.Tensor]) -> OptimizerMemory:
     return OptimizerMemory(state_bytes=state_total, step_peak_bytes=step_peak)
 
 
-def _probe(name: str, like: torch.Tensor) -> tuple[int, int]:
-    """(state bytes, peak bytes allocated by a later step) of optimizer `name` on one parameter."""
-    probe = torch.nn.Parameter(torch.empty_strided(like.shape, like.stride(), dtype=like.dtype))
-    probe.grad = torch.zeros_like(probe)
-    optimizer = build_optimizer(name, [probe])
+def _probe(name: str, like: list[torch.Tensor], *, foreach: bool = False) -> tuple[int, int]:
+    """(state bytes, peak bytes allocated by a later step) of optimizer `name` on copies of `like`."""
+    probes = []
+    for tensor in like:
+        probe = torch.nn.Parameter(torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype))
+        probe.grad = torch.zeros_like(probe)
+        probes.append(probe)
+    optimizer = build_optimizer(name, probes, foreach=foreach)
     if optimizer is None:  # "none": no optimizer, so no state and no step
         return 0, 0
     optimizer.step()  # the first step makes the state

@@ -61,6 +61,7 @@ class MemoryResult:
     inference: StepMemory
     training: StepMemory | None = None
     fits: BatchFit | None = None
+    device: str = "cpu"  # the device the step is predicted for (estimate.DEVICES)
 
     def to_dict(self) -> dict:
         return {
@@ -68,6 +69,7 @@ class MemoryResult:
             "optimizer": self.optimizer,
             "autocast": self.autocast,
             "channels_last": self.channels_last,
+            "device": self.device,
             "parts": PARTS,
             "inference": self.inference.to_dict(),
             "training": self.training.to_dict() if self.training else None,

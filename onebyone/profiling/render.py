@@ -136,6 +136,8 @@ def memory_lines(memory: MemoryResult) -> list[str]:
     setting.append("no autocast" if memory.autocast == "float32" else f"{_SHORT[memory.autocast]} autocast")
     if memory.channels_last:
         setting.append("channels-last")
+    if memory.device == "cuda":
+        setting.append("on cuda: tensors only, cuBLAS/cuDNN workspaces not included")
     inference = memory.inference.parts
     lines = [
         f"predicted peak memory ({'; '.join(setting)}):",

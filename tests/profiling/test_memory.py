@@ -28,9 +28,10 @@ def weight_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda"])  # cuda: the foreach step, run here on the CPU
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
-def test_mlp_training_peak_equals_the_allocator(optimizer):
-    setup = MemorySetup(optimizer=optimizer)
+def test_mlp_training_peak_equals_the_allocator(optimizer, device):
+    setup = MemorySetup(optimizer=optimizer, device=device)
     predicted = estimate_memory(mlp(), (8, 100), setup)
     measured = measure_training_step(mlp(), (8, 100), setup)
     slack = SCALAR_WRAPPERS if optimizer.startswith("adam") else 0
@@ -73,6 +74,35 @@ def test_conv_net_within_the_target_of_the_allocator():
     assert predicted.inference.peak_bytes == pytest.approx(inference.peak_bytes, rel=0.10)
     fp32 = estimate_memory(create_model("nin-fashion"), (64, 1, 28, 28), MemorySetup("sgd-momentum"))
     assert predicted.training.parts["saved"] < fp32.training.parts["saved"]  # bf16 activations
+
+
+def test_the_foreach_step_holds_temporaries_for_every_parameter_at_once():
+    # Adam's foreach step makes one whole list (the square roots of every exp_avg_sq) before it
+    # updates: its peak above the state is every parameter's bytes. One at a time, it is two
+    # temporaries of the largest parameter (the denominator and the scaled update).
+    params = [torch.zeros(50, 100), torch.zeros(50), torch.zeros(10, 50), torch.zeros(10)]
+    total = sum(p.numel() * 4 for p in params)
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        fakes = [nn.Parameter(torch.empty(p.shape)) for p in params]
+        single = optimizer_memory("adam", fakes)
+        multi = optimizer_memory("adam", fakes, foreach=True)
+    assert multi.state_bytes == single.state_bytes == 2 * total + 4 * len(params)
+    assert multi.step_peak_bytes == total
+    assert single.step_peak_bytes == 2 * 50 * 100 * 4
+
+
+def test_cuda_prediction_leaves_out_the_cpu_kernels_copies():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(16, 32, 3, padding=1)
+    shape = (2, 16, 20, 20)
+    tensors = weight_bytes(conv) + 4 * (2 * 16 * 20 * 20 + 2 * 32 * 20 * 20)  # weights, input, output
+    on_cuda = estimate_memory(conv, shape, MemorySetup(device="cuda"), train=False)
+    on_cpu = estimate_memory(conv, shape, MemorySetup(device="cpu"), train=False)
+    assert on_cuda.inference.peak_bytes == tensors
+    assert on_cpu.inference.peak_bytes > tensors  # oneDNN's blocked copies of input and output
+    assert on_cuda.device == "cuda" and on_cuda.to_dict()["device"] == "cuda"
 
 
 def test_channels_first_convs_count_onednn_copies():
@@ -157,6 +187,7 @@ def test_no_batch_fits_a_tiny_budget():
     [
         (lambda: MemorySetup(optimizer="lion"), "unknown optimizer 'lion'"),
         (lambda: MemorySetup(autocast="int8"), "unknown autocast dtype 'int8'"),
+        (lambda: MemorySetup(device="tpu"), "unknown device 'tpu'"),
         (lambda: estimate_memory(mlp(), (0, 100)), "bad input shape"),
         (lambda: estimate_memory(mlp(), (8, 99)), "memory estimate failed"),
         (lambda: largest_batch(mlp(), (100,), 0), "positive number of bytes"),
