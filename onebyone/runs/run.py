@@ -132,8 +132,6 @@ class Run:
             raise OneByOneError(f"{self.name} has no data set (it is not a training run); give a run folder")
         if self._data is None:
             data = load_data(self.config)
-            if self.data_record is not None:  # the image folder as it was when training started
-                check_same_data(self.data_record, data.source, self.config.data)
             trained = self.config.model_overrides.get("num_classes")
             if trained is not None and trained != len(data.classes):  # an image folder changed since
                 shown = ", ".join(data.classes[:5]) + (", …" if len(data.classes) > 5 else "")
@@ -141,6 +139,8 @@ class Run:
                     f"{self.config.data} now has {len(data.classes)} classes ({shown}); the run's model "
                     f"was trained on {trained}"
                 )
+            if self.data_record is not None:  # the image folder as it was when training started
+                check_same_data(self.data_record, data.source, self.config.data)
             self._data = data
         return self._data
 
