@@ -72,8 +72,12 @@ def read_data_record(folder: Path) -> dict | None:
     where = f"{str(path)!r}: unreadable data record"
     record = check_version(read_json(path, "data record"), DATA_SCHEMA_VERSION, where)
     check(record, DATA_RECORD, where)
-    if len(set(record["classes"])) != len(record["classes"]):
-        raise OneByOneError(f"{where}: classes holds a name twice")
+    names = record["classes"]
+    for index, name in enumerate(names):
+        if not name or name.startswith(".") or "/" in name or "\0" in name:
+            raise OneByOneError(f"{where}: classes[{index}] {name!r:.80} is not a class folder's name")
+    if names != sorted(set(names)):
+        raise OneByOneError(f"{where}: classes must be sorted, each name once, as a folder's classes are")
     return record
 
 
