@@ -187,9 +187,9 @@ RECORDS = {  # folder, file, commands that read it ({dir} the damaged copy)
 NESTED_SAMPLE = {"model", "model_overrides", "std", "mean", "epochs", "data", "test_size", "tta_flip"}
 
 
-def record_cases(world: dict[str, Path]) -> list[dict]:
+def record_cases(world: dict[str, Path], records: dict | None = None) -> list[dict]:
     cases = []
-    for kind, (folder, file, commands) in RECORDS.items():
+    for kind, (folder, file, commands) in (RECORDS if records is None else records).items():
         record = json.loads((world[folder] / file).read_text())
         for path in leaves(record):
             if "train_config" in path[:-1] and path[-1] not in NESTED_SAMPLE:
@@ -465,11 +465,20 @@ def folder_data_cases(world: dict[str, Path]) -> list[dict]:
         "class-added",
         "class-removed",
         "class-emptied",
+        "class-renamed",
+        "file-added",
+        "file-removed",
+        "file-resized",
         "all-unreadable",
         "one-unreadable",
         "text-as-png",
     )
-    return [{"id": f"folder-data:{label}", "photos": label, "commands": ["eval {dir}"]} for label in damages]
+    changed = [
+        {"id": f"folder-data:{label}", "photos": label, "commands": ["eval {dir}"]} for label in damages
+    ]
+    world["frun"] = run  # its data.json: what the folder held (classes, images, digest)
+    commands = ["profile {dir}", "eval {dir}", "predict {dir} --image {ok}"]
+    return changed + record_cases(world, {"data": ("frun", "data.json", commands)})
 
 
 def damage_photos(folder: Path, how: str) -> None:
@@ -480,6 +489,14 @@ def damage_photos(folder: Path, how: str) -> None:
     elif how == "class-emptied":
         for path in (folder / "b").iterdir():
             path.unlink()
+    elif how == "class-renamed":
+        (folder / "b").rename(folder / "c")
+    elif how == "file-added":
+        shutil.copy(folder / "a" / "0.png", folder / "a" / "new.png")
+    elif how == "file-removed":
+        (folder / "b" / "0.png").unlink()
+    elif how == "file-resized":  # as many files, one of another size
+        Image.new("RGB", (20, 20), (9, 9, 9)).save(folder / "a" / "0.png")
     elif how in ("all-unreadable", "one-unreadable", "text-as-png"):
         paths = sorted(folder.rglob("*.png"))
         for path in paths if how == "all-unreadable" else paths[:1]:

@@ -12,8 +12,7 @@ nesting; truncated or corrupt bytes), runs every command that reads that file in
 
 - `refused`: exit 2 and one line on stderr, nothing created or changed but what the command names;
 - `accepted`: exit 0 on a value the probe considers bad. Each such case is a finding unless listed in
-  JUSTIFIED below with the reason the value is harmless (it is then `accepted (justified)`), or in
-  KNOWN_GAPS, a wrong result onebyone cannot detect yet (`accepted (known gap)`, said so in the docs);
+  JUSTIFIED below with the reason the value is harmless (it is then `accepted (justified)`);
   a photo in another mode is judged by its 8-bit twin: the same pixels, or `wrong-result`;
 - `internal`: exit 1 (the CLI's "internal error" line: a bug); `other-exit`: any other code;
 - `multi-line`: exit 2 with more than one stderr line; `bad-json`: stdout not JSON under --format json;
@@ -103,12 +102,6 @@ JUSTIFIED: dict[str, str] = {
     "fc2conv:train_config:null": "a run converted from a bare model spec; profile needs no normalisation",
     "checkpoint:optimizer.param_groups.0.lr:huge": "the lr of every step is set from the recipe's schedule",
     "lock:free:": "the kernel's flock decides who writes; the file's text only names the owner in a message",
-}
-# Exit 0 on these is a wrong result onebyone cannot see yet; counted apart, as `accepted (known gap)`.
-KNOWN_GAPS: dict[str, str] = {
-    "folder-data:": "an image folder changed since training (a file added, removed or unreadable: skipped, "
-    "with a warning) reshuffles the seeded test split, which may then hold training images; the folder's "
-    "file list is not recorded, only its number of classes is checked",
 }
 
 
@@ -302,8 +295,6 @@ def run_case(case: dict, world: dict[str, Path], scratch_root: Path) -> list[dic
             result["stderr"] = [wrong or "a photo mode read as its 8-bit twin is (the same pixels)"]
         if result["outcome"] == "accepted" and any(case["id"].startswith(key) for key in JUSTIFIED):
             result["outcome"] = "accepted (justified)"
-        if result["outcome"] == "accepted" and any(case["id"].startswith(key) for key in KNOWN_GAPS):
-            result["outcome"] = "accepted (known gap)"
         result["id"] = case["id"]
         results.append(result)
         shutil.rmtree(scratch, ignore_errors=True)
@@ -343,7 +334,7 @@ def main_probe() -> int:
     for case in cases:
         for result in run_case(case, world, scratch):
             results.append(result)
-            if result["outcome"] not in ("refused", "accepted (justified)", "accepted (known gap)"):
+            if result["outcome"] not in ("refused", "accepted (justified)"):
                 shown = result["stderr"][0][:200] if result["stderr"] else ""
                 print(
                     f"{result['outcome']:10} {case['id']} | {' '.join(result['argv'][:2])} | code "
@@ -359,7 +350,7 @@ def main_probe() -> int:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
-    return 1 if set(counts) - {"refused", "accepted (justified)", "accepted (known gap)"} else 0
+    return 1 if set(counts) - {"refused", "accepted (justified)"} else 0
 
 
 def _world_at(folder: Path) -> dict[str, Path]:

@@ -8,6 +8,8 @@ is an `ImageDataset`: images (N, C, H, W) uint8, labels (N,) int64, and the clas
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +48,8 @@ class ImageDataset:
         classes: class names, index = label.
         name: where the data came from, for reports.
         skipped: files that could not be read, as "path: reason" (image folders only).
+        source: what an image folder's images were loaded from (`folder_source`: its classes, the
+            number of images and a digest of their files), None for the other data sets.
     """
 
     images: Tensor
@@ -53,6 +57,7 @@ class ImageDataset:
     classes: tuple[str, ...]
     name: str = "data"
     skipped: list[str] = field(default_factory=list)
+    source: dict | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -162,6 +167,16 @@ def folder_classes(root: str | Path) -> tuple[str, ...]:
     return classes
 
 
+def folder_source(classes: tuple[str, ...], files: list[tuple[str, str, int]]) -> dict:
+    """What an image folder's loaded images were: {"classes", "images", "digest"}, the digest the
+    sha256 of the sorted (class, file path under the class folder, size in bytes) of each image read
+    (unreadable files left out, as the loader skips them). Its test split is drawn from these images
+    in their order: another list gives another split."""
+    listing = json.dumps(sorted(files), separators=(",", ":"))  # ASCII: a non-UTF-8 name is escaped
+    digest = hashlib.sha256(listing.encode("ascii")).hexdigest()
+    return {"classes": list(classes), "images": len(files), "digest": digest}
+
+
 def load_image_folder(
     root: str | Path, *, size: int | tuple[int, int] = 32, channels: int = 3
 ) -> ImageDataset:
@@ -177,7 +192,7 @@ def load_image_folder(
     if height < 1 or width < 1:
         raise OneByOneError(f"image size must be positive, got {size}")
     classes = folder_classes(root)
-    tensors, labels, skipped = [], [], []
+    tensors, labels, skipped, files = [], [], [], []
     for label, name in enumerate(classes):
         for path in sorted((root / name).iterdir()):
             if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -188,6 +203,7 @@ def load_image_folder(
                 skipped.append(f"{path}: {exc}")
                 continue
             labels.append(label)
+            files.append((name, path.name, path.stat().st_size))
     if not tensors:
         raise OneByOneError(
             f"image folder {str(root)!r} has no readable images "
@@ -195,7 +211,12 @@ def load_image_folder(
         )
     images = torch.cat(tensors)  # (N, C, H, W)
     return ImageDataset(
-        images, torch.tensor(labels, dtype=torch.long), classes, name=f"folder:{root}", skipped=skipped
+        images,
+        torch.tensor(labels, dtype=torch.long),
+        classes,
+        name=f"folder:{root}",
+        skipped=skipped,
+        source=folder_source(classes, files),
     )
 
 

@@ -145,5 +145,5 @@ def _folder(argument, data_dir, input_size):
         )
     # A fixed 20% test split, the same for every seed, so seeds compare on one test set.
     train, test = split_train_val(everything, max(1, len(everything) // 5), seed=12345)
-    train.skipped = everything.skipped
+    train.skipped, train.source = everything.skipped, everything.source
     return train, test

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from onebyone.data import ImageDataset, crop_photo, get_dataset, list_datasets, load_splits, standardise
 from onebyone.errors import OneByOneError
 from onebyone.train.config import TrainConfig
+from onebyone.train.data_record import check_same_data
 from onebyone.train.run import RunData, load_data
 
 
@@ -37,6 +38,8 @@ class Run:
         known_classes: class names for models without a config (e.g. ImageNet for pretrained weights).
         probabilities: the outputs are probabilities already (a Caffe deploy net ending in Softmax).
         bgr: the model takes colour channels in BGR order (Caffe nets, trained on OpenCV's images).
+        data_record: what the image folder it was trained on held (data.json, checked by `data`);
+            None for other data sets and for runs written before data.json existed.
     """
 
     name: str
@@ -53,6 +56,7 @@ class Run:
     crop_padding: int = 0  # margin cut off around a photo's centre crop (32 for ImageNet weights)
     probabilities: bool = False  # the model's outputs are already probabilities (a Caffe net's Softmax)
     bgr: bool = False  # colour channels in BGR order (Caffe); photos are RGB and are swapped
+    data_record: dict | None = field(default=None, repr=False)
     _model: nn.Module | None = field(default=None, repr=False)
     _data: RunData | None = field(default=None, repr=False)
     _test: ImageDataset | None = field(default=None, repr=False)
@@ -135,6 +139,8 @@ class Run:
                     f"{self.config.data} now has {len(data.classes)} classes ({shown}); the run's model "
                     f"was trained on {trained}"
                 )
+            if self.data_record is not None:  # the image folder as it was when training started
+                check_same_data(self.data_record, data.source, self.config.data)
             self._data = data
         return self._data
 

@@ -112,6 +112,7 @@ def set_up(writer: RunWriter, device: torch.device, rank: int, world_size: int) 
     config = writer.config
     seed_everything(config)
     data = prepare_data(config)
+    writer.check_data(data.source)  # on resume: the image folder the run started on
     batches = BatchIterator.from_config(data.train, config, rank=rank, world_size=world_size)
     model = build_model(config, data.train, device)
     optimizer = build_optimizer(model, config)
@@ -120,7 +121,7 @@ def set_up(writer: RunWriter, device: torch.device, rank: int, world_size: int) 
     if writer.checkpoint is not None:
         assert writer.folder is not None, "a checkpoint is only read from a run folder"
         state = restore_state(writer.folder, writer.checkpoint, model, optimizer, ema, device)
-    writer.begin(config, state.history, writer.checkpoint[1] if writer.checkpoint else None)
+    writer.begin(config, state.history, writer.checkpoint[1] if writer.checkpoint else None, data.source)
     net = wrap(model, device, world_size)
     return Training(config, writer, data, batches, model, net, optimizer, ema, state, device, world_size)
 

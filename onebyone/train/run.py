@@ -25,6 +25,7 @@ class RunData:
     val: ImageDataset
     test: ImageDataset
     skipped: list[str] = field(default_factory=list)  # unreadable files of an image folder
+    source: dict | None = None  # what an image folder's splits were drawn from (data.folder_source)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -47,7 +48,7 @@ def load_data(config: TrainConfig) -> RunData:
     """Load the configured data set and split off the validation set (seeded by config.seed)."""
     entry, _ = get_dataset(config.data)
     train, test = load_splits(config.data, data_dir=config.data_dir, input_size=data_input_size(config))
-    skipped = list(train.skipped)
+    skipped, source = list(train.skipped), train.source
     val_size = entry.validation_count(len(train)) if config.val_size is None else config.val_size
     train, val = split_train_val(train, val_size, seed=config.seed)
     if config.subset is not None:
@@ -56,7 +57,7 @@ def load_data(config: TrainConfig) -> RunData:
         test = test.subset(
             torch.arange(min(config.test_size, len(test))), f"{test.name}[:{config.test_size}]"
         )
-    return RunData(train, val, test, skipped)
+    return RunData(train, val, test, skipped, source)
 
 
 def resolve_overrides(config: TrainConfig, data: ImageDataset) -> dict:

@@ -78,7 +78,7 @@ def _train_grouped(configs: list[TrainConfig], writers: list[RunWriter]) -> list
         generator = torch.Generator(device)  # this seed's dropout masks, as its own run draws them
         cuda = device.type == "cuda"
         generator.set_state(torch.cuda.get_rng_state(device) if cuda else torch.get_rng_state())
-        writer.begin(config, [], None)
+        writer.begin(config, [], None, data.source)
         runs.append((config, data, BatchIterator.from_config(data.train, config), model, generator, writer))
     if len({len(batches) for _, _, batches, *_ in runs}) != 1:
         raise OneByOneError("grouped training needs as many batches per epoch for every seed")

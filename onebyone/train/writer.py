@@ -40,9 +40,10 @@ from onebyone.train.checkpoint import (
 )
 from onebyone.train.checkpoint_info import check_fits_run
 from onebyone.train.config import TrainConfig, read_config, write_config
+from onebyone.train.data_record import DATA_FILE, check_same_data, read_data_record, write_data_record
 from onebyone.train.lock import LOCK_FILE, RunLock
 
-RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, CHECKPOINT_JSON, MODEL_FILE)
+RUN_FILES = (CONFIG_FILE, DATA_FILE, METRICS_FILE, CHECKPOINT_FILE, CHECKPOINT_JSON, MODEL_FILE)
 ADDED_FILES = ("confusion.png",)  # what `onebyone eval` writes into a run folder
 # What may change when a run is resumed; every other field must be the run's own.
 RESUME_MAY_CHANGE = ("out", "resume", "overwrite", "resume_lr", "stop_after_epoch", "progress", "device")
@@ -118,7 +119,7 @@ class RunWriter:
         names = {p.name for p in folder.iterdir()} - {LOCK_FILE} if folder.is_dir() else set()
         if config.resume:
             if CONFIG_FILE not in names:
-                if names:
+                if names - {DATA_FILE}:  # data.json is written first: a run stopped before its config
                     raise OneByOneError(f"{str(folder)!r} is not a training run (no {CONFIG_FILE})")
                 return cls(folder, config, None, writes)  # stopped before it wrote anything: start it
             saved = read_config(folder / CONFIG_FILE).validate()
@@ -163,13 +164,27 @@ class RunWriter:
         """The folder this process writes, or None when it writes nothing (`writes` implies a folder)."""
         return self.folder if self.writes else None
 
-    def begin(self, config: TrainConfig, history: list[dict], info: dict | None) -> None:
-        """Before the first epoch: config.json for a new run; metrics.jsonl (and checkpoint.json)
-        from the checkpoint's history for a resumed one, dropping rows written after it."""
+    def check_data(self, source: dict | None) -> None:
+        """On resume, refuse an image folder that is not the one the run started on (data.json; a run
+        written before data.json existed is not checked)."""
+        if self.folder is None or not self.config.resume or not (self.folder / CONFIG_FILE).is_file():
+            return
+        recorded = read_data_record(self.folder)
+        if recorded is not None:
+            check_same_data(recorded, source, self.config.data)
+
+    def begin(
+        self, config: TrainConfig, history: list[dict], info: dict | None, source: dict | None = None
+    ) -> None:
+        """Before the first epoch: data.json (an image folder's `source`) then config.json for a new
+        run; metrics.jsonl (and checkpoint.json) from the checkpoint's history for a resumed one,
+        dropping rows written after it."""
         folder = self._written()
         if folder is None:
             return
         if not config.resume or not (folder / CONFIG_FILE).is_file():
+            if source is not None:  # first: a config.json without data.json is a run from before it
+                write_data_record(folder, source)
             write_config(folder / CONFIG_FILE, config)
         atomic_write_text(
             folder / METRICS_FILE, "".join(json_text(row, indent=None) + "\n" for row in history)
