@@ -1148,6 +1148,21 @@ def test_a_photo_from_a_fifo_is_read_through(world, tmp_path, capsys):
         ("inspect dense {run} --scenes 2 --canvas 0 --out x.png", "a 0×0 canvas holds 0 items"),
         ("compress {run} --budget 0.9 --hooi-iters 1000000000000 --out c", "--hooi-iters must be from 0"),
         ("eval {run} --data-dir nowhere", "data folder 'nowhere' not found"),
+        ("convert caffe {cf_net} --scale nan --out c", "--scale must be a finite number > 0"),
+        ("convert caffe {cf_net} --scale 1e12 --out c", "--scale must be a finite number > 0"),
+        ("convert caffe {cf_net} --mean 1,inf --out c", "--mean[1] must be a finite number"),
+        ("convert caffe {cf_net} --classes abc --out c", "--classes 'abc': not a class list"),
+        (
+            "convert caffe {cf_net} --weights none.caffemodel --out c",
+            "caffemodel 'none.caffemodel' not found",
+        ),
+        ("convert caffe {cf_net} --input abc --out c", "bad input shape 'abc'"),
+        ("profile {run} --set abc", "bad override 'abc'"),
+        ("profile {run} --input-shape 0", "bad input shape '0'"),
+        ("optimize {run} --trust-code", "which runs no user code; drop --trust-code"),
+        ("export {run} --input nan --onnx m.onnx", "bad input shape 'nan'"),
+        ("convert fc2conv {run} --set width=1 --set width=2 --out c", "option 'width' is set twice"),
+        ("predict {run} --image {ok} --top 11", "--top must be between 1 and 10"),
     ],
 )
 def test_refused_before_the_work_begins(world, tmp_path, monkeypatch, capfd, line, words):

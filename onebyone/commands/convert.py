@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from onebyone.caffe import build, load_caffemodel, read_prototxt
+from onebyone.caffe import build, index_caffemodel, load_caffemodel, read_prototxt
 from onebyone.commands.arguments import parse_input_shape
 from onebyone.commands.common import add_model_arguments, input_size, open_subject, print_warnings
 from onebyone.data.classes import CLASS_LISTS, class_names
@@ -19,6 +19,7 @@ from onebyone.progress import add_progress_argument, progress_for
 from onebyone.records import json_text
 from onebyone.runs import save_caffe_run, save_converted
 from onebyone.runs.converted import FC2CONV_FILE
+from onebyone.runs.schema import CAFFE
 from onebyone.surgery.fc_to_conv import convert_fc_layers
 from onebyone.tables import Column, print_table
 from onebyone.train.checkpoint import MODEL_FILE
@@ -84,12 +85,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_fc2conv(args: argparse.Namespace) -> int:
     out = check_output_folder(args.out)
+    run = open_subject(args)  # its flags checked before any stage begins (opening takes under a second)
+    if run.kind in ("compressed", "converted"):
+        raise OneByOneError(f"{args.model!r} is a {run.kind} run; convert the run it came from")
+    size = input_size(args, run)
     with progress_for(args, "convert fc2conv") as progress:
-        progress.stage(f"opening {args.model}")
-        run = open_subject(args)
-        if run.kind in ("compressed", "converted"):
-            raise OneByOneError(f"{args.model!r} is a {run.kind} run; convert the run it came from")
-        size = input_size(args, run)
         progress.stage("converting the linear layers and comparing the outputs")
         result = convert_fc_layers(run.model(), (1, *size))
         channels, height, width = size
@@ -127,18 +127,25 @@ def run_fc2conv(args: argparse.Namespace) -> int:
 
 def run_caffe(args: argparse.Namespace) -> int:
     out = check_output_folder(args.out)
+    # every flag checked before any stage begins: transform values as caffe.json checks them, the
+    # input size, the class list, and the caffemodel's structure (its index; the data is read later)
+    mean = _numbers(args.mean, "--mean") if args.mean else None
+    for name, value in (("scale", args.scale), ("mean", mean)):
+        CAFFE.required[name].validate(value, f"--{name}")
+    size = tuple(parse_input_shape(args.input)[-3:]) if args.input else None
+    names = _class_list(args.classes)
+    if args.weights:
+        index_caffemodel(args.weights)
     with progress_for(args, "convert caffe") as progress:
         progress.stage(f"reading {args.prototxt}")
         definition = read_prototxt(args.prototxt)
-        size = tuple(parse_input_shape(args.input)[-3:]) if args.input else None
         progress.stage("building the net")
         model = build(definition, size)
         if args.weights:
             progress.stage(f"reading the weights of {args.weights}")
         loaded = load_caffemodel(model, args.weights) if args.weights else None
         source = {"prototxt": str(args.prototxt), "weights": str(args.weights) if args.weights else None}
-        classes = _classes(args.classes, model.blob_shapes[model.output_name])
-        mean = _numbers(args.mean, "--mean") if args.mean else None
+        classes = _checked_classes(args.classes, names, model.blob_shapes[model.output_name])
         progress.stage(f"writing {out}")
         save_caffe_run(
             out,
@@ -198,24 +205,26 @@ def run_caffe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _classes(text: str | None, output_shape: tuple[int, ...]) -> str | list[str] | None:
-    """--classes as recorded: a known list's name, or the lines of a file; checked against the outputs."""
-    if text is None:
+def _class_list(text: str | None) -> str | list[str] | None:
+    """--classes as recorded: a known list's name, or the lines of a file."""
+    if text is None or text in CLASS_LISTS:
+        return text
+    try:
+        lines = Path(text).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OneByOneError(
+            f"--classes {text!r}: not a class list ({', '.join(CLASS_LISTS)}) nor a "
+            f"readable file ({exc.__class__.__name__})"
+        ) from None
+    return [line.strip() for line in lines if line.strip()]
+
+
+def _checked_classes(text: str | None, names, output_shape: tuple[int, ...]) -> str | list[str] | None:
+    """`names` (from `_class_list`), checked against the net's outputs."""
+    if names is None:
         return None
     outputs = output_shape[1] if len(output_shape) > 1 else output_shape[0]
-    if text in CLASS_LISTS:
-        names: str | list[str] = text
-        count = len(class_names(text))
-    else:
-        try:
-            lines = Path(text).read_text(encoding="utf-8").splitlines()
-            names = [line.strip() for line in lines if line.strip()]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise OneByOneError(
-                f"--classes {text!r}: not a class list ({', '.join(CLASS_LISTS)}) nor a "
-                f"readable file ({exc.__class__.__name__})"
-            ) from None
-        count = len(names)
+    count = len(class_names(names)) if isinstance(names, str) else len(names)
     if count != outputs:
         raise OneByOneError(f"--classes {text!r} has {count} names; the net gives {outputs} outputs")
     return names

@@ -35,10 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.onnx)  # before the model is built
+    run = open_subject(args)  # its flags checked before any stage begins (opening takes under a second)
+    shape = (1, *input_size(args, run))
     with progress_for(args, "export") as progress:
-        progress.stage(f"opening {args.model}")
-        run = open_subject(args)
-        shape = (1, *input_size(args, run))
         progress.stage(
             "exporting to ONNX and checking it" + ("" if args.no_reparam else " (re-parameterised)")
         )

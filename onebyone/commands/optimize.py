@@ -40,17 +40,14 @@ def reparam_summary(report: ReparamResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    run = open_subject(args)  # its flags checked before any stage begins (opening takes under a second)
+    model = run.model()
+    # An example input tells the shape a batch norm beside a Linear sees (foldable only on (N, C)).
+    known = args.input or run.input_size is not None
+    example = (
+        torch.randn(1, *input_size(args, run), generator=torch.Generator().manual_seed(0)) if known else None
+    )
     with progress_for(args, "optimize") as progress:
-        progress.stage(f"opening {args.model}")
-        run = open_subject(args)
-        model = run.model()
-        # An example input tells the shape a batch norm beside a Linear sees (foldable only on (N, C)).
-        known = args.input or run.input_size is not None
-        example = (
-            torch.randn(1, *input_size(args, run), generator=torch.Generator().manual_seed(0))
-            if known
-            else None
-        )
         progress.stage("folding batch norm" + ("" if args.no_reparam else " and merging branches"))
         _, report = optimize(
             model, dtype="float32", channels_last=False, reparam=not args.no_reparam, example_input=example

@@ -74,16 +74,15 @@ def top_classes(probabilities: torch.Tensor, classes: tuple[str, ...], top: int)
 
 
 def run(args: argparse.Namespace) -> int:
+    run = _subject(args)  # its flags checked before any stage begins (opening takes under a second)
+    classes = run.classes
+    if not classes:
+        raise OneByOneError(f"{run.name}: nothing says what its outputs mean (no class names)")
+    if not 1 <= args.top <= len(classes):
+        raise OneByOneError(f"--top must be between 1 and {len(classes)}, got {args.top}")
+    channels, height, width = input_size(args, run)
+    x = run.preprocess(read_photo(args, run, args.image))  # (1, C, H, W)
     with progress_for(args, "predict") as progress:
-        progress.stage(f"opening {args.model}")
-        run = _subject(args)
-        classes = run.classes
-        if not classes:
-            raise OneByOneError(f"{run.name}: nothing says what its outputs mean (no class names)")
-        if not 1 <= args.top <= len(classes):
-            raise OneByOneError(f"--top must be between 1 and {len(classes)}, got {args.top}")
-        channels, height, width = input_size(args, run)
-        x = run.preprocess(read_photo(args, run, args.image))  # (1, C, H, W)
         progress.stage(f"classifying {args.image}")
         check_forward_memory(run.model(), x.shape, run.name)
         with torch.inference_mode():

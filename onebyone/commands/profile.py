@@ -60,12 +60,11 @@ def run(args: argparse.Namespace) -> int:
         raise OneByOneError(f"--depth must be 0 or more, got {args.depth}")
     setup = memory_setup(args)
     budget = parse_bytes(args.fits) if args.fits else None
+    run = open_subject(args)  # a run folder profiles its own (e.g. factorised) layout
+    shape = with_batch(args, full_input_shape(args, run))  # flags checked before any stage begins
+    label = " ".join([args.model, *args.overrides])
+    model = run.model()
     with progress_for(args, "profile") as progress:
-        progress.stage(f"building {args.model}")
-        run = open_subject(args)  # a run folder profiles its own (e.g. factorised) layout
-        shape = with_batch(args, full_input_shape(args, run))
-        label = " ".join([args.model, *args.overrides])
-        model = run.model()
         progress.stage("tracing the layers")
         result = profile(model, shape, train=args.train, name=label)
         progress.stage("predicting the peak memory" + (" of a training step" if args.train else ""))
