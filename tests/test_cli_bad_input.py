@@ -1161,6 +1161,7 @@ def test_a_photo_from_a_fifo_is_read_through(world, tmp_path, capsys):
         ("profile {run} --input-shape 0", "bad input shape '0'"),
         ("optimize {run} --trust-code", "which runs no user code; drop --trust-code"),
         ("export {run} --input nan --onnx m.onnx", "bad input shape 'nan'"),
+        ("export {run} --onnx m.onnx --opset 0", "opset must be from 7 to"),
         ("convert fc2conv {run} --set width=1 --set width=2 --out c", "option 'width' is set twice"),
         ("predict {run} --image {ok} --top 11", "--top must be between 1 and 10"),
     ],

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from onebyone.commands.common import add_model_arguments, input_size, open_subject, print_warnings
 from onebyone.commands.optimize import reparam_summary
-from onebyone.deploy.export import export_onnx
+from onebyone.deploy.export import check_opset, export_onnx
 from onebyone.files import check_output_file
 from onebyone.progress import add_progress_argument, progress_for
 from onebyone.records import json_text
@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.onnx)  # before the model is built
+    check_opset(args.opset)
     run = open_subject(args)  # its flags checked before any stage begins (opening takes under a second)
     shape = (1, *input_size(args, run))
     with progress_for(args, "export") as progress:

@@ -48,6 +48,12 @@ class ExportResult:
     reparam_max_abs_diff: float | None = None  # the exported model against the one given, in PyTorch
 
 
+def check_opset(opset: int) -> None:
+    """Refuse an ONNX opset the exporter does not write."""
+    if not MIN_OPSET <= opset <= _max_opset():
+        raise OneByOneError(f"opset must be from {MIN_OPSET} to {_max_opset()}, got {opset}")
+
+
 def export_onnx(
     model: nn.Module,
     path: str | Path,
@@ -69,8 +75,7 @@ def export_onnx(
     one tensor, and (naming the failing op) a model the exporter cannot handle.
     """
     path = check_output_file(path)
-    if not MIN_OPSET <= opset <= _max_opset():
-        raise OneByOneError(f"opset must be from {MIN_OPSET} to {_max_opset()}, got {opset}")
+    check_opset(opset)
     probe = probe_forward(model, input_shape, seed=seed)
     model = model.eval()
     example = torch.randn(*probe.input_shape, generator=torch.Generator().manual_seed(seed))
