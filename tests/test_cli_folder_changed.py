@@ -163,7 +163,10 @@ BAD_RECORDS = {
     "classes-hidden": (lambda r: {**r, "classes": [".a", "b"]}, "classes[0] '.a' is not a class folder's"),
     "classes-path": (lambda r: {**r, "classes": ["a", "b/c"]}, "classes[1] 'b/c' is not a class folder's"),
     "classes-empty-name": (lambda r: {**r, "classes": ["", "b"]}, "classes[0] '' is not a class folder's"),
-    "classes-three": (lambda r: {**r, "classes": ["a", "b", "c"]}, "records 3 classes, but the model of"),
+    "classes-three": (
+        lambda r: {**r, "classes": ["a", "b", "c"]},
+        "records 3 classes, but the run's model has",
+    ),
     "unknown-field": (lambda r: {**r, "zz": 1}, "unknown field 'zz'"),
     "version-2": (lambda r: {**r, "schema_version": 2}, "written by a newer onebyone"),
     "version-0": (lambda r: {**r, "schema_version": 0}, "schema version 0 is not one"),
@@ -225,3 +228,38 @@ def test_the_digest_is_of_the_sorted_class_file_size_list(tmp_path):
     }
     (folder / "a" / "notes.txt").write_text("not an image")  # not an image suffix: never loaded
     assert load_image_folder(folder, size=8).source == source
+
+
+@pytest.fixture(scope="module")
+def trained_fc(tmp_path_factory) -> dict[str, Path]:
+    """A finished run with a fully connected head (so fc2conv has a layer to convert; it is sized for
+    nin-fashion's 28×28 input)."""
+    root = tmp_path_factory.mktemp("folder-run-fc")
+    folder = photos(root / "photos")
+    train(TrainConfig(
+        model="nin-fashion", model_overrides={"width": 0.25, "head": "fc"}, data=f"folder:{folder}",
+        val_size=0, epochs=1, batch_size=8, image_size=28, out=str(root / "run"), progress=False,
+        precision="fp32",
+    ))  # fmt: skip
+    return {"photos": folder, "run": root / "run"}
+
+
+MADE = {
+    "compress": "compress {run} --budget 0.9 --finetune-epochs 0 --repeats 1 --batch 1 --out {out}",
+    "convert fc2conv": "convert fc2conv {run} --out {out}",
+}
+
+
+@pytest.mark.parametrize("made", list(MADE))
+def test_a_run_made_from_a_folder_run_checks_the_folder_too(trained_fc, tmp_path, capfd, made):
+    """compress and convert fc2conv carry data.json into the run they write: its folder is checked."""
+    folder, run = copied(trained_fc, tmp_path)
+    out = tmp_path / "made"
+    assert main([*MADE[made].format(run=run, out=out).split(), "--no-progress"]) == 0
+    assert read_data_record(out) == read_data_record(run)
+    assert main(["eval", str(out)]) == 0
+    _add(folder)
+    capfd.readouterr()
+    assert main(["eval", str(out)]) == 2
+    error = one_line(capfd.readouterr().err)
+    assert "has changed since training" in error and "10 images then, 11 now" in error, error

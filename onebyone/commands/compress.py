@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         progress.stage(f"writing {out}")
     config = source.config.to_dict() if source.config is not None else None
     base = {**source.spec, **({"run": str(source.path)} if source.is_folder else {})}
-    save_compressed(out, model, result, base, config)
+    save_compressed(out, model, result, base, config, source.data_record)
     if args.format == "json":
         print(json_text(result.to_dict(), indent=2))
     else:

@@ -103,7 +103,7 @@ def run_fc2conv(args: argparse.Namespace) -> int:
         source = {**run.spec, **({"run": str(run.path)} if run.is_folder else {})}
         train_config = run.config.to_dict() if run.config is not None else None
         progress.stage(f"writing {out}")
-        save_converted(out, result, source, train_config, checks)
+        save_converted(out, result, source, train_config, checks, run.data_record)
     report = {"model": run.name, "out": str(out), **result.to_dict(), **checks}
     if args.format == "json":
         print(json_text(report, indent=2))

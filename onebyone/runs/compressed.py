@@ -22,6 +22,7 @@ from onebyone.runs.weights import load_state
 from onebyone.surgery.compress import CompressResult
 from onebyone.surgery.factorize import factorized_structure, rebuild_structure
 from onebyone.train.checkpoint import MODEL_FILE
+from onebyone.train.data_record import carry_data_record, read_data_record
 
 SCHEMA_VERSION = 1
 STRUCTURE_FILE = "factorized.json"
@@ -34,8 +35,10 @@ def save_compressed(
     result: CompressResult,
     base: dict,
     train_config: dict | None = None,
+    data_record: dict | None = None,
 ) -> Path:
-    """Write model.safetensors, factorized.json (base + layout) and compress.json to `out_dir`.
+    """Write model.safetensors, factorized.json (base + layout) and compress.json to `out_dir`, and
+    data.json when the source run has one (`data_record`: its image folder, checked on every read).
 
     `base` says how to build the unfactorised model: {"model": "nin-fashion", "model_overrides": {...}}
     (and, for the record, the "run" it came from). `train_config` is the source run's training
@@ -58,6 +61,7 @@ def save_compressed(
     check(description, FACTORIZED, f"{STRUCTURE_FILE} to write")
     atomic_write_text(out / STRUCTURE_FILE, json_text(description) + "\n")
     atomic_write_text(out / REPORT_FILE, json_text(result.to_dict()) + "\n")
+    carry_data_record(out, data_record)
     return out
 
 
@@ -73,6 +77,7 @@ def open_compressed_run(path: Path, consent: Consent) -> Run:
     if not (path / MODEL_FILE).is_file():
         raise OneByOneError(f"{str(path)!r} has no {MODEL_FILE}")
     config = recorded_config(description, path / STRUCTURE_FILE)
+    data_record = read_data_record(path, config.model_overrides.get("num_classes") if config else None)
 
     def build() -> nn.Module:
         try:
@@ -92,4 +97,5 @@ def open_compressed_run(path: Path, consent: Consent) -> Run:
         config=config,
         path=path,
         record=description,
+        data_record=data_record,
     )

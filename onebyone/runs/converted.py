@@ -20,6 +20,7 @@ from onebyone.runs.schema import FC2CONV
 from onebyone.runs.weights import load_state
 from onebyone.surgery.fc_to_conv import FcToConvResult, fc_to_conv
 from onebyone.train.checkpoint import MODEL_FILE
+from onebyone.train.data_record import carry_data_record, read_data_record
 
 FC2CONV_FILE = "fc2conv.json"
 SCHEMA_VERSION = 1
@@ -31,8 +32,10 @@ def save_converted(
     source: dict,
     train_config: dict | None = None,
     checks: dict | None = None,
+    data_record: dict | None = None,
 ) -> Path:
-    """Write model.safetensors (the converted weights) and fc2conv.json to `out_dir` (new or empty).
+    """Write model.safetensors (the converted weights) and fc2conv.json to `out_dir` (new or empty),
+    and data.json when the source run has one (`data_record`: its image folder, checked on every read).
 
     `source` says how to rebuild the unconverted model: {"model": zoo name, "model_overrides": {...}}
     (and, for the record, the "run" it came from); `train_config` is that run's configuration.
@@ -52,6 +55,7 @@ def save_converted(
     }
     check(description, FC2CONV, f"{FC2CONV_FILE} to write")
     atomic_write_text(out / FC2CONV_FILE, json_text(description) + "\n")
+    carry_data_record(out, data_record)
     return out
 
 
@@ -60,6 +64,7 @@ def open_converted_run(path: Path, consent: Consent) -> Run:
     description, shape = read_record(path / FC2CONV_FILE, "fc2conv", FC2CONV, SCHEMA_VERSION)
     source = description["source"]
     config = recorded_config(description, path / FC2CONV_FILE)
+    data_record = read_data_record(path, config.model_overrides.get("num_classes") if config else None)
     build_source = consent.builder(source, str(path))
     if not (path / MODEL_FILE).is_file():
         raise OneByOneError(f"{str(path)!r} has no {MODEL_FILE}")
@@ -77,4 +82,5 @@ def open_converted_run(path: Path, consent: Consent) -> Run:
         config=config,
         path=path,
         record=description,
+        data_record=data_record,
     )

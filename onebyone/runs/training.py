@@ -15,7 +15,7 @@ from onebyone.runs.run import Run
 from onebyone.runs.weights import load_state
 from onebyone.train.checkpoint import CONFIG_FILE, MODEL_FILE
 from onebyone.train.config import read_config
-from onebyone.train.data_record import DATA_FILE, read_data_record
+from onebyone.train.data_record import read_data_record
 from onebyone.train.run import data_input_size
 
 
@@ -25,13 +25,7 @@ def open_training_run(path: Path, consent: Consent) -> Run:
     spec = {"model": config.model, "model_overrides": dict(config.model_overrides)}
     build_base = consent.builder(spec, str(path))
     check_normalised(config, path / CONFIG_FILE)
-    data_record = read_data_record(path)
-    trained = config.model_overrides.get("num_classes")
-    if data_record is not None and trained is not None and trained != len(data_record["classes"]):
-        raise OneByOneError(
-            f"{str(path / DATA_FILE)!r}: records {len(data_record['classes'])} classes, but the model of "
-            f"{CONFIG_FILE} has {trained}: not this run's data record"
-        )
+    data_record = read_data_record(path, config.model_overrides.get("num_classes"))
     if not (path / MODEL_FILE).is_file():
         raise OneByOneError(f"{str(path)!r} has no {MODEL_FILE}: the run has not finished (resume it)")
     return Run(

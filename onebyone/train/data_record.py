@@ -63,9 +63,17 @@ def write_data_record(folder: Path, source: dict) -> None:
     atomic_write_text(folder / DATA_FILE, json_text(record) + "\n")
 
 
-def read_data_record(folder: Path) -> dict | None:
-    """The run folder's data.json, checked field by field (one line naming the file and the field);
-    None when the run has none (not an image folder, or written before data.json existed)."""
+def carry_data_record(folder: Path, record: dict | None) -> None:
+    """data.json in `folder` (a run made from another: compressed, converted) when its source run
+    has one, so that the new run's image folder is checked as the source's is."""
+    if record is not None:
+        write_data_record(folder, {k: v for k, v in record.items() if k != "schema_version"})
+
+
+def read_data_record(folder: Path, num_classes: int | None = None) -> dict | None:
+    """The run folder's data.json, checked field by field (one line naming the file and the field),
+    and against `num_classes`, the classes its config gives the model; None when the run has none
+    (not an image folder, or written before data.json existed)."""
     path = folder / DATA_FILE
     if not path.exists() and not path.is_symlink():
         return None
@@ -78,6 +86,11 @@ def read_data_record(folder: Path) -> dict | None:
             raise OneByOneError(f"{where}: classes[{index}] {name!r:.80} is not a class folder's name")
     if names != sorted(set(names)):
         raise OneByOneError(f"{where}: classes must be sorted, each name once, as a folder's classes are")
+    if num_classes is not None and num_classes != len(names):
+        raise OneByOneError(
+            f"{str(path)!r}: records {len(names)} classes, but the run's model has {num_classes}: not "
+            "this run's data record"
+        )
     return record
 
 
