@@ -263,3 +263,22 @@ def test_a_run_made_from_a_folder_run_checks_the_folder_too(trained_fc, tmp_path
     assert main(["eval", str(out)]) == 2
     error = one_line(capfd.readouterr().err)
     assert "has changed since training" in error and "10 images then, 11 now" in error, error
+
+
+def test_predict_names_the_classes_trained_on(trained, tmp_path, capfd):
+    """predict needs no test split: it runs on a changed (or removed) folder, naming the classes of
+    data.json, not the folder's names of now."""
+    folder, run = copied(trained, tmp_path)
+    photo = folder / "a" / "0.png"
+    kept = tmp_path / "photo.png"
+    shutil.copy(photo, kept)
+    (folder / "b").rename(folder / "c")
+    capfd.readouterr()
+    assert main(["predict", str(run), "--image", str(kept), "--format", "json"]) == 0
+    names = {row["class"] for row in json.loads(capfd.readouterr().out)["predictions"]}
+    assert names == {"a", "b"}
+    shutil.rmtree(folder)
+    assert main(["predict", str(run), "--image", str(kept), "--format", "json"]) == 0
+    assert {row["class"] for row in json.loads(capfd.readouterr().out)["predictions"]} == {"a", "b"}
+    assert main(["predict", str(run), "--image", str(kept), "--top", "3"]) == 2
+    assert "--top must be between 1 and 2, got 3" in one_line(capfd.readouterr().err)

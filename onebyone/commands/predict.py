@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(parser)
     parser.add_argument("--image", required=True, metavar="PHOTO", help="image file to classify")
-    parser.add_argument("--top", type=int, default=5, metavar="N", help="how many classes (default 5)")
+    parser.add_argument(
+        "--top", type=int, metavar="N", help="how many classes (default 5, or every class when fewer)"
+    )
     parser.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     add_progress_argument(parser)
     parser.set_defaults(func=run)
@@ -78,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     classes = run.classes
     if not classes:
         raise OneByOneError(f"{run.name}: nothing says what its outputs mean (no class names)")
+    if args.top is None:
+        args.top = min(5, len(classes))
     if not 1 <= args.top <= len(classes):
         raise OneByOneError(f"--top must be between 1 and {len(classes)}, got {args.top}")
     channels, height, width = input_size(args, run)

@@ -115,6 +115,8 @@ class Run:
         """Class names, index = output; () when nothing says what the outputs mean."""
         if self.known_classes is not None:
             return self.known_classes
+        if self.data_record is not None:  # an image folder's classes as trained on, whatever it holds now
+            return tuple(self.data_record["classes"])
         if self.config is not None:
             entry, argument = get_dataset(self.config.data)
             return entry.class_names(argument)
