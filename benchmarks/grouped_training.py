@@ -8,6 +8,7 @@ seeds' images), the ratio to separate, and the load average before and after.
 
     python benchmarks/grouped_training.py                 # K = 8, width 0.5, 1 thread
     python benchmarks/grouped_training.py --k 4 --width 0.25 --precision fp32 --threads 2
+    python benchmarks/grouped_training.py --device cuda   # on a GPU (bf16 autocast on CUDA)
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3, help="steps of each way per round")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="nin-fashion option")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args()
+    device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     k, b = args.k, args.batch
     fmt = torch.channels_last if args.layout == "channels-last" else torch.contiguous_format
@@ -45,10 +48,11 @@ def main() -> int:
     for seed in range(k):
         torch.manual_seed(seed)
         models.append(create_model("nin-fashion", **options).to(memory_format=fmt))
-    generators = [torch.Generator().manual_seed(s) for s in range(k)]
-    grouped = group_models(models, generators).to(memory_format=fmt)
-    xs = [torch.randn(b, 1, 28, 28).contiguous(memory_format=fmt) for _ in range(k)]
-    ys = [torch.randint(0, 10, (b,)) for _ in range(k)]
+    generators = [torch.Generator(device).manual_seed(s) for s in range(k)]  # dropout's, on the device
+    grouped = group_models(models, generators).to(device, memory_format=fmt)
+    models = [model.to(device) for model in models]
+    xs = [torch.randn(b, 1, 28, 28, device=device).contiguous(memory_format=fmt) for _ in range(k)]
+    ys = [torch.randint(0, 10, (b,), device=device) for _ in range(k)]
     x_grouped = torch.cat(xs, 1).contiguous(memory_format=fmt)  # (B, K, 28, 28)
     y_grouped = torch.stack(ys, 1)  # (B, K)
 
@@ -56,7 +60,7 @@ def main() -> int:
         return torch.optim.SGD(params, lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
 
     def autocast():
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
 
     optimizers = [sgd(m.parameters()) for m in models]
 
@@ -100,14 +104,17 @@ def main() -> int:
     for step in ways.values():
         step()  # warm-up
     setting = f"nin-fashion {options}, batch {b}, {args.precision}, {args.layout}, {args.threads} thread(s)"
+    setting += f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     print(f"K = {k}, {setting}")
     print(f"load average before: {os.getloadavg()}")
     best: dict[str, float] = {}
     for _ in range(args.rounds):
         for name, step in ways.items():
+            synchronize(device)
             started = time.perf_counter()
             for _ in range(args.steps):
                 step()
+            synchronize(device)
             rate = k * b * args.steps / (time.perf_counter() - started)
             best[name] = max(best.get(name, 0.0), rate)
     for name, rate in best.items():
@@ -115,6 +122,12 @@ def main() -> int:
               f"{rate / best['separate']:.2f}× separate")  # fmt: skip
     print(f"load average after: {os.getloadavg()}")
     return 0
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the GPU's queued work, so that a time is of the work and not of its launch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 if __name__ == "__main__":
