@@ -62,6 +62,8 @@ class Terminated(KeyboardInterrupt):
 
 
 def _ascii_stand_in(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error  # registered for the output streams only (reconfigure below), which only encode
     text = error.object[error.start : error.end]
     return "".join(ASCII_STAND_INS.get(c, "?") for c in text), error.end
 
@@ -267,7 +269,8 @@ def _empty_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         value = getattr(args, action.dest, None)
         values = value if isinstance(value, list) else [value]
         if any(isinstance(v, str) and v == "" for v in values):
-            return "/".join(action.option_strings) or action.metavar or action.dest
+            metavar = action.metavar if isinstance(action.metavar, str) else None  # a tuple: nargs > 1
+            return "/".join(action.option_strings) or metavar or action.dest
     return None
 
 

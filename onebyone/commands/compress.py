@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -134,12 +135,19 @@ def _input_shape(source: Run, text: str | None) -> tuple[int, int, int]:
     if source.is_folder:
         if text:  # the run's own size is what its accuracy and latency mean
             raise OneByOneError(f"--input is for a MODEL spec; the run {source.name} takes its own input")
-        return tuple(source.input_size)
+        assert source.input_size is not None  # every run folder records the input size it was made at
+        return _chw(source.input_size)
     if text:
-        return tuple(parse_input_shape(text)[-3:])
+        return _chw(parse_input_shape(text)[-3:])  # CxHxW, or NxCxHxW less its batch
     if source.input_size is None:
         raise OneByOneError(f"{source.name}: give the input size with --input CxHxW")
-    return tuple(source.input_size)
+    return _chw(source.input_size)
+
+
+def _chw(size: Sequence[int]) -> tuple[int, int, int]:
+    """A (C, H, W) input size as a 3-tuple, whatever sequence holds it."""
+    channels, height, width = size
+    return channels, height, width
 
 
 def _count(n: float) -> str:
@@ -197,13 +205,13 @@ def render(result: CompressResult, console: Console) -> None:
         ]
     )
     rows.append(["predicted by the MAC ratio", "", "", speed_text(result.predicted_speedup)])
-    for row in result.latency:
+    for latency in result.latency:
         rows.append(
             [
-                f"latency batch {row.batch} (ms)",
-                f"{row.before_ms:.2f}",
-                f"{row.after_ms:.2f}",
-                speed_text(row.speedup),
+                f"latency batch {latency.batch} (ms)",
+                f"{latency.before_ms:.2f}",
+                f"{latency.after_ms:.2f}",
+                speed_text(latency.speedup),
             ]
         )
     rows.append(

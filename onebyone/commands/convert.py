@@ -157,6 +157,8 @@ def run_caffe(args: argparse.Namespace) -> int:
             scale=args.scale,
             channel_order=args.channel_order,
         )
+    layers, params = len(model.steps), sum(p.numel() for p in model.parameters())
+    output_shape = list(model.blob_shapes[model.output_name])
     report = {
         "prototxt": str(args.prototxt),
         "out": str(out),
@@ -166,9 +168,9 @@ def run_caffe(args: argparse.Namespace) -> int:
             "declared": definition.inputs[0].declared,
             "shape": list(model.input_shape),
         },
-        "layers": len(model.steps),
-        "params": sum(p.numel() for p in model.parameters()),
-        "output": {"blob": model.output_name, "shape": list(model.blob_shapes[model.output_name])},
+        "layers": layers,
+        "params": params,
+        "output": {"blob": model.output_name, "shape": output_shape},
         "dropped": list(definition.dropped),
         "weights": None
         if loaded is None
@@ -191,10 +193,10 @@ def run_caffe(args: argparse.Namespace) -> int:
         return 0
     console = Console()
     console.print(
-        f"{definition.name} ({definition.syntax} syntax): {report['layers']} layers, "
-        f"{report['params']:,} parameters; input {definition.inputs[0].blob!r} "
+        f"{definition.name} ({definition.syntax} syntax): {layers} layers, "
+        f"{params:,} parameters; input {definition.inputs[0].blob!r} "
         f"{'×'.join(map(str, model.input_shape))} ({definition.inputs[0].declared}), output "
-        f"{model.output_name!r} {'×'.join(map(str, report['output']['shape']))}"
+        f"{model.output_name!r} {'×'.join(map(str, output_shape))}"
     )
     if definition.dropped:
         console.print(f"left out at TEST: {', '.join(definition.dropped)}")

@@ -60,8 +60,10 @@ def evaluate_run(
     """Accuracy, per-class accuracy and confusion matrix of a run on its `split`."""
     run_dir = run.name
     if data_dir is not None and (run.config is None or run.config.data != "fashion-mnist"):
-        data = run.config.data if run.config is not None else "no recorded data set"
-        raise OneByOneError(f"--data-dir is Fashion-MNIST's IDX folder; {run_dir!r} was trained on {data}")
+        trained_on = run.config.data if run.config is not None else "no recorded data set"
+        raise OneByOneError(
+            f"--data-dir is Fashion-MNIST's IDX folder; {run_dir!r} was trained on {trained_on}"
+        )
     if data_dir is not None and not Path(data_dir).is_dir():  # before loading anything
         raise OneByOneError(f"data folder {data_dir!r} not found")
     if run.config is not None and data_dir is not None:
@@ -70,6 +72,7 @@ def evaluate_run(
         progress.stage("loading the data and the model")
     data = run.data()
     model, config = run.model(), run.config
+    assert config is not None  # run.data() refused a run without a training configuration
     dataset = data.test if split == "test" else data.val
     if len(dataset) == 0:
         raise OneByOneError(

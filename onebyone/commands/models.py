@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from typing import TypedDict
 
 import torch
 from rich.console import Console
@@ -36,8 +37,17 @@ def natural_key(name: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
+class ModelRow(TypedDict):
+    """One model in `onebyone models --format json`."""
+
+    name: str
+    input_size: list[int]
+    parameters: int
+    description: str
+
+
 def run(args: argparse.Namespace) -> int:
-    rows = []
+    rows: list[ModelRow] = []
     for name in sorted(list_models(), key=natural_key):
         entry = get_model_entry(name)
         rows.append(

@@ -49,12 +49,13 @@ def run(args: argparse.Namespace) -> int:
     )
     with progress_for(args, "optimize") as progress:
         progress.stage("folding batch norm" + ("" if args.no_reparam else " and merging branches"))
-        _, report = optimize(
+        deployed, report = optimize(
             model, dtype="float32", channels_last=False, reparam=not args.no_reparam, example_input=example
         )
-    before, after = count_layers(model), count_layers(_.model)
+    # not compiled, so a CastIO: its "model" is the folded, merged copy
+    before, after = count_layers(model), count_layers(deployed.get_submodule("model"))
     if args.format == "json":
-        data = {"fold": asdict(report.fold), "reparam": asdict(report.reparam)}
+        data: dict[str, object] = {"fold": asdict(report.fold), "reparam": asdict(report.reparam)}
         data["convs"], data["batch_norms"] = [before[0], after[0]], [before[1], after[1]]
         print(json_text(data, indent=2))
         return 0

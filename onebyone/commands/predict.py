@@ -97,12 +97,13 @@ def run(args: argparse.Namespace) -> int:
         raise OneByOneError(f"{run.name} returns {describe_value(scores)}; expected (1, classes) scores")
     probabilities = scores.float()[0] if run.probabilities else scores.float().softmax(dim=1)[0]
     name = run.name
+    predictions = top_classes(probabilities, classes, args.top)
     report = {
         "schema_version": 1,
         "model": name,
         "image": str(args.image),
         "input_size": [channels, height, width],
-        "predictions": top_classes(probabilities, classes, args.top),
+        "predictions": predictions,
     }
     if args.format == "json":
         print(json_text(report, indent=2))
@@ -112,6 +113,6 @@ def run(args: argparse.Namespace) -> int:
         Column("class", "left", 9, "text"),
         Column("probability", "right", 7),
     ]
-    rows = [[str(row["rank"]), row["class"], f"{row['probability']:.2%}"] for row in report["predictions"]]
+    rows = [[str(row["rank"]), row["class"], f"{row['probability']:.2%}"] for row in predictions]
     print_table(Console(), f"{name} on {args.image} ({channels}×{height}×{width} input)", columns, rows)
     return 0

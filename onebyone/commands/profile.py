@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
                 raise
             result.warnings.append(f"peak memory not predicted: {exc}")
         if budget is not None:
+            assert result.memory is not None  # with a budget, its failure was raised above
             progress.stage(f"finding the largest batch that fits {args.fits}")
             result.memory.fits = largest_batch(model, shape[1:], budget, setup, train=args.train)
     if args.format == "json":

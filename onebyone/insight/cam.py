@@ -36,7 +36,8 @@ def gap_class_map_network(model: nn.Module, input_shape: Sequence[int]) -> nn.Mo
     unconvertible = lift_functional_linears(traced)  # a head written as F.linear(x, W, b) or x @ W + b
     output = next(n for n in traced.module.graph.nodes if n.op == "output")
     node = output.args[0]
-    if not isinstance(node, fx.Node) or traced.shape(node) is None or len(traced.shape(node)) != 2:
+    scores_shape = traced.shape(node) if isinstance(node, fx.Node) else None
+    if not isinstance(node, fx.Node) or scores_shape is None or len(scores_shape) != 2:
         raise OneByOneError(
             f"class activation maps need a model that returns (N, num_classes) scores; {traced.name} does not"
         )

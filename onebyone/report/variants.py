@@ -88,8 +88,7 @@ def load_scores(folder: Path) -> tuple[Scores, Scores] | None:
     SCORES_SCHEMA (damaged, out of range, another version): the report then measures them again."""
     path = folder / SCORES_FILE
     try:
-        payload = read_json(path, "report scores")
-        check_version(payload, SCORES_SCHEMA_VERSION, str(path))
+        payload = check_version(read_json(path, "report scores"), SCORES_SCHEMA_VERSION, str(path))
         check(payload, SCORES_SCHEMA, str(path))
     except OneByOneError:
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ def out_path(args: argparse.Namespace, run: Run, name: str) -> Path:
     if args.out is not None:
         out = Path(args.out) if args.out else args.out  # "" is refused by check_output_file
     else:
-        out = run.path / f"inspect-{name}.png" if run.is_folder else Path(f"{name}.png")
+        out = run.path / f"inspect-{name}.png" if run.path is not None else Path(f"{name}.png")  # a folder
     return check_output_file(out, tuple(PLOT_FORMATS))
 
 
@@ -63,7 +63,7 @@ class View:
     data: dict
     title: str
     columns: list[str]
-    rows: list[list]
+    rows: Sequence[Sequence[object]]  # each cell printed as str(cell)
     notes: list[str]
 
 

@@ -289,7 +289,7 @@ def run_dense(args: argparse.Namespace, progress: Progress) -> View:
         **result.to_dict(),
         "png": str(png),
     }
-    rows = [
+    rows: list[list[object]] = [
         ["items", result.n_items],
         ["predicted at their centre", f"{result.n_hits} ({result.hit_fraction:.1%})"],
         ["by the mean over each item", f"{result.region_hit_fraction:.1%}"],
