@@ -253,3 +253,18 @@ def test_compare_puts_predicted_memory_side_by_side(capsys):
     code, out, _ = run(["compare", "nin-fashion", "nin-fashion width=0.5", "--format", "json"], capsys)
     keys = {m["key"] for m in json.loads(out)["metrics"]}
     assert "inference_peak_bytes" in keys and "training_peak_bytes" not in keys
+
+
+def test_compare_names_the_device_memory_is_predicted_for(capsys):
+    argv = ["compare", "nin-fashion", "nin-fashion width=0.5", "--train", "--batch", "16"]
+    code, out, _ = run([*argv, "--device", "cuda", "--format", "json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["memory_device"] == "cuda"
+    metrics = {m["key"]: m for m in data["metrics"]}
+    expected = estimate_memory(create_model("nin-fashion"), (16, 1, 28, 28), MemorySetup(device="cuda"))
+    assert metrics["training_peak_bytes"]["values"][0] == expected.training.peak_bytes
+    code, out, _ = run(argv, capsys)
+    assert code == 0 and "training peak " in out and "cuda" not in out
+    code, out, _ = run([*argv, "--device", "cuda"], capsys)
+    assert code == 0 and "memory predicted for cuda" in " ".join(out.split())

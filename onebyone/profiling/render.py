@@ -307,6 +307,7 @@ def _compared_value(result: ProfileResult, key: str) -> int | None:
 def comparison(results: list[ProfileResult], labels: list[str]) -> dict:
     """Side-by-side totals as data: each metric's values and their deltas against the first."""
     metrics = []
+    devices = sorted({r.memory.device for r in results if r.memory is not None})
     for title, key in COMPARED:
         measured = [_compared_value(r, key) for r in results]
         values = [v for v in measured if v is not None]
@@ -329,6 +330,7 @@ def comparison(results: list[ProfileResult], labels: list[str]) -> dict:
         "output_shapes": [r.totals["output_shape"] for r in results],
         "receptive_fields": [r.totals["receptive_field"] for r in results],
         "uncounted": [r.totals["uncounted"] for r in results],
+        "memory_device": ", ".join(devices) or None,  # what the peaks are predicted for (memory.DEVICES)
         "metrics": metrics,
     }
 
@@ -367,7 +369,9 @@ def _compare_cells(data: dict) -> tuple[list[str], list[list[str]]]:
 def render_comparison(data: dict, console: Console) -> None:
     header, rows = _compare_cells(data)
     columns = [Column(header[0], "left", 1, "text")] + [Column(name, "right") for name in header[1:]]
-    print_table(console, "comparison (Δ and ratio against the first)", columns, rows, blocks=1)
+    device = data.get("memory_device")
+    predicted = f"; memory predicted for {device}" if device not in (None, "cpu") else ""
+    print_table(console, f"comparison (Δ and ratio against the first{predicted})", columns, rows, blocks=1)
 
 
 def comparison_markdown(data: dict) -> str:
