@@ -31,9 +31,9 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from memory_accuracy import CASES, build  # noqa: E402  (the cases and models of the CPU benchmark)
+from memory_accuracy import CASES, _error, _mib, build  # noqa: E402  (the CPU benchmark's cases, models, figures)
 
-from onebyone.memory.estimate import MemorySetup, autocast_of, estimate_memory  # noqa: E402
+from onebyone.memory.estimate import MemorySetup, autocast_of, estimate_memory, layout_of  # noqa: E402
 from onebyone.memory.fit import largest_batch  # noqa: E402
 from onebyone.memory.measure import training_step  # noqa: E402
 from onebyone.memory.optimizers import build_optimizer  # noqa: E402
@@ -46,17 +46,13 @@ def _setup(name: str, device: str) -> MemorySetup:
     return MemorySetup(case.optimizer, case.autocast, case.channels_last, device=device)
 
 
-def _layout(setup: MemorySetup, dims: int) -> torch.memory_format:
-    return torch.channels_last if setup.channels_last and dims == 4 else torch.contiguous_format
-
-
 def _on_gpu(name: str, shape: tuple[int, ...]):
     """The case's model and a batch of `shape` on the GPU, in the case's memory layout."""
     setup = _setup(name, "cuda")
     model = build(CASES[name]).cuda()
     if setup.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    x = torch.randn(shape, device="cuda").contiguous(memory_format=_layout(setup, len(shape)))
+    x = torch.randn(shape, device="cuda").contiguous(memory_format=layout_of(setup, len(shape)))
     return model, x, setup
 
 
@@ -162,14 +158,6 @@ def fits_check(name: str, gib: float) -> dict:
         "predicted_bytes": fit.peak_bytes,
         "real_batch": low,
     }
-
-
-def _mib(value) -> str:
-    return f"{value / 2**20:,.0f}" if value is not None else "n/a"
-
-
-def _error(predicted: int, measured: int) -> str:
-    return f"{100 * (predicted / measured - 1):+.1f}%"
 
 
 def _child(args: list[str]) -> dict | str:
