@@ -2,6 +2,7 @@
 against `torch.cuda.max_memory_allocated`, and "will it fit on my card?" tried for real.
 
 Run (on a machine with a GPU):  python benchmarks/memory_cuda.py [--cases resnet50 unet] [--json out.json]
+Read a saved run (no GPU):  python benchmarks/memory_cuda.py --read benchmarks/results/memory_cuda_h200.json
 
 Each case of benchmarks/memory_accuracy.py runs in a fresh child process: the two predictions
 (`device="cpu"`, the CPU step with oneDNN's copies and the one-parameter-at-a-time optimizer, and
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -178,6 +180,7 @@ def main() -> None:
         metavar=("CASE", "GIB"),
         help="after the table: predicted largest batch under GIB against the real one (repeatable)",
     )
+    parser.add_argument("--read", metavar="JSON", help="print the table of a saved run (no GPU needed)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--fits-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -187,16 +190,23 @@ def main() -> None:
     if args.fits_child:
         print(json.dumps(fits_check(args.fits_child[0], float(args.fits_child[1]))))
         return
+    if args.read:
+        with open(args.read) as f:
+            record = json.load(f)
+        print(f"{record['device']}; torch {record['torch']}; MiB (read from {args.read})")
+        print(HEADER)
+        for row in record["rows"]:
+            _print_row(row)
+        for fit in record["fits"]:
+            _print_fit(fit)
+        return
     if not torch.cuda.is_available():
         sys.exit("memory_cuda.py: no CUDA device here")
     print(
         f"{torch.cuda.get_device_name(0)}; torch {torch.__version__}; load average "
         f"{os.getloadavg()[0]:.2f}; MiB; errors are predicted/measured - 1"
     )
-    print(
-        f"{'case':20} {'train cuda':>10} {'cpu':>6} {'alloc':>6} {'err':>6} {'reserved':>8} "
-        f"{'infer cuda':>10} {'alloc':>6} {'err':>6} {'reserved':>8}"
-    )
+    print(HEADER)
     rows, fits = [], []
     for name in args.cases:
         row = _child(["--child", name])
@@ -205,29 +215,50 @@ def main() -> None:
             continue
         rows.append(row)
         _write(args.json, rows, fits)
-        cuda, cpu = row["predicted"]["cuda"], row["predicted"]["cpu"]
-        train, infer = row["training"], row["inference"]
-        print(
-            f"{name:20} {_mib(cuda['train']):>10} {_mib(cpu['train']):>6} {_mib(train['allocated']):>6} "
-            f"{_error(cuda['train'], train['allocated']):>6} {_mib(train['reserved']):>8} "
-            f"{_mib(cuda['infer']):>10} {_mib(infer['allocated']):>6} "
-            f"{_error(cuda['infer'], infer['allocated']):>6} {_mib(infer['reserved']):>8}",
-            flush=True,
-        )
+        _print_row(row)
     for name, gib in args.fits or []:
         fit = _child(["--fits-child", name, gib])
         if isinstance(fit, str):
             print(f"fits {name} {gib} GiB failed: {fit}", flush=True)
             continue
         fits.append(fit)
-        print(
-            f"fits {gib} GiB ({name}, training): predicted batch {fit['predicted_batch']} "
-            f"({_mib(fit['predicted_bytes'])} MiB), really trains up to batch {fit['real_batch']}",
-            flush=True,
-        )
+        _print_fit(fit)
         _write(args.json, rows, fits)
     print(f"load average {os.getloadavg()[0]:.2f}")
     _write(args.json, rows, fits)
+
+
+HEADER = (
+    f"{'case':20} {'train cuda':>10} {'cpu':>6} {'alloc':>6} {'err':>6} {'reserved':>8} {'start+':>6} "
+    f"{'infer cuda':>10} {'alloc':>6} {'err':>6} {'reserved':>8} {'start+':>6}"
+)
+
+
+def _print_row(row: dict) -> None:
+    """One case: predicted and measured peaks, and "start+": the bytes allocated when the measured
+    step began beyond what the prediction has alive then (weights, optimizer state, the batch) —
+    what the libraries keep (cuBLAS's workspaces, docs/memory.md)."""
+    cuda, cpu = row["predicted"]["cuda"], row["predicted"]["cpu"]
+    train, infer, parts = row["training"], row["inference"], cuda["train_parts"]
+    batch = math.prod(row["shape"]) * 4  # a float32 batch
+    train_over = train["start"] - parts["weights"] - parts["optimizer"] - batch
+    infer_over = infer["start"] - parts["weights"] - batch
+    print(
+        f"{row['case']:20} {_mib(cuda['train']):>10} {_mib(cpu['train']):>6} {_mib(train['allocated']):>6} "
+        f"{_error(cuda['train'], train['allocated']):>6} {_mib(train['reserved']):>8} {_mib(train_over):>6} "
+        f"{_mib(cuda['infer']):>10} {_mib(infer['allocated']):>6} "
+        f"{_error(cuda['infer'], infer['allocated']):>6} {_mib(infer['reserved']):>8} {_mib(infer_over):>6}",
+        flush=True,
+    )
+
+
+def _print_fit(fit: dict) -> None:
+    print(
+        f"fits {fit['budget_bytes'] / GIB:g} GiB ({fit['case']}, training): predicted batch "
+        f"{fit['predicted_batch']} ({_mib(fit['predicted_bytes'])} MiB), really trains up to batch "
+        f"{fit['real_batch']}",
+        flush=True,
+    )
 
 
 def _write(path: str | None, rows: list, fits: list) -> None:
