@@ -114,7 +114,7 @@ def test_bench_reports_the_interquartile_range(capsys, monkeypatch):
 
 
 # command line -> its stages, in order (DELAY_VARIABLE 0: every line written at once). Opening the
-# model (under a second) comes before the first stage, so a bad flag is refused before any begins.
+# model comes before the first stage, so a bad flag is refused before any begins.
 STAGED = {
     "profile": (
         ["profile", "nin-fashion", "--train", "--fits", "1GiB"],

@@ -85,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_fc2conv(args: argparse.Namespace) -> int:
     out = check_output_folder(args.out)
-    run = open_subject(args)  # its flags checked before any stage begins (opening takes under a second)
+    run = open_subject(args)  # its flags checked before any stage begins
     if run.kind in ("compressed", "converted"):
         raise OneByOneError(f"{args.model!r} is a {run.kind} run; convert the run it came from")
     size = input_size(args, run)

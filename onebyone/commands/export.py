@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.onnx)  # before the model is built
     check_opset(args.opset)
-    run = open_subject(args)  # its flags checked before any stage begins (opening takes under a second)
+    run = open_subject(args)  # its flags checked before any stage begins
     shape = (1, *input_size(args, run))
     with progress_for(args, "export") as progress:
         progress.stage(

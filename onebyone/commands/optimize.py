@@ -40,7 +40,7 @@ def reparam_summary(report: ReparamResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    run = open_subject(args)  # its flags checked before any stage begins (opening takes under a second)
+    run = open_subject(args)  # its flags checked before any stage begins
     model = run.model()
     # An example input tells the shape a batch norm beside a Linear sees (foldable only on (N, C)).
     known = args.input or run.input_size is not None

@@ -76,7 +76,7 @@ def top_classes(probabilities: torch.Tensor, classes: tuple[str, ...], top: int)
 
 
 def run(args: argparse.Namespace) -> int:
-    run = _subject(args)  # its flags checked before any stage begins (opening takes under a second)
+    run = _subject(args)  # its flags checked before any stage begins
     classes = run.classes
     if not classes:
         raise OneByOneError(f"{run.name}: nothing says what its outputs mean (no class names)")
